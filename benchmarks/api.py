@@ -1,0 +1,169 @@
+"""The contracts every part of the harness agrees on.
+
+Conventions (the whole suite relies on them):
+
+* images are ``float32`` tensors ``[B, C, H, W]`` with values in ``[0, 1]``; ``C`` is 1 or 3;
+* masks are ``bool`` tensors ``[B, 1, H, W]`` and **True marks a missing pixel (a hole)**;
+* a method receives the *masked* image, holes already zero-filled, so it can never see the
+  ground truth inside a hole;
+* every random choice is driven by an explicit ``torch.Generator``.
+
+Files with other conventions (RePaint / MI-GAN masks: white = known; diffusers: 0 = inpaint)
+are converted where they are read, never inside a method.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, NamedTuple, Protocol, runtime_checkable
+
+import torch
+
+
+class InpaintBenchError(Exception):
+    """Base class of the errors the harness reports to users as one clear line."""
+
+
+class InputError(InpaintBenchError, ValueError):
+    """Bad input: wrong shape, dtype, range, mask values, size mismatch, unreadable file."""
+
+
+class MethodUnavailable(InpaintBenchError, RuntimeError):
+    """A method cannot be built here (missing optional extra, missing weights file).
+
+    The message names what is missing and how to provide it; the registry lists the method
+    as unavailable with that message instead of failing the whole run.
+    """
+
+
+class Method:
+    """Base class of every inpainting method.
+
+    Subclasses set ``name`` (through the registry), take their whole configuration as
+    constructor keyword arguments (stored in ``self.config`` and saved with every result)
+    and implement :meth:`inpaint`.
+
+    Class attributes a subclass may override:
+
+    * ``preserves_known`` -- True when the raw output equals the input on known pixels by
+      construction (the contract tests then check it exactly);
+    * ``blind`` -- True when the method is given only the corrupted image; its ``mask``
+      argument is then ``None`` and it must find the holes itself;
+    * ``deterministic`` -- False when the output depends on the generator (diffusion, GAN
+      noise); same generator seed must still give the same output.
+    """
+
+    name: str = "unnamed"
+    preserves_known: ClassVar[bool] = False
+    blind: ClassVar[bool] = False
+    deterministic: ClassVar[bool] = True
+
+    def __init__(self, **config: Any) -> None:
+        self.config: dict[str, Any] = dict(config)
+        self.device = torch.device("cpu")
+
+    def to(self, device: torch.device | str) -> "Method":
+        """Move the method's models to ``device``; returns ``self``."""
+        self.device = torch.device(device)
+        return self
+
+    def inpaint(
+        self, image: torch.Tensor, mask: torch.Tensor | None, *, generator: torch.Generator
+    ) -> torch.Tensor:
+        """Fill the holes of ``image``.
+
+        Args:
+            image: float32 ``[B, C, H, W]`` in ``[0, 1]``, holes zero-filled.
+            mask: bool ``[B, 1, H, W]``, True = hole; ``None`` for blind methods.
+            generator: the only source of randomness the method may use (on ``self.device``).
+
+        Returns:
+            float32 ``[B, C, H, W]`` in ``[0, 1]``: the raw output (the harness composites it).
+        """
+        raise NotImplementedError
+
+    def call_stats(self) -> dict[str, float]:
+        """Counters of the most recent :meth:`inpaint` call, per image.
+
+        ``{"nfe": ...}`` for methods that evaluate a network (network evaluations per image),
+        ``{"inner_calls": ...}`` for wrappers; empty when there is nothing to count.
+        """
+        return {}
+
+
+@runtime_checkable
+class MaskFamily(Protocol):
+    """A seeded generator of hole masks.
+
+    ``family(n, h, w, generator=g)`` returns bool ``[n, 1, h, w]`` with True = hole; the same
+    generator state gives the same masks on any machine.
+    """
+
+    name: str
+
+    def __call__(self, n: int, h: int, w: int, *, generator: torch.Generator) -> torch.Tensor: ...
+
+
+def check_image_batch(image: torch.Tensor, what: str = "image") -> None:
+    """Raise :class:`InputError` unless ``image`` is float32 ``[B, C, H, W]``, C in {1, 3},
+    finite, with values in ``[0, 1]``."""
+    if not isinstance(image, torch.Tensor):
+        raise InputError(f"{what} must be a torch.Tensor, got {type(image).__name__}")
+    if image.ndim != 4 or image.shape[1] not in (1, 3):
+        raise InputError(f"{what} must have shape [B, C, H, W] with C in {{1, 3}}, got {list(image.shape)}")
+    if image.dtype != torch.float32:
+        raise InputError(f"{what} must be float32, got {image.dtype}")
+    if not torch.isfinite(image).all():
+        raise InputError(f"{what} contains NaN or inf values")
+    lo, hi = float(image.min()), float(image.max())
+    if lo < 0.0 or hi > 1.0:
+        raise InputError(f"{what} values must lie in [0, 1], got range [{lo:.4g}, {hi:.4g}]")
+
+
+def check_mask_batch(mask: torch.Tensor, image: torch.Tensor | None = None) -> None:
+    """Raise :class:`InputError` unless ``mask`` is bool ``[B, 1, H, W]`` matching ``image``."""
+    if not isinstance(mask, torch.Tensor):
+        raise InputError(f"mask must be a torch.Tensor, got {type(mask).__name__}")
+    if mask.dtype != torch.bool:
+        raise InputError(
+            f"mask must be a bool tensor (True = hole), got {mask.dtype}; "
+            "convert with mask > 0.5 after checking its polarity"
+        )
+    if mask.ndim != 4 or mask.shape[1] != 1:
+        raise InputError(f"mask must have shape [B, 1, H, W], got {list(mask.shape)}")
+    if image is not None and (mask.shape[0] != image.shape[0] or mask.shape[2:] != image.shape[2:]):
+        raise InputError(
+            f"mask shape {list(mask.shape)} does not match image shape {list(image.shape)} "
+            "(batch and spatial size must agree)"
+        )
+
+
+def composite(output: torch.Tensor, original: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Paste the known pixels of ``original`` over ``output``.
+
+    Args:
+        output, original: ``[B, C, H, W]`` in ``[0, 1]``.
+        mask: bool ``[B, 1, H, W]``, True = hole.
+
+    Returns:
+        ``[B, C, H, W]``: ``output`` inside the holes, ``original`` elsewhere.
+    """
+    return torch.where(mask, output, original)
+
+
+def apply_mask(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Zero-fill the holes: the input every method receives. Shapes as in :func:`composite`."""
+    return image.masked_fill(mask, 0.0)
+
+
+class Sample(NamedTuple):
+    """One dataset item.
+
+    Attributes:
+        image: float32 ``[C, H, W]`` in ``[0, 1]``.
+        sample_id: a stable string id (file stem, dataset index) used for seeding and resuming.
+        mask: bool ``[1, H, W]`` (True = hole) when the dataset ships its own mask, else None.
+    """
+
+    image: torch.Tensor
+    sample_id: str
+    mask: torch.Tensor | None = None

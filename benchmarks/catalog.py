@@ -1,0 +1,47 @@
+"""The built-in catalogue: every method, dataset and mask family the suite ships.
+
+Targets are strings so that nothing here imports an optional dependency.
+"""
+
+from __future__ import annotations
+
+from .registry import Entry
+
+_B = "inpaintbench.baselines"
+_M = "inpaintbench.methods"
+_D = "inpaintbench.datasets"
+_K = "inpaintbench.masks"
+
+METHODS: tuple[Entry, ...] = (
+    Entry("zero-fill", f"{_B}.fill:ZeroFill", summary="holes left at 0 (the floor)", group="classical"),
+    Entry("mean-fill", f"{_B}.fill:MeanFill", summary="holes set to the known pixels' mean colour", group="classical"),
+    Entry("pde-heat", f"{_B}.heat:HeatDiffusion", summary="heat equation with known pixels held fixed (torch, batched)", group="classical"),
+    Entry("telea", f"{_B}.opencv_inpaint:OpenCVInpaint", {"algorithm": "telea"}, "OpenCV fast marching (Telea 2004)", "classical"),
+    Entry("navier-stokes", f"{_B}.opencv_inpaint:OpenCVInpaint", {"algorithm": "ns"}, "OpenCV Navier-Stokes (Bertalmio 2001)", "classical"),
+    Entry("biharmonic", f"{_B}.biharmonic:Biharmonic", summary="scikit-image biharmonic inpainting", group="classical"),
+)
+
+DATASETS: tuple[Entry, ...] = (
+    Entry("mnist-sample", f"{_D}.sample:EmbeddedMNIST", summary="256 MNIST test digits shipped in the package (no download)"),
+    Entry("mnist", f"{_D}.mnist:MNISTDataset", {"split": "test"}, "MNIST via torchvision (root= an existing copy, or download)"),
+    Entry("folder", f"{_D}.folder:ImageFolder", summary="any folder of PNG/JPEG images, resized + centre-cropped to size"),
+    Entry("celebahq", f"{_D}.folder:ImageFolder", {"size": 256}, "CelebA-HQ images (a folder; root=.../celebahq-256/images)"),
+    Entry("paired", f"{_D}.paired:PairedFolder", summary="image + mask folders (MI-GAN layout); masks white = known by default"),
+)
+
+MASKS: tuple[Entry, ...] = (
+    Entry("box", f"{_K}:BoxMask", {"area_ratio": 0.25}, "one axis-aligned box covering area_ratio of the image"),
+    Entry("random-boxes", f"{_K}:RandomBoxes", summary="several random boxes"),
+    Entry("strokes-thin", f"{_K}:StrokeMask", {"preset": "thin"}, "LaMa-style free-form strokes, thin"),
+    Entry("strokes-medium", f"{_K}:StrokeMask", {"preset": "medium"}, "LaMa-style free-form strokes, medium"),
+    Entry("strokes-thick", f"{_K}:StrokeMask", {"preset": "thick"}, "LaMa-style free-form strokes, thick"),
+    Entry("wide", f"{_K}:StrokeMask", {"preset": "repaint-wide"}, "RePaint 'Wide' (thick strokes, matches RePaint's thick files)"),
+    Entry("narrow", f"{_K}:StrokeMask", {"preset": "repaint-narrow"}, "RePaint 'Narrow' (thin strokes, matches RePaint's thin files)"),
+    Entry("super-resolve", f"{_K}:SuperResolveMask", {"scale": 2}, "RePaint 'Super-Resolve 2x': one known pixel per 2x2 cell"),
+    Entry("alternating-lines", f"{_K}:AlternatingLinesMask", summary="RePaint 'Alternating Lines': every other row missing"),
+    Entry("half", f"{_K}:HalfMask", summary="RePaint 'Half': one half of the image missing"),
+    Entry("expand", f"{_K}:ExpandMask", summary="RePaint 'Expand': only the centre quarter-area known"),
+    Entry("disc", f"{_K}:DiscMask", {"radius_fraction": 0.5}, "centred disc, radius = fraction of half the short side"),
+    Entry("files", f"{_K}:FileMasks", summary="masks read from a folder (polarity option)"),
+    Entry("dataset", f"{_K}:DatasetMasks", summary="the dataset's own paired masks (paired folders)"),
+)

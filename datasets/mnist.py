@@ -1,0 +1,58 @@
+"""MNIST through torchvision's loader."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from torch.utils.data import Dataset
+
+from inpaintbench.api import InputError, Sample
+
+#: Environment variable naming a folder that holds ``MNIST/raw`` (torchvision's layout).
+MNIST_ROOT_ENV = "INPAINTBENCH_MNIST_ROOT"
+
+
+class MNISTDataset(Dataset):
+    """MNIST digits as ``[1, 28, 28]`` float32 images in ``[0, 1]`` (white digit on black).
+
+    Args:
+        root: folder containing ``MNIST/raw`` as torchvision lays it out. Defaults to
+            ``$INPAINTBENCH_MNIST_ROOT``. With ``download=False`` the files must exist.
+        split: ``"train"`` or ``"test"``.
+        download: let torchvision download the files (needs internet).
+        limit: keep only the first ``limit`` images (``None``: all).
+
+    Sample ids are ``"mnist-<split>-<index>"``.
+    """
+
+    def __init__(self, root: str | os.PathLike | None = None, split: str = "test",
+                 download: bool = False, limit: int | None = None):
+        from torchvision.datasets import MNIST
+
+        if split not in ("train", "test"):
+            raise InputError(f"MNIST split must be 'train' or 'test', got {split!r}")
+        root = root if root is not None else os.environ.get(MNIST_ROOT_ENV)
+        if root is None:
+            raise InputError(
+                "MNIST needs a data root: pass root=... (a folder holding MNIST/raw), "
+                f"set ${MNIST_ROOT_ENV}, or pass download=True to fetch it"
+            )
+        root = Path(root).expanduser()
+        try:
+            data = MNIST(str(root), train=split == "train", download=download)
+        except RuntimeError as err:  # torchvision: "Dataset not found. You can use download=True"
+            raise InputError(
+                f"MNIST files not found under {root / 'MNIST' / 'raw'} ({err}); point root at a folder "
+                "holding MNIST/raw (e.g. ../shared/data) or pass download=True when online"
+            ) from err
+        images = data.data if limit is None else data.data[:limit]
+        self.images = images.unsqueeze(1).to(torch.float32).div_(255.0)
+        self.split = split
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def __getitem__(self, index: int) -> Sample:
+        return Sample(self.images[index], f"mnist-{self.split}-{index}")
