@@ -1,0 +1,43 @@
+"""OpenCV's classical inpainting: Telea's fast marching and Navier-Stokes."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+
+from inpaintbench.api import InputError, Method
+
+_FLAGS = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
+
+
+class OpenCVInpaint(Method):
+    """``cv2.inpaint`` applied image by image on the CPU.
+
+    Config: ``algorithm`` (``"telea"`` or ``"ns"``), ``radius`` (neighbourhood radius, px).
+    Grayscale images go through OpenCV as float32 (no quantisation); RGB ones as 8-bit,
+    which is all ``cv2.inpaint`` accepts for 3 channels. Known pixels are returned unchanged.
+    """
+
+    preserves_known = True
+
+    def __init__(self, algorithm: str = "telea", radius: float = 3.0):
+        if algorithm not in _FLAGS:
+            raise InputError(f"OpenCV inpainting algorithm must be one of {sorted(_FLAGS)}, got {algorithm!r}")
+        super().__init__(algorithm=algorithm, radius=radius)
+
+    def inpaint(self, image: torch.Tensor, mask: torch.Tensor, *, generator: torch.Generator) -> torch.Tensor:
+        """``[B,C,H,W]`` in [0,1], bool mask ``[B,1,H,W]`` -> ``[B,C,H,W]`` in [0,1]."""
+        flag = _FLAGS[self.config["algorithm"]]
+        images = image.detach().cpu().permute(0, 2, 3, 1).numpy()
+        holes = mask.detach().cpu()[:, 0].numpy().astype(np.uint8)
+        filled = []
+        for img, hole in zip(images, holes):
+            if img.shape[2] == 1:
+                out = cv2.inpaint(np.ascontiguousarray(img[:, :, 0]), hole, self.config["radius"], flag)[:, :, None]
+            else:
+                as_u8 = np.round(img * 255.0).astype(np.uint8)
+                out = cv2.inpaint(as_u8, hole, self.config["radius"], flag).astype(np.float32) / 255.0
+            filled.append(out)
+        result = torch.from_numpy(np.stack(filled)).permute(0, 3, 1, 2).to(image.device, torch.float32)
+        return torch.where(mask, result.clamp(0.0, 1.0), image)

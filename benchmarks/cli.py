@@ -1,0 +1,138 @@
+"""The `inpaintbench` command line: run, report, list, train."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
+import sys
+from pathlib import Path
+
+from .api import InpaintBenchError, InputError
+from .registry import dataset_registry, mask_registry, method_registry
+
+DEFAULT_RESULTS_ROOT = Path("results")
+DEFAULT_REPORT_ROOT = Path("reports")
+
+
+def _names(text: str | None) -> list[str] | None:
+    return None if text is None else [n.strip() for n in text.split(",") if n.strip()]
+
+
+def report_dir_for(suite_name: str, root: Path = DEFAULT_REPORT_ROOT) -> Path:
+    """The default suite reports into ``reports/``; any other suite into ``reports/<suite>/``."""
+    return root if suite_name == "default" else root / suite_name
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .report import write_leaderboard
+    from .runner import run_suite
+    from .suite import load_suite
+
+    dataset_options = {k: v for k, v in (("root", args.data_root), ("size", args.size)) if v is not None}
+    suite = load_suite(args.suite).with_overrides(
+        methods=_names(args.methods), datasets=_names(args.datasets), masks=_names(args.masks),
+        dataset_options=dataset_options, n_images=args.n_images, seed=args.seed, device=args.device,
+        batch_size=args.batch_size)
+    out = Path(args.out) if args.out else DEFAULT_RESULTS_ROOT / suite.name
+    summary = run_suite(suite, out, progress=not args.quiet, lpips_weights=args.lpips_weights,
+                        command=shlex.join(["inpaintbench", *sys.argv[1:]]))
+    print(f"wrote {summary.written} records ({summary.errors} errors), skipped {summary.skipped} already done "
+          f"-> {summary.results_path}")
+    for label, reason in summary.unavailable.items():
+        print(f"unavailable: {label}: {reason}")
+    if not args.no_report:
+        report_dir = Path(args.report_dir) if args.report_dir else report_dir_for(suite.name)
+        board = write_leaderboard([summary.results_path], report_dir, title=f"inpaintbench: suite '{suite.name}'")
+        print(f"leaderboard -> {board}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import write_leaderboard
+
+    paths = [Path(p) for p in args.results]
+    for path in paths:
+        if not path.is_file():
+            raise InputError(f"results file {path} does not exist; run `inpaintbench run` first or pass --results")
+    board = write_leaderboard(paths, Path(args.report_dir))
+    print(f"leaderboard -> {board}")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from .suite import bundled_suites
+
+    registries = {"methods": method_registry(), "datasets": dataset_registry(), "masks": mask_registry()}
+    wanted = [args.what] if args.what != "all" else [*registries, "suites"]
+    for what in wanted:
+        if what == "suites":
+            print("suites:\n" + "\n".join(f"  {s}" for s in bundled_suites()))
+            continue
+        registry = registries[what]
+        print(f"{what}:")
+        for name in registry.names():
+            entry = registry.entry(name)
+            status = ""
+            if what == "methods" and args.check:
+                ok, reason = registry.availability(name)
+                status = "  [available]" if ok else f"  [unavailable: {reason}]"
+            group = f" ({entry.group})" if entry.group else ""
+            print(f"  {name:<22}{group:<14} {entry.summary}{status}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``inpaintbench`` command."""
+    parser = argparse.ArgumentParser(prog="inpaintbench", description="Comparative benchmark suite for image inpainting.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log warnings and progress details")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a benchmark suite (default: the embedded MNIST sample)")
+    run.add_argument("--suite", default="default", help="bundled suite name or a .toml path (default: default)")
+    run.add_argument("--methods", help="comma-separated method names (replaces the suite's list)")
+    run.add_argument("--datasets", help="comma-separated dataset names")
+    run.add_argument("--masks", help="comma-separated mask family names")
+    run.add_argument("--data-root", help="root folder for the datasets (MNIST root, image folder, paired folder)")
+    run.add_argument("--size", type=int, help="resize + centre-crop images to SIZE x SIZE (folder datasets)")
+    run.add_argument("--n-images", type=int, help="images per dataset")
+    run.add_argument("--seed", type=int, help="suite seed")
+    run.add_argument("--device", help="auto, cpu, cuda, cuda:N")
+    run.add_argument("--batch-size", type=int, help="images per method call")
+    run.add_argument("--out", help="results folder (default: results/<suite>)")
+    run.add_argument("--report-dir", help="where LEADERBOARD.md goes (default: reports/, or reports/<suite>/)")
+    run.add_argument("--no-report", action="store_true", help="do not regenerate the leaderboard")
+    run.add_argument("--lpips-weights", help="LPIPS backbone weights (file or folder); "
+                     "else $INPAINTBENCH_LPIPS_WEIGHTS, else torchvision's download")
+    run.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    run.set_defaults(func=cmd_run)
+
+    rep = sub.add_parser("report", help="regenerate the leaderboard from results files (recomputes nothing)")
+    rep.add_argument("--results", nargs="+", default=[str(DEFAULT_RESULTS_ROOT / "default" / "results.jsonl")])
+    rep.add_argument("--report-dir", default=str(DEFAULT_REPORT_ROOT))
+    rep.set_defaults(func=cmd_report)
+
+    lst = sub.add_parser("list", help="list methods, datasets, mask families and suites")
+    lst.add_argument("what", nargs="?", default="all", choices=["all", "methods", "datasets", "masks", "suites"])
+    lst.add_argument("--check", action="store_true", help="try to build each method and say why one is unavailable")
+    lst.set_defaults(func=cmd_list)
+
+    from inpaintbench.methods.train_cli import add_train_parser
+
+    add_train_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``inpaintbench`` console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR, format="%(levelname)s %(message)s")
+    try:
+        return args.func(args)
+    except InpaintBenchError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

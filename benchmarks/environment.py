@@ -1,0 +1,66 @@
+"""What a result was measured with: code version, device, library versions."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import torch
+
+_PACKAGES = ("inpaintbench", "torch", "torchvision", "numpy", "scikit-image", "opencv-python-headless",
+             "lpips", "diffusers", "tensorflow", "tensorflow-cpu")
+
+
+def git_commit(start: Path | None = None) -> str | None:
+    """The commit hash of the checkout holding this package (``-dirty`` if modified), or None."""
+    here = start or Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
+                                text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit + ("-dirty" if dirty else "")
+
+
+def device_name(device: torch.device | str) -> str:
+    """A human-readable name of ``device``: the GPU model, or the CPU model and core count."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"CPU: {cpu} ({torch.get_num_threads()} threads)"
+
+
+def library_versions() -> dict[str, str]:
+    """Installed versions of the packages that shape the numbers (absent ones omitted)."""
+    found = {"python": sys.version.split()[0]}
+    for name in _PACKAGES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return found
+
+
+def resolve_device(name: str) -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU; any other torch device string as given."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        from .api import InputError
+
+        raise InputError(f"device {name!r} requested but CUDA is not available here; use --device cpu or auto")
+    return device

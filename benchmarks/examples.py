@@ -1,0 +1,55 @@
+"""Example images kept by a run so that reports can draw grids without recomputing."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def safe_name(label: str) -> str:
+    """A file-system-safe version of a method / dataset / mask label."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", label)
+
+
+def example_path(root: Path, dataset: str, mask: str, what: str) -> Path:
+    """``root/examples/<dataset>/<mask>/<what>.npz`` with safe names."""
+    return root / "examples" / safe_name(dataset) / safe_name(mask) / f"{safe_name(what)}.npz"
+
+
+def save_examples(path: Path, ids: list[str], **arrays: torch.Tensor) -> None:
+    """Merge images into the npz at ``path``, keyed by sample id (existing ids are kept).
+
+    Args:
+        ids: sample ids, one per row of each array.
+        arrays: tensors ``[N, C, H, W]`` in ``[0, 1]`` (stored as uint8) or bool masks.
+    """
+    stored = load_examples(path)
+    for i, sample_id in enumerate(ids):
+        if sample_id in stored:
+            continue
+        stored[sample_id] = {
+            k: (v[i].cpu().numpy() if v.dtype == torch.bool
+                else np.round(v[i].detach().cpu().clamp(0, 1).numpy() * 255).astype(np.uint8))
+            for k, v in arrays.items()
+        }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    flat = {f"{sid}\x1f{k}": a for sid, parts in stored.items() for k, a in parts.items()}
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez_compressed(tmp, **flat)
+    os.replace(tmp, path)  # atomic: an interrupt never leaves half a file
+
+
+def load_examples(path: Path) -> dict[str, dict[str, np.ndarray]]:
+    """``{sample_id: {array name: uint8 [C,H,W] or bool [1,H,W]}}``; empty if absent."""
+    if not path.exists():
+        return {}
+    out: dict[str, dict[str, np.ndarray]] = {}
+    with np.load(path) as data:
+        for key in data.files:
+            sample_id, _, name = key.partition("\x1f")
+            out.setdefault(sample_id, {})[name] = data[key]
+    return out

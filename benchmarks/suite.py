@@ -1,0 +1,168 @@
+"""Benchmark suites: which methods, datasets and mask families to cross, read from TOML.
+
+A suite file looks like::
+
+    [run]
+    seed = 0
+    n_images = 32
+    batch_size = 32
+
+    [[datasets]]
+    name = "mnist-sample"
+
+    [[masks]]
+    name = "disc"                # the registry name
+    label = "disc-0.3"           # how results and tables call it (default: the name)
+    radius_fraction = 0.3        # every other key is a constructor argument
+
+    [[methods]]
+    name = "telea"
+
+A bare string is shorthand for a table with just a name: ``masks = ["wide", "half"]``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterable
+
+from .api import InputError
+from .results import config_hash
+
+TASKS = ("inpainting", "super-resolution")
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One method, dataset or mask family of a suite: a registry name, a label and overrides."""
+
+    name: str
+    label: str
+    config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def hash(self) -> str:
+        """Stable hash of name + overrides: part of every result's key."""
+        return config_hash({"name": self.name, **self.config})
+
+    @classmethod
+    def parse(cls, item: str | dict[str, Any], where: str) -> "Spec":
+        """A spec from a bare name or a TOML table with ``name`` (and optional ``label``)."""
+        if isinstance(item, str):
+            return cls(item, item)
+        if not isinstance(item, dict) or "name" not in item:
+            raise InputError(f"each entry of {where} needs a 'name', got {item!r}")
+        config = {k: v for k, v in item.items() if k not in ("name", "label")}
+        return cls(str(item["name"]), str(item.get("label", item["name"])), config)
+
+
+@dataclass(frozen=True)
+class Suite:
+    """Everything a run needs to know.
+
+    Attributes:
+        name: the suite's name (file stem), shown in reports.
+        task: ``"inpainting"`` or ``"super-resolution"`` (then ``scales`` replaces ``masks``).
+        seed: suite seed; mask and method randomness derive from it and the sample id.
+        n_images: images taken from each dataset (the first ``n_images``).
+        batch_size: images per method call.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
+        n_examples: images per (dataset, mask, method) kept for the comparison grids.
+        band_px: width of the boundary band around the holes, in pixels.
+        lpips_net: LPIPS backbone (``alex``, ``vgg``, ``squeeze``).
+        scales: super-resolution factors (task ``super-resolution`` only).
+    """
+
+    name: str
+    datasets: tuple[Spec, ...]
+    methods: tuple[Spec, ...]
+    masks: tuple[Spec, ...] = ()
+    task: str = "inpainting"
+    seed: int = 0
+    n_images: int = 32
+    batch_size: int = 16
+    device: str = "auto"
+    n_examples: int = 6
+    band_px: int = 2
+    lpips_net: str = "alex"
+    scales: tuple[int, ...] = (2, 4)
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise InputError(f"suite task must be one of {TASKS}, got {self.task!r}")
+        if self.n_images < 1 or self.batch_size < 1:
+            raise InputError(f"n_images and batch_size must be >= 1, got {self.n_images} and {self.batch_size}")
+        if not self.datasets or not self.methods or (self.task == "inpainting" and not self.masks):
+            raise InputError(f"suite {self.name!r} needs at least one dataset, one method and one mask family")
+        for kind, specs in (("method", self.methods), ("dataset", self.datasets), ("mask", self.masks)):
+            labels = [s.label for s in specs]
+            if len(set(labels)) != len(labels):
+                raise InputError(f"suite {self.name!r} has two {kind}s with the same label: {labels}")
+
+    @classmethod
+    def from_dict(cls, name: str, data: dict[str, Any]) -> "Suite":
+        """A suite from parsed TOML (see the module docstring for the layout)."""
+        unknown = set(data) - {"run", "datasets", "masks", "methods"}
+        if unknown:
+            raise InputError(f"suite {name!r}: unknown top-level keys {sorted(unknown)}")
+        run = dict(data.get("run", {}))
+        if "scales" in run:
+            run["scales"] = tuple(run["scales"])
+        fields = set(cls.__dataclass_fields__) - {"name", "datasets", "methods", "masks"}
+        bad = set(run) - fields
+        if bad:
+            raise InputError(f"suite {name!r}: unknown [run] keys {sorted(bad)}; known: {sorted(fields)}")
+        parse = lambda key: tuple(Spec.parse(item, f"[[{key}]]") for item in data.get(key, []))  # noqa: E731
+        return cls(name=name, datasets=parse("datasets"), methods=parse("methods"), masks=parse("masks"), **run)
+
+    def with_overrides(self, *, methods: Iterable[str] | None = None, datasets: Iterable[str] | None = None,
+                       masks: Iterable[str] | None = None, dataset_options: dict[str, Any] | None = None,
+                       **run: Any) -> "Suite":
+        """A copy with some lists replaced by bare names and some [run] values replaced.
+
+        A name already in the suite keeps its configured spec; ``None`` values are ignored.
+        ``dataset_options`` (e.g. ``{"root": ...}``) are set on every dataset except the
+        embedded sample, which takes no options.
+        """
+        def pick(current: tuple[Spec, ...], names: Iterable[str] | None) -> tuple[Spec, ...]:
+            if names is None:
+                return current
+            by_label = {s.label: s for s in current}
+            return tuple(by_label.get(n, Spec(n, n)) for n in names)
+
+        changes = {k: v for k, v in run.items() if v is not None}
+        chosen = pick(self.datasets, datasets)
+        if dataset_options:
+            chosen = tuple(s if s.name == "mnist-sample" else Spec(s.name, s.label, {**s.config, **dataset_options})
+                           for s in chosen)
+        return replace(self, methods=pick(self.methods, methods), datasets=chosen,
+                       masks=pick(self.masks, masks), **changes)
+
+
+def bundled_suites() -> list[str]:
+    """Names of the suites shipped in the package (``inpaintbench/suites/*.toml``)."""
+    folder = resources.files("inpaintbench") / "suites"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def load_suite(name_or_path: str | os.PathLike) -> Suite:
+    """Read a suite from a TOML file path, or by the name of a bundled suite (``default``)."""
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.exists():
+        if not path.is_file():
+            raise InputError(f"suite file {path} does not exist")
+        text, name = path.read_text(encoding="utf-8"), path.stem
+    else:
+        resource = resources.files("inpaintbench") / "suites" / f"{name_or_path}.toml"
+        if not resource.is_file():
+            raise InputError(f"no suite file {name_or_path!r}; bundled suites: {', '.join(bundled_suites())}")
+        text, name = resource.read_text(encoding="utf-8"), str(name_or_path)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise InputError(f"suite {name!r} is not valid TOML: {err}") from err
+    return Suite.from_dict(name, data)
