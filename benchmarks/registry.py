@@ -36,6 +36,8 @@ class Entry:
         defaults: keyword arguments of the call; user overrides are merged over them.
         summary: one line for ``inpaintbench list``.
         group: a family label for listings and reports (``classical``, ``diffusion``...).
+        tiny: overrides that make the entry quick enough for the contract tests (e.g. a few
+            diffusion steps); never used by benchmark runs.
     """
 
     name: str
@@ -43,6 +45,7 @@ class Entry:
     defaults: Mapping[str, Any] = field(default_factory=dict)
     summary: str = ""
     group: str = ""
+    tiny: Mapping[str, Any] = field(default_factory=dict)
 
     def resolve(self) -> Callable[..., Any]:
         """Import and return the target callable (raises ImportError if an extra is missing)."""
