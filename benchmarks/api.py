@@ -8,7 +8,8 @@ Conventions (the whole suite relies on them):
   ground truth inside a hole;
 * every random choice is driven by an explicit ``torch.Generator``.
 
-Files with other conventions (RePaint / MI-GAN masks: white = known; diffusers: 0 = inpaint)
+Files with other conventions (RePaint / MI-GAN masks: white = known; diffusers' RePaint
+pipeline: 0 = inpaint; its Stable Diffusion inpainting pipeline: white = repaint, like ours)
 are converted where they are read, never inside a method.
 """
 

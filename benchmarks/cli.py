@@ -43,7 +43,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"unavailable: {label}: {reason}")
     if not args.no_report:
         report_dir = Path(args.report_dir) if args.report_dir else report_dir_for(suite.name)
-        board = write_leaderboard([summary.results_path], report_dir, title=f"inpaintbench: suite '{suite.name}'")
+        board = write_leaderboard([summary.results_path], report_dir)
         print(f"leaderboard -> {board}")
     return 0
 
@@ -82,6 +82,63 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _method_overrides(items: list[str]) -> dict[str, dict]:
+    """``["repaint.num_steps=5"]`` -> ``{"repaint": {"num_steps": 5}}``."""
+    from .sweep import parse_assignments
+
+    out: dict[str, dict] = {}
+    for key, value in parse_assignments(items).items():
+        method, dot, option = key.partition(".")
+        if not dot:
+            raise InputError(f"--set expects METHOD.OPTION=VALUE, got {key!r}")
+        out.setdefault(method, {})[option] = value
+    return out
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from .runner import run_suite
+    from .suite import load_suite
+    from .sweep import parse_assignments, parse_value, sweep_suite, write_sweep_report
+
+    if (args.param is None) == (args.mask_param is None):
+        raise InputError("a sweep varies exactly one thing: give --param (a method option) or --mask-param")
+    base = load_suite(args.suite).with_overrides(
+        datasets=_names(args.datasets), n_images=args.n_images, seed=args.seed, device=args.device,
+        batch_size=args.batch_size,
+        dataset_options={k: v for k, v in (("root", args.data_root), ("size", args.size)) if v is not None})
+    values = [parse_value(v) for v in _names(args.values) or []]
+    mask_values = [parse_value(v) for v in _names(args.mask_values) or []]
+    suite = sweep_suite(base, methods=_names(args.methods), param=args.param, values=values,
+                        method_options=parse_assignments(args.set or []), mask=args.mask,
+                        mask_param=args.mask_param, mask_values=mask_values)
+    name = args.name or (args.param or args.mask_param)
+    out = Path(args.out) if args.out else DEFAULT_RESULTS_ROOT / "sweeps" / name
+    summary = run_suite(suite, out, progress=not args.quiet, lpips_weights=args.lpips_weights,
+                        command=shlex.join(["inpaintbench", *sys.argv[1:]]))
+    print(f"wrote {summary.written} records ({summary.errors} errors), skipped {summary.skipped} -> {summary.results_path}")
+    x = f"config.{args.param}" if args.param else f"mask_config.{args.mask_param}"
+    line = "method_name" if args.param else "method"
+    report_dir = Path(args.report_dir) if args.report_dir else DEFAULT_REPORT_ROOT / "sweeps" / name
+    print(f"sweep report -> {write_sweep_report(summary.results_path, report_dir, x, line, name)}")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from .check import apply_method_overrides, default_baseline_path, run_check
+    from .suite import load_suite
+
+    suite = apply_method_overrides(load_suite(args.suite), _method_overrides(args.set or []))
+    baseline = Path(args.baseline) if args.baseline else default_baseline_path()
+    result = run_check(suite, baseline, update=args.update, time_ratio=args.time_ratio,
+                       lpips_weights=args.lpips_weights)
+    print(result.table.to_markdown(index=False))
+    if args.update:
+        print(f"baseline written -> {baseline}")
+        return 0
+    print("\nREGRESSION: see the rows above" if result.failed else "\nno regression")
+    return 1 if result.failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``inpaintbench`` command."""
     parser = argparse.ArgumentParser(prog="inpaintbench", description="Comparative benchmark suite for image inpainting.")
@@ -116,6 +173,39 @@ def build_parser() -> argparse.ArgumentParser:
     lst.add_argument("what", nargs="?", default="all", choices=["all", "methods", "datasets", "masks", "suites"])
     lst.add_argument("--check", action="store_true", help="try to build each method and say why one is unavailable")
     lst.set_defaults(func=cmd_list)
+
+    swp = sub.add_parser("sweep", help="sweep one method option or one mask option; plots + heatmaps")
+    swp.add_argument("--methods", required=True, help="comma-separated methods (one line each in the plots)")
+    swp.add_argument("--param", help="method option to sweep (e.g. strength, down_N)")
+    swp.add_argument("--values", help="comma-separated values of --param")
+    swp.add_argument("--set", action="append", metavar="OPTION=VALUE", help="fixed method option (repeatable)")
+    swp.add_argument("--mask", default="disc", help="mask family (default: disc)")
+    swp.add_argument("--mask-param", help="mask option to sweep (e.g. radius_fraction)")
+    swp.add_argument("--mask-values", help="comma-separated values of --mask-param")
+    swp.add_argument("--suite", default="default", help="suite giving the dataset and run settings")
+    swp.add_argument("--datasets", help="comma-separated dataset names")
+    swp.add_argument("--data-root")
+    swp.add_argument("--size", type=int)
+    swp.add_argument("--n-images", type=int)
+    swp.add_argument("--seed", type=int)
+    swp.add_argument("--device")
+    swp.add_argument("--batch-size", type=int)
+    swp.add_argument("--name", help="sweep name (folder under results/sweeps and reports/sweeps)")
+    swp.add_argument("--out")
+    swp.add_argument("--report-dir")
+    swp.add_argument("--lpips-weights")
+    swp.add_argument("-q", "--quiet", action="store_true")
+    swp.set_defaults(func=cmd_sweep)
+
+    chk = sub.add_parser("check", help="quick suite vs the committed quality baseline; exit 1 on a regression")
+    chk.add_argument("--suite", default="check")
+    chk.add_argument("--baseline", help="baseline JSON (default: the one shipped in the package)")
+    chk.add_argument("--set", action="append", metavar="METHOD.OPTION=VALUE",
+                     help="change a method's option for this check (repeatable), e.g. repaint.num_steps=5")
+    chk.add_argument("--time-ratio", type=float, default=3.0, help="fail when a method gets this many times slower")
+    chk.add_argument("--update", action="store_true", help="rewrite the baseline from this run")
+    chk.add_argument("--lpips-weights")
+    chk.set_defaults(func=cmd_check)
 
     from inpaintbench.methods.train_cli import add_train_parser
 

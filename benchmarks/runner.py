@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from .api import InputError, Method, MethodUnavailable, apply_mask, check_image_batch, check_mask_batch
 from .environment import device_name, git_commit, library_versions, resolve_device
-from .examples import example_path, save_examples
+from .examples import accumulate_heatmap, example_path, heatmap_path, save_examples
 from .metrics import compute_image_metrics
 from .registry import dataset_registry, mask_registry, method_registry
 from .results import ResultsStore, config_hash, record_key
@@ -116,6 +116,11 @@ def run_suite(suite: Suite, out_dir: str | Path, *, progress: bool = True,
     for spec in suite.masks:
         mask_registry().entry(spec.name)
 
+    # Everything that can fail on bad input happens before the first byte is written.
+    loaded = {spec.label: load_dataset(spec, suite.n_images) for spec in suite.datasets}
+    for spec in suite.masks:
+        if spec.name != "dataset":
+            mask_registry().create(spec.name, **spec.config)
     out_dir = Path(out_dir)
     device = resolve_device(suite.device)
     lpips_metric, lpips_note = _build_lpips(suite.lpips_net, lpips_weights, device)
@@ -136,7 +141,10 @@ def run_suite(suite: Suite, out_dir: str | Path, *, progress: bool = True,
                   for label, reason in unavailable.items()])
 
     for dataset_spec in suite.datasets:
-        images, ids, dataset_masks = load_dataset(dataset_spec, suite.n_images)
+        images, ids, dataset_masks = loaded[dataset_spec.label]
+        store.append([{"kind": "dataset", "run_id": run_id, "dataset": dataset_spec.label,
+                       "shape": list(images.shape[1:]), "n": len(ids),
+                       "lpips_note": lpips_metric.resize_note(*images.shape[2:]) if lpips_metric else ""}])
         for mask_spec in suite.masks:
             masks = make_masks(mask_spec, suite.seed, ids, tuple(images.shape[2:]), dataset_masks)
             check_mask_batch(masks, images)
@@ -148,6 +156,7 @@ def run_suite(suite: Suite, out_dir: str | Path, *, progress: bool = True,
                     continue
                 context = dict(run_id=run_id, task=suite.task, dataset=dataset_spec.label,
                                dataset_hash=dataset_spec.hash, mask=mask_spec.label, mask_hash=mask_spec.hash,
+                               mask_config={"name": mask_spec.name, **mask_spec.config},
                                seed=suite.seed, device=str(device))
                 _run_method(methods[method_spec.label], method_spec, images, masks, ids, context, suite,
                             store, done, summary, lpips_metric, out_dir, progress)
@@ -206,6 +215,8 @@ def _run_method(method: Method, spec: Spec, images: torch.Tensor, masks: torch.T
                     "peak_memory_bytes": timed.peak_memory_bytes, "hole_fraction": float(hole_fraction[j]),
                     **{k: float(v) for k, v in stats.items()},
                 })
+            accumulate_heatmap(heatmap_path(out_dir, context["dataset"], context["mask"], spec.label),
+                               (raw - original).abs(), mask)
             keep = [j for j, sid in enumerate(batch_ids) if sid in example_ids]
             if keep:
                 composited = torch.where(mask, raw, original)
@@ -219,11 +230,11 @@ def _run_method(method: Method, spec: Spec, images: torch.Tensor, masks: torch.T
 
 def _build_lpips(net: str, weights: str | None, device: torch.device) -> tuple[Any, dict[str, Any]]:
     """The LPIPS metric, or None with the reason it is unavailable (recorded in the run)."""
-    from .lpips_metric import LPIPSUnavailable, build_lpips
+    from .lpips_metric import LPIPSMetric, LPIPSUnavailable
 
     try:
-        metric = build_lpips(net=net, weights=weights, device=device)
+        metric = LPIPSMetric(net=net, weights=weights).to(device)
     except LPIPSUnavailable as err:
         return None, {"available": False, "net": net, "reason": str(err)}
-    return metric, {"available": True, "net": net, "note": getattr(metric, "note", "")}
+    return metric, {"available": True, "net": net, "source": str(metric.source)}
 

@@ -1,0 +1,116 @@
+"""The regression gate: a quick suite compared against a committed quality baseline."""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from dataclasses import dataclass, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .api import InputError
+from .report import load_records
+from .runner import run_suite
+from .suite import Spec, Suite
+
+#: Allowed worsening per metric (absolute, in the metric's units) before the gate fails.
+TOLERANCES: dict[str, float] = {"psnr": 0.5, "ssim": 0.01, "lpips": 0.01, "known_mse": 1e-6}
+#: A method may get this many times slower before the gate fails (these machines are noisy).
+TIME_RATIO = 3.0
+_HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "lpips": False, "known_mse": False}
+
+
+def default_baseline_path() -> Path:
+    """The committed baseline shipped in the package (``inpaintbench/quality_baseline.json``)."""
+    return Path(str(resources.files("inpaintbench") / "quality_baseline.json"))
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The comparison table and whether anything regressed."""
+
+    table: pd.DataFrame
+    failed: bool
+
+
+def apply_method_overrides(suite: Suite, overrides: dict[str, dict[str, Any]]) -> Suite:
+    """Set config values on the suite's methods by label (``{"repaint": {"num_steps": 5}}``)."""
+    labels = {s.label for s in suite.methods}
+    unknown = set(overrides) - labels
+    if unknown:
+        raise InputError(f"--set names methods not in suite {suite.name!r}: {sorted(unknown)}; it has {sorted(labels)}")
+    methods = tuple(Spec(s.name, s.label, {**s.config, **overrides.get(s.label, {})}) for s in suite.methods)
+    return replace(suite, methods=methods)
+
+
+def summarize(results_path: Path) -> dict[str, dict[str, float]]:
+    """Mean metrics and time per ``"method | mask"`` from a results file (ok records only)."""
+    frame, _, _ = load_records([results_path])
+    ok = frame[frame["status"] == "ok"]
+    out = {}
+    for (method, mask), group in ok.groupby(["method", "mask"]):
+        row = {m: float(group[m].mean()) for m in TOLERANCES if m in group and group[m].notna().any()}
+        row["time_s"] = float(group["time_s"].mean())
+        out[f"{method} | {mask}"] = row
+    return out
+
+
+def compare(current: dict[str, dict[str, float]], baseline: dict[str, dict[str, float]],
+            time_ratio: float = TIME_RATIO) -> CheckResult:
+    """Rows for every (method | mask, metric): baseline, now, change, verdict."""
+    rows, failed = [], False
+    for key in sorted(set(baseline) | set(current)):
+        if key not in current:
+            rows.append({"method | mask": key, "metric": "*", "baseline": "", "now": "missing", "change": "",
+                         "verdict": "REGRESSION"})
+            failed = True
+            continue
+        if key not in baseline:
+            rows.append({"method | mask": key, "metric": "*", "baseline": "", "now": "new", "change": "",
+                         "verdict": "new (not gated)"})
+            continue
+        for metric, tolerance in TOLERANCES.items():
+            if metric not in baseline[key]:
+                continue
+            old, new = baseline[key][metric], current[key].get(metric, math.nan)
+            worse = (old - new) if _HIGHER_IS_BETTER[metric] else (new - old)
+            bad = not (worse <= tolerance)  # NaN counts as a regression
+            verdict = "REGRESSION" if bad else ("improved" if worse < -tolerance else "ok")
+            failed |= bad
+            rows.append({"method | mask": key, "metric": metric, "baseline": f"{old:.4g}", "now": f"{new:.4g}",
+                         "change": f"{new - old:+.3g}", "verdict": verdict})
+        ratio = current[key]["time_s"] / baseline[key]["time_s"]
+        slow = ratio > time_ratio
+        failed |= slow
+        rows.append({"method | mask": key, "metric": "time/image", "baseline": f"{baseline[key]['time_s'] * 1e3:.2f} ms",
+                     "now": f"{current[key]['time_s'] * 1e3:.2f} ms", "change": f"×{ratio:.2f}",
+                     "verdict": "REGRESSION" if slow else "ok"})
+    return CheckResult(pd.DataFrame(rows), failed)
+
+
+def run_check(suite: Suite, baseline_path: Path, *, update: bool = False, time_ratio: float = TIME_RATIO,
+              lpips_weights: str | None = None) -> CheckResult:
+    """Run ``suite`` afresh (never resumed: stale records would hide a regression) and compare.
+
+    With ``update=True`` the baseline file is (re)written from this run instead.
+    """
+    with tempfile.TemporaryDirectory(prefix="inpaintbench-check-") as tmp:
+        summary = run_suite(suite, Path(tmp), progress=False, lpips_weights=lpips_weights,
+                            command="inpaintbench check")
+        if summary.unavailable:
+            raise InputError("methods of the check suite are unavailable: "
+                             + "; ".join(f"{k}: {v}" for k, v in summary.unavailable.items()))
+        current = summarize(summary.results_path)
+    if update:
+        payload = {"suite": suite.name, "n_images": suite.n_images, "seed": suite.seed,
+                   "made_by": "inpaintbench check --update", "tolerances": TOLERANCES, "results": current}
+        baseline_path.write_text(json.dumps(payload, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        return compare(current, current, time_ratio)
+    if not baseline_path.is_file():
+        raise InputError(f"no quality baseline at {baseline_path}; create it with `inpaintbench check --update`")
+    baseline = json.loads(baseline_path.read_text(encoding="utf-8"))["results"]
+    return compare(current, baseline, time_ratio)

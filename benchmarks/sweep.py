@@ -1,0 +1,160 @@
+"""Parameter sweeps: one method parameter and/or one mask parameter, run like any suite.
+
+A sweep is an ordinary suite whose method (or mask) specs differ in one value, so its records
+resume like any run's; the plots read the records' ``config.<param>`` / ``mask_config.<param>``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from .api import InputError  # noqa: E402
+from .examples import heatmap_path, load_heatmap, safe_name  # noqa: E402
+from .report import COLUMNS, load_records, mean_ci  # noqa: E402
+from .suite import Spec, Suite  # noqa: E402
+
+
+def parse_value(text: str) -> Any:
+    """A command-line value: JSON when it parses (``0.5``, ``true``, ``[1, 2]``), else the string."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def parse_assignments(items: Sequence[str]) -> dict[str, Any]:
+    """``["a=1", "b=false"]`` -> ``{"a": 1, "b": False}``; a clear error for anything else."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InputError(f"expected KEY=VALUE, got {item!r}")
+        out[key.strip()] = parse_value(value.strip())
+    return out
+
+
+def sweep_suite(base: Suite, *, methods: Sequence[str], param: str | None, values: Sequence[Any],
+                method_options: dict[str, Any], mask: str, mask_param: str | None,
+                mask_values: Sequence[Any]) -> Suite:
+    """The suite of a sweep: every method x every ``param`` value, every mask x ``mask_param`` value.
+
+    Labels carry the swept value (``repaint[strength=0.5]``, ``disc[radius_fraction=0.2]``).
+    """
+    if param is not None and not values:
+        raise InputError(f"--param {param} needs --values")
+    if mask_param is not None and not mask_values:
+        raise InputError(f"--mask-param {mask_param} needs --mask-values")
+    method_specs = []
+    for name in methods:
+        for value in (values if param is not None else [None]):
+            config = dict(method_options)
+            label = name
+            if param is not None:
+                config[param] = value
+                label = f"{name}[{param}={value}]"
+            method_specs.append(Spec(name, label, config))
+    mask_specs = [Spec(mask, mask if mask_param is None else f"{mask}[{mask_param}={v}]",
+                       {} if mask_param is None else {mask_param: v})
+                  for v in (mask_values if mask_param is not None else [None])]
+    return Suite(name=base.name, datasets=base.datasets, methods=tuple(method_specs), masks=tuple(mask_specs),
+                 seed=base.seed, n_images=base.n_images, batch_size=base.batch_size, device=base.device,
+                 n_examples=base.n_examples, band_px=base.band_px, lpips_net=base.lpips_net)
+
+
+def plot_sweep(frame: pd.DataFrame, x: str, line: str, out_path: Path,
+               metrics: Sequence[str] = ("psnr", "lpips", "known_mse", "boundary_mae")) -> Path:
+    """Metric against the swept parameter, one line per ``line`` value, 95 % CI as a band.
+
+    Args:
+        frame: sample rows from :func:`inpaintbench.report.load_records` (status ok only used).
+        x: the column swept (e.g. ``config.strength``).
+        line: the column naming the lines (e.g. ``method_name``).
+    """
+    ok = frame[frame["status"] == "ok"]
+    titles = {key: title for key, title, _ in COLUMNS}
+    shown = [m for m in metrics if m in ok and ok[m].notna().any()]
+    fig, axes = plt.subplots(1, len(shown), figsize=(3.6 * len(shown), 3.0), squeeze=False)
+    for ax, metric in zip(axes[0], shown):
+        for name, group in ok.groupby(line, sort=False):
+            points = sorted((float(v), *mean_ci(g[metric])) for v, g in group.groupby(x))
+            xs, means, halves = (np.array(p, dtype=float) for p in zip(*points))
+            ax.plot(xs, means, marker="o", label=str(name))
+            finite = np.isfinite(halves)
+            ax.fill_between(xs[finite], (means - halves)[finite], (means + halves)[finite], alpha=0.2)
+        ax.set_xlabel(x.split(".", 1)[-1])
+        ax.set_title(titles.get(metric, metric), fontsize=9)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_path, dpi=110)
+    plt.close(fig)
+    return out_path
+
+
+def plot_heatmaps(results_dir: Path, frame: pd.DataFrame, out_path: Path, top: int = 6) -> Path | None:
+    """Mean |raw output - original| per pixel for the ``top`` settings with the largest
+    known-region change, hole outlined (where the hole frequency crosses 50 %)."""
+    ok = frame[frame["status"] == "ok"]
+    if ok.empty:
+        return None
+    ranked = (ok.groupby(["dataset", "mask", "method"])["known_mse"].mean()
+              .sort_values(ascending=False).head(top))
+    maps = []
+    for (dataset, mask, method), value in ranked.items():
+        loaded = load_heatmap(heatmap_path(results_dir, dataset, mask, method))
+        if loaded is not None:
+            maps.append((f"{method}\n{mask}\nknown MSE {value:.2e}", *loaded))
+    if not maps:
+        return None
+    vmax = max(float(m[1].max()) for m in maps) or 1.0
+    fig, axes = plt.subplots(1, len(maps), figsize=(2.6 * len(maps), 2.9), squeeze=False)
+    for ax, (title, error, holes, count) in zip(axes[0], maps):
+        image = ax.imshow(error, cmap="magma", vmin=0, vmax=vmax, interpolation="nearest")
+        if 0 < holes.max():
+            ax.contour(holes, levels=[0.5], colors="cyan", linewidths=0.8)
+        ax.set_title(f"{title}\n(n={count})", fontsize=7)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label="mean |output − original|")
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_path, dpi=110)
+    plt.close(fig)
+    return out_path
+
+
+def write_sweep_report(results_path: Path, report_dir: Path, x: str, line: str, title: str) -> Path:
+    """``report_dir/SWEEP.md`` with the sweep plot and the error heatmaps, from the records alone."""
+    frame, runs, _ = load_records([results_path])
+    if frame.empty:
+        raise InputError(f"no results in {results_path}")
+    if x not in frame:
+        raise InputError(f"the records have no column {x!r}; known: {sorted(c for c in frame if '.' in c)}")
+    plot = plot_sweep(frame, x, line, report_dir / "sweep.png")
+    heat = plot_heatmaps(results_path.parent, frame, report_dir / "heatmaps.png")
+    lines = [f"# Sweep: {title}", "", f"Generated by `inpaintbench sweep` from `{results_path}`; x = `{x}`, "
+             f"one line per `{line}`, band = 95 % CI of the mean over images. Known-region change and the "
+             "boundary band are measured on the raw output.", ""]
+    if runs:
+        last = runs[-1]
+        lines += [f"Device: {last.get('device_name')}; commit {str(last.get('git_commit'))[:12]}; "
+                  f"command: `{last.get('command')}`.", ""]
+    lines += ["![sweep](sweep.png)", ""]
+    if heat is not None:
+        lines += ["Per-pixel mean |raw output − original| for the settings with the largest known-region change "
+                  "(hole outlined in cyan where at least half the images have a hole):", "", "![heatmaps](heatmaps.png)", ""]
+    table = (frame[frame["status"] == "ok"].groupby([line, x])[[c for c in ("psnr", "lpips", "known_mse", "known_maxabs")
+                                                                  if c in frame]].mean().reset_index())
+    lines += [table.to_markdown(index=False, floatfmt=".4g"), ""]
+    out = report_dir / "SWEEP.md"
+    out.write_text("\n".join(lines), encoding="utf-8")
+    return out
