@@ -31,6 +31,8 @@ def heat_inpaint(image: torch.Tensor, mask: torch.Tensor, iterations: int = 200,
         ``[B, C, H, W]`` equal to ``image`` on known pixels.
     """
     b, c, h, w = image.shape
+    if not mask.any():
+        return image
     known = (~mask).to(image.dtype)
     if min(h, w) >= 2 * min_size:
         # Coarse level: known-weighted average pooling keeps colours unbiased by the zeros in holes.

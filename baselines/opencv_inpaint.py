@@ -15,8 +15,10 @@ class OpenCVInpaint(Method):
     """``cv2.inpaint`` applied image by image on the CPU.
 
     Config: ``algorithm`` (``"telea"`` or ``"ns"``), ``radius`` (neighbourhood radius, px).
-    Grayscale images go through OpenCV as float32 (no quantisation); RGB ones as 8-bit,
-    which is all ``cv2.inpaint`` accepts for 3 channels. Known pixels are returned unchanged.
+    Grayscale images go through OpenCV as 16-bit, RGB ones as 8-bit, which is all
+    ``cv2.inpaint`` accepts for 3 channels. (Its float32 path is not used: Telea returned
+    values up to 2.4 for [0, 1] inputs on RePaint's super-resolve mask.) Known pixels are
+    returned unchanged.
     """
 
     preserves_known = True
@@ -34,7 +36,8 @@ class OpenCVInpaint(Method):
         filled = []
         for img, hole in zip(images, holes):
             if img.shape[2] == 1:
-                out = cv2.inpaint(np.ascontiguousarray(img[:, :, 0]), hole, self.config["radius"], flag)[:, :, None]
+                as_u16 = np.round(img[:, :, 0] * 65535.0).astype(np.uint16)
+                out = cv2.inpaint(as_u16, hole, self.config["radius"], flag)[:, :, None].astype(np.float32) / 65535.0
             else:
                 as_u8 = np.round(img * 255.0).astype(np.uint8)
                 out = cv2.inpaint(as_u8, hole, self.config["radius"], flag).astype(np.float32) / 255.0

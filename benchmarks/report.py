@@ -110,7 +110,9 @@ def summary_table(frame: pd.DataFrame) -> pd.DataFrame:
         row["_sort"] = ok["lpips"].mean() if "lpips" in ok and ok["lpips"].notna().any() else -ok["psnr"].mean()
         rows.append(row)
     table = pd.DataFrame(rows).sort_values("_sort", na_position="last").drop(columns="_sort")
-    return table.reset_index(drop=True)
+    # Columns no method has (known-region change in super-resolution, LPIPS without weights).
+    empty = [c for c in table if (table[c].astype(str) == "–").all()]
+    return table.drop(columns=empty).reset_index(drop=True)
 
 
 def comparison_grid(results_dir: Path, dataset: str, mask: str, methods: list[str], out_path: Path,
@@ -174,6 +176,8 @@ def write_leaderboard(results_paths: list[Path], report_dir: Path) -> Path:
             results_dir = _results_dir_of(group, results_paths)
             lines += [f"## {task}: {dataset} · {mask}", ""]
             table = summary_table(group)
+            if task == "super-resolution":  # the whole image is the "hole": hole PSNR = PSNR
+                table = table.drop(columns=["hole PSNR ↑"], errors="ignore")
             lines += [table.to_markdown(index=False), ""]
             note = frame.attrs.get("lpips_notes", {}).get(dataset)
             if note:

@@ -11,10 +11,12 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from tqdm.auto import tqdm
+
+from inpaintbench.methods.super_resolution import downscale, super_resolve_holes
 
 from .api import InputError, Method, MethodUnavailable, apply_mask, check_image_batch, check_mask_batch
 from .environment import device_name, git_commit, library_versions, resolve_device
@@ -124,7 +126,19 @@ def run_suite(suite: Suite, out_dir: str | Path, *, progress: bool = True,
     out_dir = Path(out_dir)
     device = resolve_device(suite.device)
     lpips_metric, lpips_note = _build_lpips(suite.lpips_net, lpips_weights, device)
-    methods, unavailable = build_methods(suite.methods, device)
+    # A condition is a mask family (inpainting) or a scale (super-resolution); SR methods are
+    # configured per scale, so each condition gets its own built methods.
+    if suite.task == "super-resolution":
+        conditions = tuple(Spec("scale", f"x{s}", {"scale": s}) for s in suite.scales)
+        methods_for, unavailable = {}, {}
+        for cond in conditions:
+            scaled = tuple(Spec(m.name, m.label, {**m.config, "scale": cond.config["scale"]}) for m in suite.methods)
+            methods_for[cond.label], missing = build_methods(scaled, device)
+            unavailable.update(missing)
+    else:
+        conditions = suite.masks
+        methods, unavailable = build_methods(suite.methods, device)
+        methods_for = {cond.label: methods for cond in conditions}
 
     store = ResultsStore(out_dir / RESULTS_FILE)
     done = store.done_keys()
@@ -145,12 +159,19 @@ def run_suite(suite: Suite, out_dir: str | Path, *, progress: bool = True,
         store.append([{"kind": "dataset", "run_id": run_id, "dataset": dataset_spec.label,
                        "shape": list(images.shape[1:]), "n": len(ids),
                        "lpips_note": lpips_metric.resize_note(*images.shape[2:]) if lpips_metric else ""}])
-        for mask_spec in suite.masks:
-            masks = make_masks(mask_spec, suite.seed, ids, tuple(images.shape[2:]), dataset_masks)
-            check_mask_batch(masks, images)
+        for mask_spec in conditions:
             n_ex = min(suite.n_examples, len(ids))
+            if suite.task == "super-resolution":
+                # Scored on the whole image; the grid shows the zero-inserted input instead.
+                masks = torch.ones(images.shape[0], 1, *images.shape[2:], dtype=torch.bool)
+                shown = super_resolve_holes(n_ex, *images.shape[2:], mask_spec.config["scale"])
+            else:
+                masks = make_masks(mask_spec, suite.seed, ids, tuple(images.shape[2:]), dataset_masks)
+                shown = masks[:n_ex]
+            check_mask_batch(masks, images)
             save_examples(example_path(out_dir, dataset_spec.label, mask_spec.label, "_input"), ids[:n_ex],
-                          original=images[:n_ex], mask=masks[:n_ex])
+                          original=images[:n_ex], mask=shown)
+            methods = methods_for[mask_spec.label]
             for method_spec in suite.methods:
                 if method_spec.label not in methods:
                     continue
@@ -184,16 +205,15 @@ def _run_method(method: Method, spec: Spec, images: torch.Tensor, masks: torch.T
         batch_ids = [ids[i] for i in index]
         original = images[index].to(device)
         mask = masks[index].to(device)
-        masked = apply_mask(original, mask)
-        model_mask = None if method.blind else mask
         generator = make_generator(suite.seed, "method", spec.label, batch_ids[0], device=device)
         records = []
         try:
+            call = method_call(method, context["task"], original, mask)
             if not warmed_up:  # first call pays for lazy init, allocator growth, cuDNN autotune
-                method.inpaint(masked[:1], None if model_mask is None else model_mask[:1],
-                               generator=make_generator(suite.seed, "warmup", device=device))
+                method_call(method, context["task"], original[:1], mask[:1])(
+                    make_generator(suite.seed, "warmup", device=device))
                 warmed_up = True
-            timed = timed_call(lambda: method.inpaint(masked, model_mask, generator=generator), device)
+            timed = timed_call(lambda: call(generator), device)
             problem = _validate_output(timed.value, original.shape)
         except Exception as err:  # a failing method is a result, not the end of the run
             problem = f"{type(err).__name__}: {err}"
@@ -226,6 +246,21 @@ def _run_method(method: Method, spec: Spec, images: torch.Tensor, masks: torch.T
         summary.written += len(records)
         bar.update(len(index))
     bar.close()
+
+
+def method_call(method: Method, task: str, original: torch.Tensor,
+                mask: torch.Tensor) -> Callable[[torch.Generator], torch.Tensor]:
+    """The method call of one batch, inputs prepared outside the timed region.
+
+    Inpainting: the method gets the zero-filled image and the mask (``None`` if it is blind).
+    Super-resolution: it gets the area-downscaled image (``method.scale``).
+    """
+    if task == "super-resolution":
+        low_res = downscale(original, method.scale)
+        return lambda generator: method.upscale(low_res, method.scale, generator=generator)
+    masked = apply_mask(original, mask)
+    model_mask = None if method.blind else mask
+    return lambda generator: method.inpaint(masked, model_mask, generator=generator)
 
 
 def _build_lpips(net: str, weights: str | None, device: torch.device) -> tuple[Any, dict[str, Any]]:
