@@ -12,7 +12,7 @@ _STENCIL = torch.tensor([[0.0, 0.25, 0.0], [0.25, 0.0, 0.25], [0.0, 0.25, 0.0]])
 
 
 def heat_inpaint(image: torch.Tensor, mask: torch.Tensor, iterations: int = 200,
-                 tolerance: float = 1e-5, min_size: int = 8) -> torch.Tensor:
+                 tolerance: float = 1e-5, min_size: int = 8, multiscale: bool = True) -> torch.Tensor:
     """Fill holes with the steady state of the heat equation (harmonic interpolation).
 
     Jacobi iterations of the 4-neighbour average inside the holes, known pixels held fixed,
@@ -26,6 +26,8 @@ def heat_inpaint(image: torch.Tensor, mask: torch.Tensor, iterations: int = 200,
         iterations: Jacobi sweeps per pyramid level (upper bound).
         tolerance: stop a level early once no pixel moves more than this in one sweep.
         min_size: the coarsest level's short side, in pixels.
+        multiscale: start from the coarser level's solution; False gives the textbook
+            single-grid iteration started from the known pixels' mean (slow to converge).
 
     Returns:
         ``[B, C, H, W]`` equal to ``image`` on known pixels.
@@ -34,13 +36,13 @@ def heat_inpaint(image: torch.Tensor, mask: torch.Tensor, iterations: int = 200,
     if not mask.any():
         return image
     known = (~mask).to(image.dtype)
-    if min(h, w) >= 2 * min_size:
+    if multiscale and min(h, w) >= 2 * min_size:
         # Coarse level: known-weighted average pooling keeps colours unbiased by the zeros in holes.
         num = F.avg_pool2d(image * known, 2, ceil_mode=True)
         den = F.avg_pool2d(known, 2, ceil_mode=True)
         coarse_known = den > 0
         coarse = num / den.clamp_min(1e-8)
-        coarse = heat_inpaint(coarse, ~coarse_known, iterations, tolerance, min_size)
+        coarse = heat_inpaint(coarse, ~coarse_known, iterations, tolerance, min_size, multiscale)
         start = F.interpolate(coarse, size=(h, w), mode="bilinear", align_corners=False)
     else:
         mean = (image * known).sum(dim=(2, 3), keepdim=True) / known.sum(dim=(2, 3), keepdim=True).clamp_min(1.0)
@@ -61,15 +63,17 @@ def heat_inpaint(image: torch.Tensor, mask: torch.Tensor, iterations: int = 200,
 class HeatDiffusion(Method):
     """Heat-equation inpainting, batched in torch so it runs on a GPU as well as the CPU.
 
-    Config: ``iterations`` (Jacobi sweeps per pyramid level), ``tolerance``.
+    Config: ``iterations`` (Jacobi sweeps per pyramid level), ``tolerance``, ``multiscale``
+    (coarse-to-fine start; False = plain single-grid Jacobi from the mean colour).
     """
 
     preserves_known = True
 
-    def __init__(self, iterations: int = 300, tolerance: float = 1e-5):
-        super().__init__(iterations=iterations, tolerance=tolerance)
+    def __init__(self, iterations: int = 300, tolerance: float = 1e-5, multiscale: bool = True):
+        super().__init__(iterations=iterations, tolerance=tolerance, multiscale=multiscale)
 
     def inpaint(self, image: torch.Tensor, mask: torch.Tensor, *, generator: torch.Generator) -> torch.Tensor:
         """``[B,C,H,W]`` in [0,1], bool mask ``[B,1,H,W]`` -> ``[B,C,H,W]`` in [0,1]."""
-        out = heat_inpaint(image, mask, self.config["iterations"], self.config["tolerance"])
+        out = heat_inpaint(image, mask, self.config["iterations"], self.config["tolerance"],
+                           multiscale=self.config["multiscale"])
         return out.clamp(0.0, 1.0)
