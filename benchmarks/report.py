@@ -191,6 +191,15 @@ def write_leaderboard(results_paths: list[Path], report_dir: Path) -> Path:
                 for method, err in errors.groupby("method")["error"].first().items():
                     lines.append(f"- `{method}` failed on some samples: {err}")
                 lines.append("")
+    studies = sorted(p for p in report_dir.glob("*/**/*.md") if p.name != "LEADERBOARD.md")
+    figures = sorted(p for p in report_dir.glob("*.png"))
+    if studies or figures:
+        lines += ["## Studies and figures", ""]
+        lines += [f"- [{p.relative_to(report_dir).parent.as_posix()}: {p.stem}]({p.relative_to(report_dir).as_posix()})"
+                  for p in studies]
+        lines += [f"- [{p.stem}]({p.name})" for p in figures]
+        lines += [f"- [{p.stem}]({p.name})" for p in sorted(report_dir.glob("*.md")) if p.name != "LEADERBOARD.md"]
+        lines.append("")
     if unavailable:
         lines += ["## Methods not available in these runs", ""]
         seen = {}

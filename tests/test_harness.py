@@ -161,12 +161,13 @@ def test_summary_table_golden():
     table = summary_table(pd.DataFrame(rows))
     # Hand-checked: t(0.975, 1) = 12.706; LPIPS "bad" = {4, 3.333}: sd 0.4714 -> half-width 4.2354.
     expected = (
-        "| method   | PSNR ↑        | SSIM ↑          | LPIPS ↓         |   time / image (ms) | NFE   |   n |   errors |\n"
-        "|:---------|:--------------|:----------------|:----------------|--------------------:|:------|----:|---------:|\n"
-        "| good     | 31.00 ± 12.71 | 0.5000 ± 0.0000 | 1.2917 ± 0.5294 |                   2 | –     |   2 |        0 |\n"
-        "| bad      | 11.00 ± 12.71 | 0.5000 ± 0.0000 | 3.6667 ± 4.2354 |                   1 | –     |   2 |        1 |"
+        "| method   | PSNR ↑        | SSIM ↑          | LPIPS ↓         |   time / image (ms) |   n |   errors |\n"
+        "|:---------|:--------------|:----------------|:----------------|--------------------:|----:|---------:|\n"
+        "| good     | 31.00 ± 12.71 | 0.5000 ± 0.0000 | 1.2917 ± 0.5294 |                   2 |   2 |        0 |\n"
+        "| bad      | 11.00 ± 12.71 | 0.5000 ± 0.0000 | 3.6667 ± 4.2354 |                   1 |   2 |        1 |"
     )
-    shown = table[["method", "PSNR ↑", "SSIM ↑", "LPIPS ↓", "time / image (ms)", "NFE", "n", "errors"]]
+    assert "NFE" not in table  # a column no method has is dropped, not shown as dashes
+    shown = table[["method", "PSNR ↑", "SSIM ↑", "LPIPS ↓", "time / image (ms)", "n", "errors"]]
     assert shown.to_markdown(index=False) == expected
 
 
@@ -176,3 +177,21 @@ def test_timed_call_returns_value_and_positive_time():
     timed = timed_call(lambda: sum(range(1000)), "cpu")
     assert timed.value == 499500 and timed.seconds > 0 and timed.peak_memory_bytes is None
 
+
+
+def test_methods_from_other_packages_arrive_through_the_entry_point_group(monkeypatch):
+    from importlib.metadata import EntryPoint
+
+    from inpaintbench import registry
+
+    plugin = EntryPoint(name="plugin-mean", value="inpaintbench.baselines.fill:MeanFill", group="inpaintbench.methods")
+    monkeypatch.setattr(registry, "entry_points",
+                        lambda group: [plugin] if group == "inpaintbench.methods" else [])
+    registry.method_registry.cache_clear()
+    try:
+        methods = registry.method_registry()
+        assert "plugin-mean" in methods.names() and "biharmonic" in methods.names()
+        assert methods.entry("plugin-mean").group == "plugin"
+        assert methods.create("plugin-mean").name == "plugin-mean"
+    finally:
+        registry.method_registry.cache_clear()
