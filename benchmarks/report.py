@@ -16,19 +16,16 @@ import pandas as pd  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from .examples import example_path, load_examples, safe_name  # noqa: E402
+from .metrics import METRICS  # noqa: E402
 from .results import KEY_FIELDS, ResultsStore  # noqa: E402
 
-#: (record key, column title, higher is better). Quality metrics are on the composited
-#: output; known-region change and the boundary band are on the raw output.
-COLUMNS: tuple[tuple[str, str, bool], ...] = (
-    ("psnr", "PSNR ↑", True),
-    ("ssim", "SSIM ↑", True),
-    ("lpips", "LPIPS ↓", False),
-    ("hole_psnr", "hole PSNR ↑", True),
-    ("known_mse", "known-region MSE (raw) ↓", False),
-    ("known_maxabs", "known max abs (raw) ↓", False),
-    ("boundary_mae", "boundary MAE (raw) ↓", False),
-)
+_TITLES = {"psnr": "PSNR", "ssim": "SSIM", "lpips": "LPIPS", "hole_psnr": "hole PSNR",
+           "known_mse": "known-region MSE (raw)", "known_maxabs": "known max abs (raw)",
+           "boundary_mae": "boundary MAE (raw)"}
+#: (record key, column title, higher is better), from the one metric table in
+#: :mod:`inpaintbench.metrics`.
+COLUMNS: tuple[tuple[str, str, bool], ...] = tuple(
+    (m.name, f"{_TITLES.get(m.name, m.name)} {m.arrow}", m.higher_is_better) for m in METRICS)
 
 
 def load_records(paths: Iterable[str | os.PathLike]) -> tuple[pd.DataFrame, list[dict], list[dict]]:

@@ -11,10 +11,8 @@ import pytest
 import torch
 
 from inpaintbench.api import apply_mask
-from inpaintbench.environment import resolve_device
 from inpaintbench.registry import mask_registry, method_registry
 from inpaintbench.seeding import make_generator
-from inpaintbench.timing import synchronize
 
 CLASSICAL = [n for n in method_registry().names() if method_registry().entry(n).group == "classical"]
 
@@ -29,17 +27,9 @@ def _inputs(size: int, device: torch.device):
 
 @pytest.mark.parametrize("size", [64, 256])
 @pytest.mark.parametrize("name", CLASSICAL)
-def test_baseline_speed(benchmark, name, size):
-    device = resolve_device("auto")
+def test_baseline_speed(benchmark, timed, device, name, size):
     method = method_registry().create(name).to(device)
     masked, mask = _inputs(size, device)
-    gen = make_generator(0, "perf-method")
-
-    def call():
-        out = method.inpaint(masked, mask, generator=gen)
-        synchronize(device)
-        return out
-
-    benchmark.extra_info.update({"device": str(device), "batch": 4, "size": size})
-    out = benchmark.pedantic(call, rounds=3, warmup_rounds=1)
+    benchmark.extra_info.update({"batch": 4, "size": size})
+    out = timed(method.inpaint, masked, mask, generator=make_generator(0, "perf-method"), rounds=3)
     assert out.shape == masked.shape
