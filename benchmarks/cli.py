@@ -78,7 +78,7 @@ def cmd_list(args: argparse.Namespace) -> int:
                 ok, reason = registry.availability(name)
                 status = "  [available]" if ok else f"  [unavailable: {reason}]"
             group = f" ({entry.group})" if entry.group else ""
-            print(f"  {name:<22}{group:<14} {entry.summary}{status}")
+            print(f"  {name:<22}{group:<19} {entry.summary}{status}")
     return 0
 
 
