@@ -1,0 +1,354 @@
+"""Training of the TensorFlow GAN inpainter, shaped like the shared PyTorch loop.
+
+TensorFlow needs its own optimizer step, so :func:`train_gan` cannot reuse
+:func:`inpaintbench.methods.training.train`; everything else is shared: the same
+:class:`~inpaintbench.methods.training.TrainConfig` (the ``[train]`` table), the same seeded
+batch order (:class:`~inpaintbench.methods.training.SeededBatches`), the same config file
+layout (``[task]``, ``[data]``, ``[train]``) and the same ``out_dir`` layout::
+
+    checkpoint/        tf.train.CheckpointManager folder: G, D, EMA G, both optimizers, step
+    losses.jsonl       one JSON line per logged step
+    final/             generator.safetensors + generator.json of the EMA (or plain) generator
+    train_config.json  the TrainConfig, the task's config and a run summary
+
+Where it differs, and why:
+
+* two AdamW optimizers (generator, discriminator) instead of one; ``lr`` is the generator's,
+  the discriminator's is ``lr * d_lr_ratio`` (``[task]``); Adam's betas come from ``[task]``;
+* ``ema_decay`` keeps an EMA of the generator only (the discriminator is thrown away);
+* ``grad_clip`` clips each network's global gradient norm separately;
+* masks and the batch order are pure functions of ``(seed, step)``, so resuming needs no RNG
+  state in the checkpoint.
+
+Run: ``python -m inpaintbench.methods.gan_train gan --config methods/configs/gan-mnist.toml
+--data-root ../shared/data --out runs/gan-mnist`` (``gan-fc`` for the fully connected one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+from tqdm.auto import tqdm
+
+from inpaintbench.api import InputError
+from inpaintbench.methods.gan_tf import GeneratorSpec, build_discriminator, build_generator, import_tensorflow, save_generator
+from inpaintbench.methods.train_cli import CONFIG_DIR, Trainer, _add_common_flags, load_config
+from inpaintbench.methods.training import (
+    CHECKPOINT_DIR,
+    CONFIG_JSON,
+    FINAL_DIR,
+    LOSS_LOG,
+    SeededBatches,
+    TrainConfig,
+    _truncate_log,
+)
+from inpaintbench.seeding import make_generator
+
+#: The GAN's trainers, rows shaped like :data:`inpaintbench.methods.train_cli.TRAINERS`.
+GAN_TRAINERS: dict[str, Trainer] = {
+    "gan": Trainer("inpaintbench.methods.gan_train:GANTask", CONFIG_DIR / "gan-mnist.toml"),
+    "gan-fc": Trainer("inpaintbench.methods.gan_train:GANTask", CONFIG_DIR / "gan-fc-mnist.toml"),
+}
+
+DEFAULT_MASK_FAMILIES = ("box", "random-boxes", "strokes-medium", "wide", "narrow", "half")
+
+
+@dataclasses.dataclass(frozen=True)
+class GANTask:
+    """What to train: the networks, the losses and the training masks (the ``[task]`` table).
+
+    Attributes:
+        variant, image_size, channels, base_channels, hidden_units, init_seed: the
+            generator (see :class:`inpaintbench.methods.gan_tf.GeneratorSpec`; square images).
+        disc_channels: the PatchGAN discriminator's first-layer filters.
+        hole_weight, valid_weight: weights of the mean L1 error inside / outside the holes
+            (per pixel, averaged over the whole image), on the generator's unclipped output
+            so the loss keeps a gradient outside ``[0, 1]``.
+        adv_weight: weight of the generator's hinge adversarial loss ``-mean(D(fake))``.
+        d_lr_ratio: discriminator learning rate / generator learning rate.
+        beta1, beta2: Adam(W) moment decays of both optimizers.
+        mask_families: mask registry names; each training image gets a fresh mask from one
+            of them, chosen uniformly.
+    """
+
+    variant: str = "conv"
+    image_size: int = 28
+    channels: int = 1
+    base_channels: int = 32
+    hidden_units: int = 512
+    init_seed: int = 0
+    disc_channels: int = 32
+    hole_weight: float = 6.0
+    valid_weight: float = 1.0
+    adv_weight: float = 0.01
+    d_lr_ratio: float = 1.0
+    beta1: float = 0.5
+    beta2: float = 0.999
+    mask_families: tuple[str, ...] = DEFAULT_MASK_FAMILIES
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mask_families", tuple(self.mask_families))
+        if not self.mask_families:
+            raise InputError("GANTask needs at least one mask family")
+        for name in ("hole_weight", "valid_weight", "adv_weight"):
+            if getattr(self, name) < 0:
+                raise InputError(f"GANTask {name} must be >= 0, got {getattr(self, name)}")
+        if self.d_lr_ratio <= 0 or not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
+            raise InputError("GANTask needs d_lr_ratio > 0 and betas in [0, 1)")
+        self.spec()  # validates the architecture fields
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "GANTask":
+        """Build from a mapping (the ``[task]`` table); unknown keys raise :class:`InputError`
+        naming them."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise InputError(f"unknown GANTask keys {unknown}; known keys: {sorted(known)}")
+        return cls(**values)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The task's configuration (saved into ``train_config.json``)."""
+        return dataclasses.asdict(self)
+
+    def spec(self) -> GeneratorSpec:
+        """The generator's architecture."""
+        return GeneratorSpec(variant=self.variant, height=self.image_size, width=self.image_size,
+                             channels=self.channels, base_channels=self.base_channels,
+                             hidden_units=self.hidden_units, seed=self.init_seed)
+
+    def masks(self, n: int, seed: int, step: int) -> torch.Tensor:
+        """Training masks of ``step``: bool ``[n, 1, S, S]`` (True = hole), a pure function
+        of ``(seed, step)``."""
+        from inpaintbench.registry import mask_registry
+
+        gen = make_generator(seed, "gan-train-masks", step)
+        choice = torch.randint(len(self.mask_families), (n,), generator=gen)
+        masks = torch.zeros(n, 1, self.image_size, self.image_size, dtype=torch.bool)
+        for k, name in enumerate(self.mask_families):
+            rows = (choice == k).nonzero().flatten()
+            if len(rows):
+                family = mask_registry().create(name)
+                masks[rows] = family(len(rows), self.image_size, self.image_size, generator=gen)
+        return masks
+
+
+def _tf_device(device: str) -> str:
+    if device == "cpu":
+        return "/CPU:0"
+    if device.startswith("cuda"):
+        return f"/GPU:{device.partition(':')[2] or 0}"
+    raise InputError(f"device must be 'cpu' or 'cuda[:N]' for the TensorFlow GAN, got {device!r}")
+
+
+def _set_num_threads(tf, num_threads: int | None) -> None:
+    if num_threads is None:
+        return
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(num_threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError as err:  # TensorFlow already started its thread pools
+        raise InputError(f"num_threads must be set before TensorFlow runs anything in this process ({err})") from err
+
+
+def _to_nhwc(x: torch.Tensor) -> np.ndarray:
+    return x.permute(0, 2, 3, 1).contiguous().numpy().astype(np.float32)
+
+
+def train_gan(task: GANTask, dataset: Dataset, config: TrainConfig, out_dir: str | os.PathLike,
+              *, resume: bool = True) -> Path:
+    """Train the GAN of ``task`` on ``dataset``; returns ``out_dir / "final"``.
+
+    Same signature and ``out_dir`` layout as :func:`inpaintbench.methods.training.train`.
+
+    Args:
+        task: networks, losses and masks (see :class:`GANTask`).
+        dataset: items are :class:`inpaintbench.api.Sample` with float32 ``[C, S, S]``
+            images in ``[0, 1]``, ``C, S`` matching the task.
+        config: the shared :class:`TrainConfig` (steps, batch_size, lr, seed, ema_decay,
+            grad_clip, weight_decay, warmup_steps, checkpoint_every, log_every, device,
+            num_threads).
+        out_dir: run folder (created).
+        resume: continue from ``out_dir/checkpoint`` when it holds a checkpoint.
+
+    One step: the generator fills ``image * (1 - mask)`` given the mask; the discriminator
+    sees the real image and the composite (generator inside the holes), each with the mask;
+    both networks are updated from the same forward pass (hinge loss for D; L1 + adversarial
+    for G).
+    """
+    tf, keras = import_tensorflow()
+    _set_num_threads(tf, config.num_threads)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    spec = task.spec()
+    batches = SeededBatches(dataset, config.batch_size, config.seed)
+    first = batches.batch(0)
+    if tuple(first.shape[1:]) != (spec.channels, spec.height, spec.width):
+        raise InputError(f"dataset images are {list(first.shape[1:])}, the task expects "
+                         f"[{spec.channels}, {spec.height}, {spec.width}]")
+
+    with tf.device(_tf_device(config.device)):
+        gen_net = build_generator(spec)
+        # Same weights, unclipped output: the L1 loss keeps a gradient outside [0, 1].
+        raw_gen_net = keras.Model(gen_net.inputs, gen_net.get_layer("to_image").output)
+        ema_net = build_generator(spec) if config.ema_decay is not None else None
+        disc_net = build_discriminator(spec.channels, task.disc_channels, seed=task.init_seed + 1)
+
+        def adamw(lr: float):
+            return keras.optimizers.AdamW(learning_rate=lr, beta_1=task.beta1, beta_2=task.beta2,
+                                          weight_decay=config.weight_decay)
+
+        g_opt, d_opt = adamw(config.lr), adamw(config.lr * task.d_lr_ratio)
+        # Built now so that a checkpoint restores their slots instead of deferring.
+        g_opt.build(gen_net.trainable_variables)
+        d_opt.build(disc_net.trainable_variables)
+        step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        tracked = {"generator": gen_net, "discriminator": disc_net, "g_optimizer": g_opt,
+                   "d_optimizer": d_opt, "step": step_var}
+        if ema_net is not None:
+            tracked["generator_ema"] = ema_net
+        checkpoint = tf.train.Checkpoint(**tracked)
+        manager = tf.train.CheckpointManager(checkpoint, str(out_dir / CHECKPOINT_DIR), max_to_keep=1)
+
+        log_path = out_dir / LOSS_LOG
+        if resume and manager.latest_checkpoint:
+            checkpoint.restore(manager.latest_checkpoint).assert_consumed()
+            _truncate_log(log_path, int(step_var.numpy()))
+        else:
+            if ema_net is not None:
+                for e, v in zip(ema_net.weights, gen_net.weights):
+                    e.assign(v)
+            if log_path.exists():
+                log_path.unlink()
+        start = int(step_var.numpy())
+
+        clip = config.grad_clip
+
+        @tf.function(reduce_retracing=True)
+        def train_step(images, masks, lr, ema_decay):
+            g_opt.learning_rate.assign(lr)
+            d_opt.learning_rate.assign(lr * task.d_lr_ratio)
+            known = 1.0 - masks
+            real_in = tf.concat([images, masks], axis=-1)
+            with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
+                raw = raw_gen_net(tf.concat([images * known, masks], axis=-1), training=True)
+                fake = tf.clip_by_value(raw, 0.0, 1.0)
+                composite = masks * fake + known * images
+                d_real = disc_net(real_in, training=True)
+                d_fake = disc_net(tf.concat([composite, masks], axis=-1), training=True)
+                # Hinge loss (Lim & Ye 2017, as in SN-GAN / SAGAN).
+                d_loss = tf.reduce_mean(tf.nn.relu(1.0 - d_real)) + tf.reduce_mean(tf.nn.relu(1.0 + d_fake))
+                error = tf.abs(raw - images)
+                hole_l1 = tf.reduce_mean(masks * error)
+                valid_l1 = tf.reduce_mean(known * error)
+                g_adv = -tf.reduce_mean(d_fake)
+                g_loss = task.hole_weight * hole_l1 + task.valid_weight * valid_l1 + task.adv_weight * g_adv
+            g_grads = g_tape.gradient(g_loss, gen_net.trainable_variables)
+            d_grads = d_tape.gradient(d_loss, disc_net.trainable_variables)
+            g_norm, d_norm = tf.linalg.global_norm(g_grads), tf.linalg.global_norm(d_grads)
+            if clip is not None:
+                g_grads, _ = tf.clip_by_global_norm(g_grads, clip, use_norm=g_norm)
+                d_grads, _ = tf.clip_by_global_norm(d_grads, clip, use_norm=d_norm)
+            g_opt.apply_gradients(zip(g_grads, gen_net.trainable_variables))
+            d_opt.apply_gradients(zip(d_grads, disc_net.trainable_variables))
+            if ema_net is not None:
+                for e, v in zip(ema_net.weights, gen_net.weights):
+                    e.assign(ema_decay * e + (1.0 - ema_decay) * v)
+            return {"loss": g_loss, "d_loss": d_loss, "hole_l1": hole_l1, "valid_l1": valid_l1,
+                    "g_adv": g_adv, "g_grad_norm": g_norm, "d_grad_norm": d_norm}
+
+        def lr_at(step: int) -> float:
+            if config.warmup_steps and step < config.warmup_steps:
+                return config.lr * (step + 1) / config.warmup_steps
+            return config.lr
+
+        t0 = time.perf_counter()
+        last: dict[str, float] = {}
+        bar = tqdm(range(start, config.steps), initial=start, total=config.steps, desc="train",
+                   mininterval=5.0, dynamic_ncols=True)
+        with open(log_path, "a") as log:
+            for step in bar:
+                images = _to_nhwc(batches.batch(step))
+                masks = _to_nhwc(task.masks(config.batch_size, config.seed, step).float())
+                ema_decay = min(config.ema_decay, (1 + step) / (10 + step)) if config.ema_decay is not None else 0.0
+                out = train_step(tf.constant(images), tf.constant(masks),
+                                 tf.constant(lr_at(step), tf.float32), tf.constant(ema_decay, tf.float32))
+                last = {k: float(v) for k, v in out.items()}
+                if not math.isfinite(last["loss"]) or not math.isfinite(last["d_loss"]):
+                    raise FloatingPointError(f"loss became {last['loss']} (D: {last['d_loss']}) at step {step}")
+                done = step + 1
+                step_var.assign(done)
+                bar.set_postfix(loss=f"{last['loss']:.4f}", d_loss=f"{last['d_loss']:.3f}", refresh=False)
+                if done % config.log_every == 0 or done == config.steps:
+                    record = {"step": done, **last, "lr": lr_at(step), "elapsed_s": round(time.perf_counter() - t0, 3)}
+                    log.write(json.dumps(record) + "\n")
+                    log.flush()
+                if done % config.checkpoint_every == 0 or done == config.steps:
+                    manager.save(checkpoint_number=done)
+        bar.close()
+
+    final_dir = save_generator(ema_net if ema_net is not None else gen_net, spec, out_dir / FINAL_DIR)
+    summary = {
+        "train": config.to_dict(),
+        "task": type(task).__name__,
+        "task_config": task.config,
+        "dataset_size": len(dataset),  # type: ignore[arg-type]
+        "resumed_from_step": start,
+        "wall_time_s_this_session": round(time.perf_counter() - t0, 1),
+        "last_logged": last,
+        "tensorflow": tf.__version__,
+    }
+    (out_dir / CONFIG_JSON).write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    return final_dir
+
+
+def run_train(args: argparse.Namespace) -> Path:
+    """Handler of ``train gan`` / ``train gan-fc``: the same arguments as
+    :func:`inpaintbench.methods.train_cli.run_train` (``args.trainer_name`` names a row of
+    :data:`GAN_TRAINERS`); returns the exported ``final`` folder."""
+    from inpaintbench.registry import dataset_registry
+
+    cfg = load_config(args.config)
+    task = GANTask.from_dict(cfg["task"])
+    data = dict(cfg["data"])
+    name = args.dataset or data.pop("dataset", None)
+    data.pop("dataset", None)
+    if name is None:
+        raise InputError("no dataset: pass --dataset or set [data].dataset in the config")
+    if args.data_root is not None:
+        data["root"] = args.data_root
+    dataset = dataset_registry().create(name, **data)
+    config = TrainConfig.from_dict(
+        cfg["train"], steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+        device=args.device, num_threads=args.num_threads,
+    )
+    print(f"training {args.trainer_name} on {name} ({len(dataset)} images) -> {args.out}")
+    final = train_gan(task, dataset, config, args.out, resume=args.resume)
+    print(f"exported {final}")
+    return final
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m inpaintbench.methods.gan_train {gan,gan-fc} --out RUN [flags of train_cli]``."""
+    parser = argparse.ArgumentParser(prog="python -m inpaintbench.methods.gan_train")
+    methods = parser.add_subparsers(dest="method", required=True, metavar="METHOD")
+    for name, trainer in GAN_TRAINERS.items():
+        sub = methods.add_parser(name, help=f"train {name} (default config {trainer.default_config.name})")
+        _add_common_flags(sub, trainer)
+        sub.set_defaults(trainer_name=name)
+    run_train(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    main()
