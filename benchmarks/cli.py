@@ -218,10 +218,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR, format="%(levelname)s %(message)s")
     try:
-        return args.func(args)
+        status = args.func(args)
     except InpaintBenchError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    return status if isinstance(status, int) else 0  # `train` returns the exported folder
 
 
 if __name__ == "__main__":

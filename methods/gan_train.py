@@ -20,13 +20,12 @@ Where it differs, and why:
 * masks and the batch order are pure functions of ``(seed, step)``, so resuming needs no RNG
   state in the checkpoint.
 
-Run: ``python -m inpaintbench.methods.gan_train gan --config methods/configs/gan-mnist.toml
+Run: ``inpaintbench train gan --config methods/configs/gan-mnist.toml
 --data-root ../shared/data --out runs/gan-mnist`` (``gan-fc`` for the fully connected one).
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import math
@@ -42,7 +41,6 @@ from tqdm.auto import tqdm
 
 from inpaintbench.api import InputError
 from inpaintbench.methods.gan_tf import GeneratorSpec, build_discriminator, build_generator, import_tensorflow, save_generator
-from inpaintbench.methods.train_cli import CONFIG_DIR, Trainer, _add_common_flags, load_config
 from inpaintbench.methods.training import (
     CHECKPOINT_DIR,
     CONFIG_JSON,
@@ -55,10 +53,6 @@ from inpaintbench.methods.training import (
 from inpaintbench.seeding import make_generator
 
 #: The GAN's trainers, rows shaped like :data:`inpaintbench.methods.train_cli.TRAINERS`.
-GAN_TRAINERS: dict[str, Trainer] = {
-    "gan": Trainer("inpaintbench.methods.gan_train:GANTask", CONFIG_DIR / "gan-mnist.toml"),
-    "gan-fc": Trainer("inpaintbench.methods.gan_train:GANTask", CONFIG_DIR / "gan-fc-mnist.toml"),
-}
 
 DEFAULT_MASK_FAMILIES = ("box", "random-boxes", "strokes-medium", "wide", "narrow", "half")
 
@@ -311,44 +305,3 @@ def train_gan(task: GANTask, dataset: Dataset, config: TrainConfig, out_dir: str
     }
     (out_dir / CONFIG_JSON).write_text(json.dumps(summary, indent=2, default=str) + "\n")
     return final_dir
-
-
-def run_train(args: argparse.Namespace) -> Path:
-    """Handler of ``train gan`` / ``train gan-fc``: the same arguments as
-    :func:`inpaintbench.methods.train_cli.run_train` (``args.trainer_name`` names a row of
-    :data:`GAN_TRAINERS`); returns the exported ``final`` folder."""
-    from inpaintbench.registry import dataset_registry
-
-    cfg = load_config(args.config)
-    task = GANTask.from_dict(cfg["task"])
-    data = dict(cfg["data"])
-    name = args.dataset or data.pop("dataset", None)
-    data.pop("dataset", None)
-    if name is None:
-        raise InputError("no dataset: pass --dataset or set [data].dataset in the config")
-    if args.data_root is not None:
-        data["root"] = args.data_root
-    dataset = dataset_registry().create(name, **data)
-    config = TrainConfig.from_dict(
-        cfg["train"], steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-        device=args.device, num_threads=args.num_threads,
-    )
-    print(f"training {args.trainer_name} on {name} ({len(dataset)} images) -> {args.out}")
-    final = train_gan(task, dataset, config, args.out, resume=args.resume)
-    print(f"exported {final}")
-    return final
-
-
-def main(argv: list[str] | None = None) -> None:
-    """``python -m inpaintbench.methods.gan_train {gan,gan-fc} --out RUN [flags of train_cli]``."""
-    parser = argparse.ArgumentParser(prog="python -m inpaintbench.methods.gan_train")
-    methods = parser.add_subparsers(dest="method", required=True, metavar="METHOD")
-    for name, trainer in GAN_TRAINERS.items():
-        sub = methods.add_parser(name, help=f"train {name} (default config {trainer.default_config.name})")
-        _add_common_flags(sub, trainer)
-        sub.set_defaults(trainer_name=name)
-    run_train(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    main()

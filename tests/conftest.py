@@ -25,6 +25,16 @@ def require_shared(path: Path) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Tests run torch on one thread: tiny tensors gain nothing from two, and on a busy
+    2-core machine thread barriers made tiny UNet calls up to 80x slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def shared_data() -> Path:
     """``../shared/data`` (the test is skipped with the reason when it is absent)."""

@@ -37,38 +37,32 @@ def inputs():
     return image.masked_fill(mask, 0.0), mask
 
 
-def test_ours_batched(benchmark, weights, inputs):
-    method = RePaint(weights=weights, num_steps=T_T, jump_length=JUMP, jump_n_sample=RESAMPLE)
-    image, mask = inputs
-    benchmark(lambda: method.inpaint(image, mask, generator=torch.Generator().manual_seed(0)))
+@pytest.mark.parametrize("chunk", [None, 1], ids=["batched", "one-at-a-time"])
+def test_ours(benchmark, timed, device, weights, inputs, chunk):
+    method = RePaint(weights=weights, num_steps=T_T, jump_length=JUMP, jump_n_sample=RESAMPLE,
+                     batch_size=chunk).to(device)
+    image, mask = (t.to(device) for t in inputs)
+    timed(lambda: method.inpaint(image, mask, generator=torch.Generator(device).manual_seed(0)))
     benchmark.extra_info["nfe"] = method.call_stats()["nfe"]
     benchmark.extra_info["images"] = BATCH
 
 
-def test_ours_one_at_a_time(benchmark, weights, inputs):
-    method = RePaint(weights=weights, num_steps=T_T, jump_length=JUMP, jump_n_sample=RESAMPLE, batch_size=1)
-    image, mask = inputs
-    benchmark(lambda: method.inpaint(image, mask, generator=torch.Generator().manual_seed(0)))
-    benchmark.extra_info["nfe"] = method.call_stats()["nfe"]
-    benchmark.extra_info["images"] = BATCH
-
-
-def test_diffusers_pipeline_batched(benchmark, weights, inputs):
+def test_diffusers_pipeline_batched(benchmark, timed, device, weights, inputs):
     from diffusers import RePaintPipeline, RePaintScheduler
 
     from inpaintbench.methods.ddpm import load_ddpm
 
-    unet, _ = load_ddpm(weights)
+    unet, _ = load_ddpm(weights, device=device)
     pipe = RePaintPipeline(unet=unet, scheduler=RePaintScheduler(num_train_timesteps=1000, eta=1.0))
     pipe.set_progress_bar_config(disable=True)
-    image, mask = inputs
+    image, mask = (t.to(device) for t in inputs)
     x0, known = image * 2 - 1, (~mask).float()  # diffusers: [-1, 1], mask 1 = known
 
     def run():
         with torch.no_grad():
             return pipe(image=x0, mask_image=known, num_inference_steps=T_T, jump_length=JUMP,
-                        jump_n_sample=RESAMPLE, eta=1.0, generator=torch.Generator().manual_seed(0),
+                        jump_n_sample=RESAMPLE, eta=1.0, generator=torch.Generator(device).manual_seed(0),
                         output_type="np")
 
-    benchmark(run)
+    timed(run)
     benchmark.extra_info["images"] = BATCH

@@ -1,0 +1,242 @@
+"""RePaint: the resampling schedule, the sampler's invariants, and a cross-check against
+diffusers' RePaintScheduler/RePaintPipeline on the same (tiny, random) UNet."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from inpaintbench.api import InputError, MethodUnavailable
+from inpaintbench.methods.ddpm import MNIST_WEIGHTS, DDPMTask
+from inpaintbench.methods.repaint import RePaint, repaint_sample, repaint_schedule, schedule_nfe
+
+TINY = dict(image_size=8, channels=1, block_out_channels=(8, 16), attention_levels=(False, False),
+            norm_num_groups=8, num_train_timesteps=100)
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Run on one intra-op thread: on this shared 2-core machine torch's 2-thread default
+    makes tiny convolutions ~80x slower (threads spin-waiting for each other)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory):
+    """A randomly initialised tiny UNet saved like the real prior (never a reported result)."""
+    folder = tmp_path_factory.mktemp("tiny-ddpm")
+    task = DDPMTask(**TINY)
+    task.export(task.modules(), folder)
+    return folder
+
+
+def batch(n=3, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    image = torch.rand(n, 1, 8, 8, generator=gen)
+    mask = torch.zeros(n, 1, 8, 8, dtype=torch.bool)
+    mask[:, :, 2:6, 1:5] = True
+    return image.masked_fill(mask, 0.0), mask
+
+
+@pytest.mark.parametrize("t_T, j, r", [(25, 5, 2), (50, 5, 3), (250, 10, 10), (10, 3, 1), (7, 10, 4), (1, 1, 1)])
+def test_schedule_nfe_matches_formula(t_T, j, r):
+    schedule = repaint_schedule(t_T, j, r)
+    assert schedule[0] == t_T - 1 and schedule[-1] == -1
+    assert all(abs(a - b) == 1 for a, b in zip(schedule[:-1], schedule[1:]))
+    assert schedule_nfe(schedule) == t_T + (r - 1) * j * len(range(0, t_T - j, j))
+    assert max(schedule) == t_T - 1 and min(schedule) == -1
+
+
+def test_schedule_matches_diffusers_timesteps():
+    from diffusers import RePaintScheduler
+
+    sched = RePaintScheduler(num_train_timesteps=1000)
+    sched.set_timesteps(50, jump_length=5, jump_n_sample=3)
+    ours = repaint_schedule(50, 5, 3)
+    assert ours[:-1] == (sched.timesteps // 20).tolist()
+
+
+def test_schedule_rejects_bad_arguments():
+    with pytest.raises(InputError, match="jump_length"):
+        repaint_schedule(10, 0, 2)
+
+
+def test_paper_preset_nfe():
+    # T=250, j=10, r=10 (paper): 250 + 9 * 10 * 24 = 2410 network evaluations per image
+    assert schedule_nfe(repaint_schedule(250, 10, 10)) == 2410
+
+
+def test_output_contract_and_known_pixels(tiny_weights):
+    method = RePaint(weights=tiny_weights, num_steps=5, jump_length=2, jump_n_sample=2)
+    image, mask = batch()
+    out = method.inpaint(image, mask, generator=torch.Generator().manual_seed(0))
+    assert out.shape == image.shape and out.dtype == torch.float32
+    assert 0.0 <= out.min() and out.max() <= 1.0 and torch.isfinite(out).all()
+    assert method.preserves_known
+    assert torch.equal(out[~mask.expand_as(out)], image[~mask.expand_as(image)])
+    assert method.call_stats() == {"nfe": 5.0 + 1 * 2 * 2}
+    again = method.inpaint(image, mask, generator=torch.Generator().manual_seed(0))
+    other = method.inpaint(image, mask, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(out, again)
+    assert not torch.equal(out, other)
+
+
+def test_no_paste_changes_known_pixels_but_keeps_range(tiny_weights):
+    method = RePaint(weights=tiny_weights, num_steps=4, jump_n_sample=1, paste_known=False)
+    image, mask = batch()
+    out = method.inpaint(image, mask, generator=torch.Generator().manual_seed(0))
+    assert not method.preserves_known
+    assert 0.0 <= out.min() and out.max() <= 1.0
+    # the last step's known part is x_0 itself, up to the [0,1] <-> [-1,1] round trip
+    known = ~mask.expand_as(out)
+    assert torch.allclose(out[known], image[known], atol=1e-6)
+
+
+def test_holes_do_not_leak(tiny_weights):
+    method = RePaint(weights=tiny_weights, num_steps=4, jump_length=2, jump_n_sample=2)
+    image, mask = batch()
+    tampered = torch.where(mask, torch.rand(image.shape, generator=torch.Generator().manual_seed(9)), image)
+    a = method.inpaint(image, mask, generator=torch.Generator().manual_seed(0))
+    b = method.inpaint(tampered, mask, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(a[~mask.expand_as(a)], b[~mask.expand_as(b)])
+
+
+def test_strength_below_one_starts_from_the_noised_input(tiny_weights):
+    full = RePaint(weights=tiny_weights, num_steps=10, jump_length=2, jump_n_sample=2)
+    half = RePaint(weights=tiny_weights, num_steps=10, jump_length=2, jump_n_sample=2, strength=0.5)
+    assert half.schedule[0] == 4 and half.schedule == full.schedule[full.schedule.index(4):]
+    image, mask = batch()
+    half.inpaint(image, mask, generator=torch.Generator().manual_seed(0))
+    full.inpaint(image, mask, generator=torch.Generator().manual_seed(0))
+    assert half.call_stats()["nfe"] == schedule_nfe(half.schedule) < full.call_stats()["nfe"]
+    # a tiny strength keeps the output close to the input (few, low-noise steps)
+    gentle = RePaint(weights=tiny_weights, num_steps=100, jump_n_sample=1, strength=0.02, paste_known=False)
+    out = gentle.inpaint(image, mask, generator=torch.Generator().manual_seed(0))
+    assert gentle.call_stats()["nfe"] == 2
+    assert (out - image).abs().max() < 0.15
+    with pytest.raises(InputError, match="strength"):
+        RePaint(weights=tiny_weights, strength=0.0)
+
+
+def test_batched_equals_chunked_contract(tiny_weights):
+    whole = RePaint(weights=tiny_weights, num_steps=3, jump_n_sample=1)
+    chunked = RePaint(weights=tiny_weights, num_steps=3, jump_n_sample=1, batch_size=2)
+    image, mask = batch(3)
+    a = whole.inpaint(image, mask, generator=torch.Generator().manual_seed(0))
+    b = chunked.inpaint(image, mask, generator=torch.Generator().manual_seed(0))
+    assert a.shape == b.shape and whole.call_stats() == chunked.call_stats() == {"nfe": 3.0}
+
+
+def test_bad_inputs_and_missing_weights(tiny_weights, tmp_path):
+    method = RePaint(weights=tiny_weights, num_steps=2, jump_n_sample=1)
+    image, mask = batch()
+    with pytest.raises(InputError, match="mask must be a bool"):
+        method.inpaint(image, mask.float(), generator=torch.Generator())
+    with pytest.raises(InputError, match="shape"):
+        method.inpaint(torch.zeros(1, 1, 16, 16), torch.zeros(1, 1, 16, 16, dtype=torch.bool), generator=torch.Generator())
+    with pytest.raises(MethodUnavailable, match="missing-prior"):
+        RePaint(weights=tmp_path / "missing-prior")
+    with pytest.raises(InputError, match="num_steps"):
+        RePaint(weights=tiny_weights, num_steps=101)
+
+
+def diffusers_states(timesteps: list[int]) -> list[int]:
+    """The states diffusers' RePaintPipeline visits for its timestep list (in respaced indices).
+
+    diffusers evaluates the model at each listed t (state t -> t - 1) and, on an upward entry,
+    noises the *current* state (one below the listed t_last) up to t - 1. So its chain is
+    ours run on ``[ts[0]] + [t - 1 for t in ts]``: each jump starts one level lower, and the
+    last jump re-noises the finished x_0 (see the report).
+    """
+    return [timesteps[0]] + [t - 1 for t in timesteps]
+
+
+@pytest.mark.parametrize("eta", [1.0, 0.0])
+def test_matches_diffusers_repaint_pipeline(eta, monkeypatch):
+    """Same UNet, same chain of states, same noise -> same output as diffusers' RePaintPipeline.
+
+    Without respacing (t_T = T) diffusers' unit-step undo is exactly one of our jumps, so the
+    recorded diffusers draws can be replayed into our sampler one for one.
+    """
+    from diffusers import RePaintPipeline, RePaintScheduler
+    import diffusers.pipelines.deprecated.repaint.pipeline_repaint as pipe_mod
+    import diffusers.schedulers.scheduling_repaint as sched_mod
+
+    T, j, r = 20, 3, 2
+    task = DDPMTask(**{**TINY, "num_train_timesteps": T})
+    unet = task.unet.eval()
+    scheduler = RePaintScheduler(num_train_timesteps=T, eta=eta)  # linear betas, as in training
+    image, mask = batch(2, seed=4)
+    x0 = image * 2 - 1
+    known = (~mask).float()  # diffusers' RePaint mask: 1 = known
+
+    draws: list[torch.Tensor] = []
+
+    def recorder(original):
+        def randn(shape, generator=None, device=None, dtype=None, **kw):
+            out = original(shape, generator=generator, device=device, dtype=dtype, **kw)
+            draws.append(out.clone())
+            return out
+        return randn
+
+    monkeypatch.setattr(pipe_mod, "randn_tensor", recorder(pipe_mod.randn_tensor))
+    monkeypatch.setattr(sched_mod, "randn_tensor", recorder(sched_mod.randn_tensor))
+    calls = {"n": 0}
+    original_forward = unet.forward
+
+    def counting_forward(*args, **kw):
+        calls["n"] += 1
+        return original_forward(*args, **kw)
+
+    monkeypatch.setattr(unet, "forward", counting_forward)
+    pipe = RePaintPipeline(unet=unet, scheduler=scheduler)
+    pipe.set_progress_bar_config(disable=True)
+    ref = pipe(image=x0, mask_image=known, num_inference_steps=T, jump_length=j, jump_n_sample=r,
+               eta=eta, generator=torch.Generator().manual_seed(0), output_type="np").images
+    ref = torch.from_numpy(ref).permute(0, 3, 1, 2)
+    ref_nfe, calls["n"] = calls["n"], 0
+
+    ours_schedule = repaint_schedule(T, j, r)
+    assert scheduler.timesteps.tolist() == ours_schedule[:-1]  # the same list of indices...
+    states = diffusers_states(scheduler.timesteps.tolist())
+    assert states != ours_schedule  # ...read as a different chain (see diffusers_states)
+    assert schedule_nfe(states) == schedule_nfe(ours_schedule) == ref_nfe  # same work
+
+    replay = iter(draws)
+    out, nfe = repaint_sample(unet, scheduler.alphas_cumprod, x0, known, states, 1,
+                              lambda shape: next(replay), eta=eta)
+    assert nfe == calls["n"] == ref_nfe
+    assert next(replay, None) is None, "every diffusers draw was used exactly once"
+    torch.testing.assert_close((out / 2 + 0.5).clamp(0, 1), ref, atol=1e-5, rtol=0)
+
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.mark.needs_shared
+@pytest.mark.skipif(not (MNIST_WEIGHTS / "diffusion_pytorch_model.safetensors").exists(),
+                    reason="committed MNIST prior not present (methods/weights/ddpm-mnist)")
+@pytest.mark.skipif(not (SHARED_DATA / "MNIST" / "raw").is_dir(), reason=f"MNIST not found under {SHARED_DATA}")
+def test_committed_prior_beats_mean_fill_on_mnist_holes():
+    """With the trained prior, RePaint restores every other missing row of real test digits far
+    better than a flat fill (a sampler is not a posterior mean: on big holes its error can match
+    a flat fill's, so the test uses holes that the known pixels pin down)."""
+    from inpaintbench.datasets.mnist import MNISTDataset
+
+    data = MNISTDataset(SHARED_DATA, split="test", limit=16)
+    image = torch.stack([data[i].image for i in range(16)])
+    mask = torch.zeros(16, 1, 28, 28, dtype=torch.bool)
+    mask[:, :, 1::2, :] = True  # RePaint's "alternating lines"
+    method = RePaint(num_steps=25, jump_length=5, jump_n_sample=2)
+    out = method.inpaint(image.masked_fill(mask, 0.0), mask, generator=torch.Generator().manual_seed(0))
+    hole = mask.expand_as(image)
+    repaint_mse = ((out - image)[hole] ** 2).mean()
+    known_mean = image[~hole].mean()
+    flat_mse = ((known_mean - image)[hole] ** 2).mean()
+    assert repaint_mse < 0.5 * flat_mse, (repaint_mse, flat_mse)
