@@ -33,7 +33,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     suite = load_suite(args.suite).with_overrides(
         methods=_names(args.methods), datasets=_names(args.datasets), masks=_names(args.masks),
         dataset_options=dataset_options, n_images=args.n_images, seed=args.seed, device=args.device,
-        batch_size=args.batch_size)
+        batch_size=args.batch_size, num_threads=args.num_threads)
     out = Path(args.out) if args.out else DEFAULT_RESULTS_ROOT / suite.name
     summary = run_suite(suite, out, progress=not args.quiet, lpips_weights=args.lpips_weights,
                         command=shlex.join(["inpaintbench", *sys.argv[1:]]))
@@ -156,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, help="suite seed")
     run.add_argument("--device", help="auto, cpu, cuda, cuda:N")
     run.add_argument("--batch-size", type=int, help="images per method call")
+    run.add_argument("--num-threads", type=int, help="torch CPU threads for the run (default: torch's)")
     run.add_argument("--out", help="results folder (default: results/<suite>)")
     run.add_argument("--report-dir", help="where LEADERBOARD.md goes (default: reports/, or reports/<suite>/)")
     run.add_argument("--no-report", action="store_true", help="do not regenerate the leaderboard")

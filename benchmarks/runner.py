@@ -140,6 +140,20 @@ def run_suite(suite: Suite, out_dir: str | Path, *, progress: bool = True,
         methods, unavailable = build_methods(suite.methods, device)
         methods_for = {cond.label: methods for cond in conditions}
 
+    threads_before = torch.get_num_threads()
+    if suite.num_threads:
+        torch.set_num_threads(suite.num_threads)
+    try:
+        return _run_all(suite, out_dir, device, loaded, conditions, methods_for, unavailable,
+                        lpips_metric, lpips_note, command, progress)
+    finally:
+        torch.set_num_threads(threads_before)
+
+
+def _run_all(suite: Suite, out_dir: Path, device: torch.device, loaded: dict, conditions: tuple[Spec, ...],
+             methods_for: dict[str, dict[str, Method]], unavailable: dict[str, str], lpips_metric: Any,
+             lpips_note: dict[str, Any], command: str, progress: bool) -> RunSummary:
+    """Write the run's records (see :func:`run_suite`, which validates and builds everything)."""
     store = ResultsStore(out_dir / RESULTS_FILE)
     done = store.done_keys()
     summary = RunSummary(store.path, unavailable=unavailable)
@@ -149,7 +163,7 @@ def run_suite(suite: Suite, out_dir: str | Path, *, progress: bool = True,
         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "git_commit": git_commit(), "device": str(device), "device_name": device_name(device),
         "versions": library_versions(), "lpips": lpips_note, "seed": suite.seed,
-        "n_images": suite.n_images, "batch_size": suite.batch_size,
+        "n_images": suite.n_images, "batch_size": suite.batch_size, "torch_threads": torch.get_num_threads(),
     }])
     store.append([{"kind": "unavailable", "run_id": run_id, "method": label, "reason": reason}
                   for label, reason in unavailable.items()])

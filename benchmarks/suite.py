@@ -75,6 +75,7 @@ class Suite:
         band_px: width of the boundary band around the holes, in pixels.
         lpips_net: LPIPS backbone (``alex``, ``vgg``, ``squeeze``).
         scales: super-resolution factors (task ``super-resolution`` only).
+        num_threads: torch CPU threads during the run (None: torch's default).
     """
 
     name: str
@@ -90,6 +91,7 @@ class Suite:
     band_px: int = 2
     lpips_net: str = "alex"
     scales: tuple[int, ...] = (2, 4)
+    num_threads: int | None = None
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:

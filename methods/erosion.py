@@ -1,0 +1,150 @@
+"""Iterative mask erosion around any known-mask inpainting method.
+
+Instead of filling a hole in one go, fill it from the outside in: run the inner method on the
+current hole, keep only its prediction for the outer ring of the hole (the pixels nearest to
+known ones, where it is most reliable), treat that ring as known, and repeat on the smaller
+hole until nothing is missing. The cost is one inner call per ring: about the hole's
+half-width divided by ``step_px``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from inpaintbench.api import InputError, Method, apply_mask, check_image_batch, check_mask_batch
+
+
+def erosion_ring(hole: torch.Tensor, step_px: int) -> torch.Tensor:
+    """The hole pixels filled in one erosion step.
+
+    A hole pixel belongs to the ring when a known pixel lies within ``step_px`` pixels of it in
+    Chebyshev distance (its ``(2 step_px + 1)``-square neighbourhood, 8-connected); pixels
+    outside the image count as unknown. The hole left afterwards is ``hole & ~ring``, i.e. the
+    hole eroded by a ``(2 step_px + 1)``-square.
+
+    Args:
+        hole: bool ``[B, 1, H, W]``, True = hole.
+        step_px: ring width in pixels (>= 1).
+
+    Returns:
+        bool ``[B, 1, H, W]``, a subset of ``hole``; empty for an image with no known pixel.
+    """
+    known = (~hole).to(torch.float32)
+    # max_pool2d pads with -inf, so the border is never mistaken for known pixels.
+    near_known = F.max_pool2d(known, kernel_size=2 * step_px + 1, stride=1, padding=step_px) > 0
+    return hole & near_known
+
+
+class IterativeErosion(Method):
+    """Wrap a known-mask method so it fills holes ring by ring, from the boundary inwards.
+
+    Iteration ``t`` (hole ``M_t``, current image ``X_t``; ``M_0`` = the input mask):
+
+    1. ``Y = inner.inpaint(X_t with M_t zero-filled, M_t)``;
+    2. ``R = erosion_ring(M_t, step_px)``: hole pixels within ``step_px`` of a known pixel
+       (an image with no known pixel at all takes its whole hole as ``R``);
+    3. ``X_{t+1} = Y on R, X_t elsewhere``; ``M_{t+1} = M_t & ~R``.
+
+    It stops when every hole is empty. Images of a batch finish after different numbers of
+    iterations; only the unfinished ones are passed to the inner method, so finished images
+    never change and each image costs exactly its own number of inner calls. Known pixels of
+    the input are returned unchanged (``preserves_known``). A hole of side ``s`` away from
+    the image border takes ``ceil(s / (2 step_px))`` iterations, one touching the border on
+    one side (e.g. RePaint's half mask of width ``s``) ``ceil(s / step_px)``.
+
+    Args:
+        inner: a registered method name (built with ``inner_config``) or a :class:`Method`.
+        step_px: ring width per iteration, in pixels (>= 1).
+        inner_config: keyword arguments for the inner method when ``inner`` is a name.
+
+    ``generator`` is handed to every inner call in turn, so the result is a function of its
+    seed (and of which images share the batch, for a random inner method).
+    """
+
+    preserves_known = True
+
+    def __init__(self, inner: str | Method, step_px: int = 1, inner_config: dict[str, Any] | None = None):
+        if isinstance(step_px, bool) or not isinstance(step_px, int) or step_px < 1:
+            raise InputError(f"step_px must be an int >= 1, got {step_px!r}")
+        if isinstance(inner, Method):
+            if inner_config:
+                raise InputError("inner_config is only used when inner is a registered name, not a Method")
+            inner_method = inner
+            inner_config = dict(inner.config)
+            inner = inner.name
+        else:
+            from inpaintbench.registry import method_registry
+
+            inner_method = method_registry().create(inner, **(inner_config or {}))
+        if inner_method.blind:
+            raise InputError(f"IterativeErosion needs a known-mask method; {inner!r} is blind")
+        super().__init__(inner=inner, step_px=step_px, inner_config=dict(inner_config or {}))
+        self.inner = inner_method
+        self.step_px = step_px
+        self.deterministic = inner_method.deterministic
+        self._calls = torch.zeros(0)
+        self._nfe: torch.Tensor | None = None
+
+    def to(self, device: torch.device | str) -> "IterativeErosion":
+        super().to(device)
+        self.inner.to(device)
+        return self
+
+    def inpaint(self, image: torch.Tensor, mask: torch.Tensor | None, *,
+                generator: torch.Generator) -> torch.Tensor:
+        """Fill the holes ring by ring (see the class docstring).
+
+        Args:
+            image: float32 ``[B, C, H, W]`` in ``[0, 1]``, holes zero-filled.
+            mask: bool ``[B, 1, H, W]``, True = hole.
+            generator: passed to every inner call.
+
+        Returns:
+            float32 ``[B, C, H, W]`` in ``[0, 1]``; equal to ``image`` on known pixels.
+        """
+        check_image_batch(image)
+        if mask is None:
+            raise InputError(f"{self.name} needs the mask (it wraps a known-mask method)")
+        check_mask_batch(mask, image)
+        current = apply_mask(image, mask)
+        hole = mask.clone()
+        calls = torch.zeros(image.shape[0], dtype=torch.long)
+        nfe: torch.Tensor | None = None
+        while True:
+            active = hole.flatten(1).any(dim=1).nonzero().flatten()
+            if active.numel() == 0:
+                break
+            sub_image, sub_hole = current[active], hole[active]
+            filled = self.inner.inpaint(apply_mask(sub_image, sub_hole), sub_hole, generator=generator)
+            ring = erosion_ring(sub_hole, self.step_px)
+            nothing_known = ~(~sub_hole).flatten(1).any(dim=1)
+            ring[nothing_known] = sub_hole[nothing_known]
+            current[active] = torch.where(ring, filled.to(current), sub_image)
+            hole[active] = sub_hole & ~ring
+            calls[active.cpu()] += 1
+            stats = self.inner.call_stats()
+            if "nfe" in stats:
+                nfe = torch.zeros(image.shape[0], dtype=torch.float64) if nfe is None else nfe
+                nfe[active.cpu()] += float(stats["nfe"])
+        self._calls, self._nfe = calls, nfe
+        return torch.where(mask, current, image)
+
+    @property
+    def inner_calls_per_image(self) -> list[int]:
+        """Inner calls each image of the most recent batch took (its number of iterations)."""
+        return self._calls.tolist()
+
+    def call_stats(self) -> dict[str, float]:
+        """Per-image means over the most recent batch: ``inner_calls``, ``inner_calls_max``
+        (the batch's slowest image) and, when the inner method reports it, ``nfe`` (its network
+        evaluations summed over the calls)."""
+        if self._calls.numel() == 0:
+            return {}
+        stats = {"inner_calls": float(self._calls.double().mean()),
+                 "inner_calls_max": float(self._calls.max())}
+        if self._nfe is not None:
+            stats["nfe"] = float(self._nfe.mean())
+        return stats

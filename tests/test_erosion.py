@@ -1,0 +1,183 @@
+"""IterativeErosion: ring-by-ring filling around any known-mask method."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy import ndimage
+
+from inpaintbench.api import InputError, Method, apply_mask
+from inpaintbench.methods.erosion import IterativeErosion, erosion_ring
+from inpaintbench.registry import method_registry
+from inpaintbench.seeding import make_generator
+
+
+class CallStamp(Method):
+    """Fills every hole pixel with ``0.1 * k`` on its ``k``-th call; records what it was given."""
+
+    preserves_known = True
+
+    def __init__(self, nfe: float | None = None):
+        super().__init__(nfe=nfe)
+        self.calls = 0
+        self.batch_sizes: list[int] = []
+        self.inputs_had_zero_holes = True
+        self.nfe = nfe
+
+    def inpaint(self, image, mask, *, generator):
+        self.calls += 1
+        self.batch_sizes.append(image.shape[0])
+        self.inputs_had_zero_holes &= bool((image[mask.expand_as(image)] == 0).all())
+        return torch.where(mask, torch.full_like(image, 0.1 * self.calls), image)
+
+    def call_stats(self):
+        return {} if self.nfe is None else {"nfe": self.nfe}
+
+
+class NoisyFill(Method):
+    """A random inner method: holes get uniform noise from the generator."""
+
+    deterministic = False
+
+    def inpaint(self, image, mask, *, generator):
+        noise = torch.rand(image.shape, generator=generator, device=image.device)
+        return torch.where(mask, noise, image)
+
+
+def _square_hole(size: int = 28, top: int = 9, side: int = 10) -> torch.Tensor:
+    mask = torch.zeros(1, 1, size, size, dtype=torch.bool)
+    mask[..., top:top + side, top:top + side] = True
+    return mask
+
+
+def _image(n: int = 1, c: int = 1, size: int = 28) -> torch.Tensor:
+    return torch.rand(n, c, size, size, generator=torch.Generator().manual_seed(0)) * 0.5 + 0.25
+
+
+def test_ring_is_the_hole_boundary_in_chessboard_distance():
+    hole = _square_hole(side=6)
+    ring = erosion_ring(hole, 1)
+    expected = hole.clone()
+    expected[..., 10:14, 10:14] = False  # the 4x4 interior stays
+    assert torch.equal(ring, expected)
+    assert torch.equal(erosion_ring(hole, 3), hole)
+    # Pixels beyond the image border are not known: a hole touching it erodes from inside only.
+    half = torch.zeros(1, 1, 6, 6, dtype=torch.bool)
+    half[..., :, 3:] = True
+    ring = erosion_ring(half, 1)
+    assert ring[..., :, 3].all() and not ring[..., :, 4:].any()
+
+
+@pytest.mark.parametrize(("side", "step_px"), [(10, 1), (9, 1), (1, 1), (10, 2), (7, 3), (12, 6)])
+def test_square_hole_takes_ceil_side_over_twice_step_calls(side, step_px):
+    inner = CallStamp()
+    method = IterativeErosion(inner, step_px=step_px)
+    mask = _square_hole(side=side)
+    method.inpaint(apply_mask(_image(), mask), mask, generator=make_generator(0))
+    expected = math.ceil(side / (2 * step_px))
+    assert inner.calls == expected
+    assert method.call_stats() == {"inner_calls": float(expected), "inner_calls_max": float(expected)}
+    assert inner.inputs_had_zero_holes
+
+
+@pytest.mark.parametrize("step_px", [1, 2, 3])
+def test_each_pixel_is_filled_at_the_iteration_of_its_distance_to_known(step_px):
+    """Pixel value 0.1 * k marks the call that filled it; it must be ceil(d / step_px) with
+    d the chessboard distance to the nearest known pixel (scipy's reference transform)."""
+    mask = torch.zeros(1, 1, 28, 28, dtype=torch.bool)
+    mask[..., 3:20, 5:25] = True
+    mask[..., 10:27, 12:17] = True  # an irregular, non-convex hole
+    image = _image()
+    out = IterativeErosion(CallStamp(), step_px=step_px).inpaint(apply_mask(image, mask), mask,
+                                                                 generator=make_generator(0))
+    distance = ndimage.distance_transform_cdt(mask[0, 0].numpy(), metric="chessboard")
+    expected_call = np.ceil(distance / step_px)
+    hole = mask[0, 0].numpy()
+    np.testing.assert_allclose(out[0, 0].numpy()[hole], 0.1 * expected_call[hole], atol=1e-6)
+    assert torch.equal(out[~mask.expand_as(out)], image[~mask.expand_as(image)])
+
+
+def test_half_mask_erodes_from_one_side_only():
+    inner = CallStamp()
+    mask = torch.zeros(2, 1, 28, 28, dtype=torch.bool)
+    mask[..., 14:] = True
+    IterativeErosion(inner, step_px=2).inpaint(apply_mask(_image(2), mask), mask, generator=make_generator(0))
+    assert inner.calls == 7
+
+
+def test_batch_images_finish_at_their_own_iteration_and_stay_fixed():
+    inner = CallStamp(nfe=3.0)
+    mask = torch.zeros(3, 1, 28, 28, dtype=torch.bool)
+    mask[0, :, 4:14, 4:14] = True    # side 10 -> 5 calls
+    mask[1, :, 10:14, 10:14] = True  # side 4  -> 2 calls
+    # image 2 has no hole: never passed to the inner method
+    image = _image(3, 3)
+    method = IterativeErosion(inner, step_px=1)
+    out = method.inpaint(apply_mask(image, mask), mask, generator=make_generator(0))
+    assert method.inner_calls_per_image == [5, 2, 0]
+    assert inner.batch_sizes == [2, 2, 1, 1, 1]
+    assert method.call_stats() == {"inner_calls": 7 / 3, "inner_calls_max": 5.0, "nfe": 3.0 * 7 / 3}
+    # Image 1 finished at call 2: its centre holds 0.2, untouched by calls 3-5.
+    assert torch.allclose(out[1, :, 12, 12], torch.tensor(0.2))
+    assert torch.equal(out[2], image[2])
+
+
+def test_whole_image_hole_and_empty_mask():
+    inner = CallStamp()
+    method = IterativeErosion(inner)
+    everything = torch.ones(1, 1, 8, 8, dtype=torch.bool)
+    out = method.inpaint(torch.zeros(1, 1, 8, 8), everything, generator=make_generator(0))
+    assert inner.calls == 1 and torch.allclose(out, torch.full_like(out, 0.1))
+    nothing = torch.zeros(1, 1, 8, 8, dtype=torch.bool)
+    image = _image(size=8)
+    assert torch.equal(method.inpaint(image, nothing, generator=make_generator(0)), image)
+    assert method.call_stats()["inner_calls"] == 0.0
+
+
+def test_around_a_registered_baseline_by_name(digits, box_mask):
+    method = IterativeErosion("mean-fill", step_px=2)
+    assert method.config == {"inner": "mean-fill", "step_px": 2, "inner_config": {}}
+    masked = apply_mask(digits, box_mask)
+    out = method.inpaint(masked, box_mask, generator=make_generator(0))
+    known = ~box_mask.expand_as(digits)
+    assert torch.equal(out[known], digits[known])
+    assert out.dtype == torch.float32 and 0 <= out.min() and out.max() <= 1
+    assert method.call_stats()["inner_calls"] == 3.0  # 12 px box, 2 px per call
+    # Unlike one mean fill, rings take the colour of their own surroundings: not constant.
+    assert out[box_mask.expand_as(out)].unique().numel() > 4
+
+
+def test_registered_erosion_methods(digits, box_mask):
+    method = method_registry().create("telea-erode")
+    assert method.config["inner"] == "telea" and method.preserves_known
+    out = method.inpaint(apply_mask(digits, box_mask), box_mask, generator=make_generator(0))
+    assert out.shape == digits.shape and method.call_stats()["inner_calls"] == 6.0
+
+
+def test_deterministic_given_the_generator_with_a_random_inner():
+    mask = _square_hole(side=8).expand(2, 1, 28, 28).clone()
+    method = IterativeErosion(NoisyFill())
+    assert method.deterministic is False
+    masked = apply_mask(_image(2), mask)
+    a = method.inpaint(masked, mask, generator=make_generator(1))
+    b = method.inpaint(masked, mask, generator=make_generator(1))
+    c = method.inpaint(masked, mask, generator=make_generator(2))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_bad_configuration_is_refused():
+    with pytest.raises(InputError, match="step_px"):
+        IterativeErosion(CallStamp(), step_px=0)
+    with pytest.raises(InputError, match="inner_config"):
+        IterativeErosion(CallStamp(), inner_config={"nfe": 1.0})
+
+    class Blind(Method):
+        blind = True
+
+    with pytest.raises(InputError, match="blind"):
+        IterativeErosion(Blind())
+    with pytest.raises(InputError, match="mask"):
+        IterativeErosion(CallStamp()).inpaint(_image(), None, generator=make_generator(0))
