@@ -104,7 +104,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         raise InputError("a sweep varies exactly one thing: give --param (a method option) or --mask-param")
     base = load_suite(args.suite).with_overrides(
         datasets=_names(args.datasets), n_images=args.n_images, seed=args.seed, device=args.device,
-        batch_size=args.batch_size,
+        batch_size=args.batch_size, num_threads=args.num_threads,
         dataset_options={k: v for k, v in (("root", args.data_root), ("size", args.size)) if v is not None})
     values = [parse_value(v) for v in _names(args.values) or []]
     mask_values = [parse_value(v) for v in _names(args.mask_values) or []]
@@ -117,7 +117,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                         command=shlex.join(["inpaintbench", *sys.argv[1:]]))
     print(f"wrote {summary.written} records ({summary.errors} errors), skipped {summary.skipped} -> {summary.results_path}")
     x = f"config.{args.param}" if args.param else f"mask_config.{args.mask_param}"
-    line = "method_name" if args.param else "method"
+    line = "line" if args.param else "method"
     report_dir = Path(args.report_dir) if args.report_dir else DEFAULT_REPORT_ROOT / "sweeps" / name
     print(f"sweep report -> {write_sweep_report(summary.results_path, report_dir, x, line, name)}")
     return 0
@@ -191,6 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     swp.add_argument("--seed", type=int)
     swp.add_argument("--device")
     swp.add_argument("--batch-size", type=int)
+    swp.add_argument("--num-threads", type=int)
     swp.add_argument("--name", help="sweep name (folder under results/sweeps and reports/sweeps)")
     swp.add_argument("--out")
     swp.add_argument("--report-dir")

@@ -88,6 +88,18 @@ def _fmt(mean: float, half: float, key: str) -> str:
     return text if math.isnan(half) else f"{text} ± {half:.{digits}f}"
 
 
+def _fmt_column(values: pd.Series, key: str) -> str:
+    """Mean ± CI; for PSNR, images reconstructed exactly (inf dB) are counted, not averaged:
+    one exact image would otherwise turn the whole mean into inf."""
+    values = values.dropna().astype(float)
+    exact = int(np.isposinf(values).sum())
+    if "psnr" in key and exact:
+        finite = values[np.isfinite(values)]
+        text = _fmt(*mean_ci(finite), key) if len(finite) else "inf"
+        return f"{text} (+{exact} exact)" if len(finite) else text
+    return _fmt(*mean_ci(values), key)
+
+
 def summary_table(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per method of one (task, dataset, mask) group: means ± 95 % CI, cost, errors."""
     rows = []
@@ -95,11 +107,11 @@ def summary_table(frame: pd.DataFrame) -> pd.DataFrame:
         ok = group[group["status"] == "ok"]
         row = {"method": method}
         for key, title, _ in COLUMNS:
-            row[title] = _fmt(*mean_ci(ok[key]), key) if key in ok else "–"
+            row[title] = _fmt_column(ok[key], key) if key in ok else "–"
         row["time / image (ms)"] = f"{1000 * ok['time_s'].mean():.1f}" if len(ok) else "–"
-        row["NFE"] = f"{ok['nfe'].mean():g}" if "nfe" in ok and ok["nfe"].notna().any() else "–"
-        if "inner_calls" in ok and ok["inner_calls"].notna().any():
-            row["inner calls"] = f"{ok['inner_calls'].mean():.1f}"
+        row["NFE"] = f"{ok['nfe'].mean():.3g}" if "nfe" in ok and ok["nfe"].notna().any() else "–"
+        calls = ok["inner_calls"] if "inner_calls" in ok else pd.Series(dtype=float)
+        row["inner calls"] = f"{calls.mean():.1f}" if calls.notna().any() else "–"
         if "peak_memory_bytes" in ok and ok["peak_memory_bytes"].notna().any():
             row["peak GPU MB"] = f"{ok['peak_memory_bytes'].max() / 2**20:.0f}"
         row["n"] = len(ok)
@@ -162,7 +174,7 @@ def write_leaderboard(results_paths: list[Path], report_dir: Path) -> Path:
     lines += _provenance(runs)
     lines += ["", "Quality metrics (PSNR, SSIM, LPIPS, hole PSNR) are computed per image on the composited output "
               "(known pixels pasted back) and averaged over images; ± is the 95 % confidence interval of the mean "
-              "(Student t). Known-region change and the boundary band (pixels within the run's band width of a hole's "
+              "(Student t); for PSNR, images reconstructed exactly (inf dB) are counted as \"+k exact\" and the mean is over the others. Known-region change and the boundary band (pixels within the run's band width of a hole's "
               "edge, both sides) are measured on the raw output: how much a method altered pixels it was given. "
               "Time is wall-clock per image of the method call alone (batched; after a warm-up call; CUDA "
               "synchronized). NFE = network evaluations per image. Rows are sorted by LPIPS (or PSNR without it).", ""]

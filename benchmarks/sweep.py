@@ -47,27 +47,31 @@ def sweep_suite(base: Suite, *, methods: Sequence[str], param: str | None, value
                 mask_values: Sequence[Any]) -> Suite:
     """The suite of a sweep: every method x every ``param`` value, every mask x ``mask_param`` value.
 
-    Labels carry the swept value (``repaint[strength=0.5]``, ``disc[radius_fraction=0.2]``).
+    Labels carry the fixed options and the swept value (``ddpm-paste{paste_known=False}[strength=0.5]``,
+    ``disc[radius_fraction=0.2]``), so sweeps with different fixed options can share one
+    results folder and still be told apart in the plots.
     """
     if param is not None and not values:
         raise InputError(f"--param {param} needs --values")
     if mask_param is not None and not mask_values:
         raise InputError(f"--mask-param {mask_param} needs --mask-values")
     method_specs = []
+    fixed = "{" + ",".join(f"{k}={v}" for k, v in sorted(method_options.items())) + "}" if method_options else ""
     for name in methods:
         for value in (values if param is not None else [None]):
             config = dict(method_options)
-            label = name
+            label = name + fixed
             if param is not None:
                 config[param] = value
-                label = f"{name}[{param}={value}]"
+                label = f"{label}[{param}={value}]"
             method_specs.append(Spec(name, label, config))
     mask_specs = [Spec(mask, mask if mask_param is None else f"{mask}[{mask_param}={v}]",
                        {} if mask_param is None else {mask_param: v})
                   for v in (mask_values if mask_param is not None else [None])]
     return Suite(name=base.name, datasets=base.datasets, methods=tuple(method_specs), masks=tuple(mask_specs),
                  seed=base.seed, n_images=base.n_images, batch_size=base.batch_size, device=base.device,
-                 n_examples=base.n_examples, band_px=base.band_px, lpips_net=base.lpips_net)
+                 n_examples=base.n_examples, band_px=base.band_px, lpips_net=base.lpips_net,
+                 num_threads=base.num_threads)
 
 
 def plot_sweep(frame: pd.DataFrame, x: str, line: str, out_path: Path,
@@ -137,6 +141,8 @@ def write_sweep_report(results_path: Path, report_dir: Path, x: str, line: str, 
     frame, runs, _ = load_records([results_path])
     if frame.empty:
         raise InputError(f"no results in {results_path}")
+    # One line per method and fixed options: the label without its "[param=value]" suffix.
+    frame["line"] = frame["method"].str.replace(r"\[[^\]]*\]$", "", regex=True)
     if x not in frame:
         raise InputError(f"the records have no column {x!r}; known: {sorted(c for c in frame if '.' in c)}")
     plot = plot_sweep(frame, x, line, report_dir / "sweep.png")

@@ -168,8 +168,10 @@ class RePaint(Method):
         jump_length: ``j``, indices jumped back per resampling.
         jump_n_sample: ``r``, visits of each jump point (1 = no resampling, DDPM + paste).
         eta: 1.0 = DDPM ancestral sampling in the holes (the paper); 0.0 = DDIM.
-        paste_known: paste the input's known pixels over the output (then
-            ``preserves_known`` is True).
+        paste_known: True (RePaint): the re-noised known pixels are pasted at every reverse
+            step and the input's known pixels over the output (``preserves_known``). False:
+            no pasting at all, plain SDEdit / img2img from the noised zero-filled input, whose
+            known pixels then drift with ``strength`` (the preservation study measures it).
         strength: in ``(0, 1]``; < 1 starts SDEdit-style from the zero-filled input noised to
             index ``round(strength * t_T) - 1`` instead of from pure noise.
         batch_size: images per chain (None: the whole batch at once).
@@ -242,6 +244,8 @@ class RePaint(Method):
         for lo in range(0, image.shape[0], chunk):
             x0 = to_model_space(image[lo:lo + chunk])
             known = (~mask[lo:lo + chunk]).to(torch.float32)
+            if not self.config["paste_known"]:
+                known = torch.zeros_like(known)
             start = None
             if self.config["strength"] < 1.0:
                 a = self.alphas_cumprod[self.start_index * self.stride].to(self.device)

@@ -195,3 +195,11 @@ def test_methods_from_other_packages_arrive_through_the_entry_point_group(monkey
         assert methods.create("plugin-mean").name == "plugin-mean"
     finally:
         registry.method_registry.cache_clear()
+
+
+def test_exact_reconstructions_are_counted_not_averaged_into_inf():
+    from inpaintbench.report import _fmt_column
+
+    assert _fmt_column(pd.Series([math.inf, 30.0, 32.0]), "psnr") == "31.00 ± 12.71 (+1 exact)"
+    assert _fmt_column(pd.Series([math.inf, math.inf]), "psnr") == "inf"
+    assert _fmt_column(pd.Series([0.5, 0.5]), "ssim") == "0.5000 ± 0.0000"

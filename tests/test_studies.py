@@ -26,6 +26,9 @@ def test_sweep_suite_labels_carry_the_swept_value():
                         mask="disc", mask_param=None, mask_values=[])
     assert [m.label for m in suite.methods] == ["pde-heat[iterations=1]", "pde-heat[iterations=10]"]
     assert [m.config for m in suite.methods] == [{"iterations": 1}, {"iterations": 10}]
+    fixed = sweep_suite(base, methods=["pde-heat"], param="iterations", values=[1], method_options={"multiscale": False},
+                        mask="disc", mask_param=None, mask_values=[])
+    assert fixed.methods[0].label == "pde-heat{multiscale=False}[iterations=1]"
     with pytest.raises(InputError, match="needs --mask-values"):
         sweep_suite(base, methods=["telea"], param=None, values=[], method_options={}, mask="disc",
                     mask_param="radius_fraction", mask_values=[])
