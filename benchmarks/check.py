@@ -21,6 +21,8 @@ from .suite import Spec, Suite
 TOLERANCES: dict[str, float] = {"psnr": 0.5, "ssim": 0.01, "lpips": 0.01, "known_mse": 1e-6}
 #: A method may get this many times slower before the gate fails (these machines are noisy).
 TIME_RATIO = 3.0
+#: Times per image under this many seconds are not gated: microsecond fills jitter by 10x.
+TIME_FLOOR_S = 1e-3
 _HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "lpips": False, "known_mse": False}
 
 
@@ -53,7 +55,9 @@ def summarize(results_path: Path) -> dict[str, dict[str, float]]:
     ok = frame[frame["status"] == "ok"]
     out = {}
     for (method, mask), group in ok.groupby(["method", "mask"]):
-        row = {m: float(group[m].mean()) for m in TOLERANCES if m in group and group[m].notna().any()}
+        # Exact reconstructions (PSNR inf) would make the mean inf and every comparison NaN.
+        finite = group.replace([math.inf, -math.inf], math.nan)
+        row = {m: float(finite[m].mean()) for m in TOLERANCES if m in finite and finite[m].notna().any()}
         row["time_s"] = float(group["time_s"].mean())
         out[f"{method} | {mask}"] = row
     return out
@@ -83,8 +87,9 @@ def compare(current: dict[str, dict[str, float]], baseline: dict[str, dict[str, 
             failed |= bad
             rows.append({"method | mask": key, "metric": metric, "baseline": f"{old:.4g}", "now": f"{new:.4g}",
                          "change": f"{new - old:+.3g}", "verdict": verdict})
-        ratio = current[key]["time_s"] / baseline[key]["time_s"]
-        slow = ratio > time_ratio
+        old_t, new_t = baseline[key]["time_s"], current[key]["time_s"]
+        ratio = new_t / max(old_t, 1e-12)
+        slow = ratio > time_ratio and max(old_t, new_t) >= TIME_FLOOR_S
         failed |= slow
         rows.append({"method | mask": key, "metric": "time/image", "baseline": f"{baseline[key]['time_s'] * 1e3:.2f} ms",
                      "now": f"{current[key]['time_s'] * 1e3:.2f} ms", "change": f"×{ratio:.2f}",

@@ -76,6 +76,8 @@ def test_compare_passes_within_tolerance_and_flags_regressions():
     assert compare(_summary(lpips=0.2), _summary()).failed
     assert compare(_summary(time_s=0.05), _summary(), time_ratio=3.0).failed
     assert not compare(_summary(time_s=0.02), _summary(), time_ratio=3.0).failed
+    # Microsecond methods are not gated on time: their jitter is larger than any threshold.
+    assert not compare(_summary(time_s=4e-5), _summary(time_s=5e-6), time_ratio=3.0).failed
     assert compare({}, _summary()).failed  # a method that disappears is a regression
     assert compare(_summary(lpips=math.nan), _summary()).failed  # so is a metric that turns NaN
 
