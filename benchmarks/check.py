@@ -80,6 +80,10 @@ def compare(current: dict[str, dict[str, float]], baseline: dict[str, dict[str, 
         for metric, tolerance in TOLERANCES.items():
             if metric not in baseline[key]:
                 continue
+            if metric not in current[key]:  # e.g. LPIPS without backbone weights on this machine
+                rows.append({"method | mask": key, "metric": metric, "baseline": f"{baseline[key][metric]:.4g}",
+                             "now": "not measured", "change": "", "verdict": "skipped"})
+                continue
             old, new = baseline[key][metric], current[key].get(metric, math.nan)
             worse = (old - new) if _HIGHER_IS_BETTER[metric] else (new - old)
             bad = not (worse <= tolerance)  # NaN counts as a regression
