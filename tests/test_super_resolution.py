@@ -1,0 +1,144 @@
+"""Super-resolution as inpainting: the degradation, zero insertion's grid phase, the bicubic
+baseline against OpenCV, and the contract of every registered super-resolution method."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from inpaintbench.api import InputError, MethodUnavailable
+from inpaintbench.methods.super_resolution import (
+    TASK,
+    BicubicILVRUpscale,
+    BicubicUpscale,
+    InpaintingUpscale,
+    SuperResolutionMethod,
+    bicubic_upscale,
+    downscale,
+    zero_insert,
+)
+from inpaintbench.registry import mask_registry, method_registry
+from inpaintbench.seeding import make_generator
+
+SR_METHODS = [n for n in method_registry().names() if method_registry().entry(n).group == "super-resolution"]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Two cores shared with training jobs: torch's thread pool would only contend."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def test_downscale_is_the_cell_mean():
+    hr = torch.tensor([[0.0, 0.2, 0.4, 0.4], [0.2, 0.2, 0.4, 0.8],
+                       [1.0, 1.0, 0.0, 0.0], [1.0, 0.6, 0.0, 0.4]]).reshape(1, 1, 4, 4)
+    torch.testing.assert_close(downscale(hr, 2), torch.tensor([[[[0.15, 0.5], [0.9, 0.1]]]]))
+
+
+def test_downscale_rejects_sizes_not_divisible():
+    with pytest.raises(InputError, match="not divisible by the super-resolution scale 4"):
+        downscale(torch.zeros(1, 1, 28, 30), 4)
+    with pytest.raises(InputError, match="scale must be an int >= 2"):
+        downscale(torch.zeros(1, 1, 28, 28), 1)
+
+
+@pytest.mark.parametrize("scale", [2, 4])
+def test_zero_insertion_phase_is_the_super_resolve_mask(scale):
+    low = torch.rand(2, 3, 7, 5, generator=gen()) * 0.9 + 0.05  # no exact zeros
+    image, hole = zero_insert(low, scale)
+    family = mask_registry().create("super-resolve", scale=scale)
+    expected = family(2, 7 * scale, 5 * scale, generator=gen())
+    assert torch.equal(hole, expected)
+    assert torch.equal(image != 0, (~hole).expand_as(image))
+    # pixel (i, j) of the low-res image sits in cell (i, j), at the family's known offset
+    offset = scale // 2
+    assert torch.equal(image[..., offset::scale, offset::scale], low)
+
+
+def test_bicubic_matches_opencv_inter_cubic():
+    """PyTorch's align_corners=False bicubic and OpenCV's INTER_CUBIC share Keys' a=-0.75
+    kernel, half-pixel centres and replicated borders."""
+    low = torch.rand(2, 1, 7, 7, generator=gen())
+    ours = bicubic_upscale(low, 4)
+    reference = np.stack([cv2.resize(img[0].numpy(), (28, 28), interpolation=cv2.INTER_CUBIC) for img in low])
+    expected = torch.from_numpy(reference).unsqueeze(1).clamp(0, 1)
+    torch.testing.assert_close(ours, expected, atol=2e-6, rtol=0)
+    method = BicubicUpscale(scale=4)
+    assert torch.equal(method.upscale(low, 4, generator=gen()), ours)
+
+
+def test_sr_methods_refuse_to_inpaint():
+    method = BicubicUpscale(scale=2)
+    assert method.task == TASK == "super-resolution"
+    with pytest.raises(InputError, match="super-resolution method"):
+        method.inpaint(torch.zeros(1, 1, 8, 8), torch.zeros(1, 1, 8, 8, dtype=torch.bool), generator=gen())
+
+
+def test_inpainting_upscale_keeps_the_inserted_pixels_and_uses_the_inner_method():
+    low = torch.rand(2, 1, 7, 7, generator=gen())
+    method = InpaintingUpscale(scale=4, inpainter="pde-heat")
+    out = method.upscale(low, 4, generator=gen())
+    assert out.shape == (2, 1, 28, 28)
+    assert torch.equal(out[..., 2::4, 2::4], low)
+    # heat diffusion from the grid is a smooth interpolant: far closer to bicubic than zeros are
+    bicubic = bicubic_upscale(low, 4)
+    assert (out - bicubic).abs().mean() < 0.5 * (zero_insert(low, 4)[0] - bicubic).abs().mean()
+
+
+def test_inpainting_upscale_refuses_blind_or_sr_inner_methods():
+    with pytest.raises(InputError, match="super-resolution method, not an inpainter"):
+        InpaintingUpscale(inpainter="sr-bicubic")
+
+
+def test_bicubic_ilvr_imposes_the_reference_cell_means():
+    """ILVR with down_n = scale: the output's 2x2 means equal the bicubic reference's (where
+    the final clip to [0, 1] does not interfere)."""
+    from inpaintbench.methods.ddpm import build_scheduler, build_unet, init_weights_
+    from inpaintbench.methods.ilvr import lowpass
+
+    unet = build_unet(16, 1, (8, 8), 1, (False, False), False, 8)
+    init_weights_(unet, 0)
+    method = BicubicILVRUpscale(scale=2, num_steps=4, prior=(unet.eval(), build_scheduler()))
+    low = torch.rand(2, 1, 8, 8, generator=gen()) * 0.5 + 0.25
+    out = method.upscale(low, 2, generator=gen())
+    assert out.shape == (2, 1, 16, 16) and method.call_stats() == {"nfe": 4.0}
+    inside = lowpass(((out > 0) & (out < 1)).float(), 2) == 1
+    reference = bicubic_upscale(low, 2)
+    torch.testing.assert_close(lowpass(out, 2)[inside], lowpass(reference, 2)[inside], atol=1e-5, rtol=0)
+    assert inside.any()
+    assert torch.equal(out, method.upscale(low, 2, generator=gen()))
+
+
+def test_config_records_scale_and_inner_method():
+    method = method_registry().create("sr-inpaint-telea", scale=4)
+    assert method.config == {"scale": 4, "inpainter": "telea", "inpainter_config": {}}
+    assert method.scale == 4
+
+
+@pytest.mark.parametrize("name", SR_METHODS)
+def test_registered_sr_method_contract(name, digits):
+    """Every registered super-resolution method: HR-sized output in [0, 1], float32, finite,
+    same seed -> same output, and ``inpaint`` refused."""
+    entry = method_registry().entry(name)
+    try:
+        method = method_registry().create(name, **entry.tiny)
+    except MethodUnavailable as err:
+        pytest.skip(f"{name} unavailable here: {err}")
+    assert isinstance(method, SuperResolutionMethod) and method.task == TASK
+    low = downscale(digits[:2], method.scale)
+    out = method.upscale(low, method.scale, generator=make_generator(0, "sr-contract"))
+    assert out.shape == digits[:2].shape and out.dtype == torch.float32
+    assert torch.isfinite(out).all() and out.min() >= 0 and out.max() <= 1
+    again = method.upscale(low, method.scale, generator=make_generator(0, "sr-contract"))
+    assert torch.equal(out, again)
+    with pytest.raises(InputError):
+        method.inpaint(digits[:2], torch.zeros_like(digits[:2], dtype=torch.bool), generator=gen())
