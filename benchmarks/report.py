@@ -200,7 +200,7 @@ def write_leaderboard(results_paths: list[Path], report_dir: Path) -> Path:
                 for method, err in errors.groupby("method")["error"].first().items():
                     lines.append(f"- `{method}` failed on some samples: {err}")
                 lines.append("")
-    studies = sorted(p for p in report_dir.glob("*/**/*.md") if p.name != "LEADERBOARD.md")
+    studies = sorted(report_dir.glob("*/**/*.md"))  # other suites' leaderboards, sweeps
     figures = sorted(p for p in report_dir.glob("*.png"))
     if studies or figures:
         lines += ["## Studies and figures", ""]
