@@ -177,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     swp = sub.add_parser("sweep", help="sweep one method option or one mask option; plots + heatmaps")
     swp.add_argument("--methods", required=True, help="comma-separated methods (one line each in the plots)")
-    swp.add_argument("--param", help="method option to sweep (e.g. strength, down_N)")
+    swp.add_argument("--param", help="method option to sweep (e.g. strength, down_n)")
     swp.add_argument("--values", help="comma-separated values of --param")
     swp.add_argument("--set", action="append", metavar="OPTION=VALUE", help="fixed method option (repeatable)")
     swp.add_argument("--mask", default="disc", help="mask family (default: disc)")

@@ -39,8 +39,8 @@ import torch.nn.functional as F
 
 from inpaintbench.api import InputError, Method, check_image_batch, check_mask_batch
 
-#: Default respaced reverse steps of the ILVR methods: NFE 100 per image, close to RePaint's
-#: default (50 steps with resampling: 95).
+#: Default respaced reverse steps of the ILVR methods (NFE per image); suites with a time
+#: budget override it (``num_steps = 25`` in the default suite).
 DEFAULT_NUM_STEPS = 100
 
 

@@ -19,15 +19,6 @@ TINY = dict(image_size=8, channels=1, block_out_channels=(8, 16), attention_leve
             norm_num_groups=8, num_train_timesteps=50)
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Run on one intra-op thread: on this shared 2-core machine torch's 2-thread default
-    makes tiny convolutions ~80x slower (threads spin-waiting for each other)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def test_mnist_unet_is_small_and_keeps_shape():
     unet = build_unet()  # the MNIST defaults of methods/configs/ddpm-mnist.toml

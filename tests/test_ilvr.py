@@ -21,14 +21,6 @@ from inpaintbench.methods.ilvr import (
 SIZE = 16
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Two cores shared with training jobs: torch's thread pool would only contend."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 @pytest.fixture(scope="module")
 def prior():

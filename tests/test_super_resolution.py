@@ -25,14 +25,6 @@ from inpaintbench.seeding import make_generator
 SR_METHODS = [n for n in method_registry().names() if method_registry().entry(n).group == "super-resolution"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Two cores shared with training jobs: torch's thread pool would only contend."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def gen(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)

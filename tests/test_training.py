@@ -20,15 +20,6 @@ from inpaintbench.methods.training import (
 )
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Run on one intra-op thread: on this shared 2-core machine torch's 2-thread default
-    makes tiny convolutions ~80x slower (threads spin-waiting for each other)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 class Interrupted(Exception):
     pass
