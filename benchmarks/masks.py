@@ -28,7 +28,7 @@ import dataclasses
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import cv2
 import numpy as np
@@ -530,3 +530,29 @@ class DatasetMasks(_Family):
             "mask (Sample.mask)' and only works with a paired dataset such as 'paired' "
             "(image + mask folders); pick another mask family for this dataset"
         )
+
+
+def mixed_masks(families: Sequence[Callable[..., torch.Tensor]], n: int, h: int, w: int, *,
+                generator: torch.Generator) -> torch.Tensor:
+    """Masks for ``n`` images, each image's family drawn uniformly from ``families``.
+
+    The one way training code mixes mask families (LaMa-style, mask predictor, GAN).
+
+    Args:
+        families: mask families (``family(n, h, w, generator=g) -> bool [n, 1, h, w]``).
+        n, h, w: number of masks and their size in pixels.
+        generator: draws each image's family, then the masks family by family, in order.
+
+    Returns:
+        bool ``[n, 1, h, w]`` on the generator's device, True = hole.
+    """
+    if not families:
+        raise InputError("mixed_masks needs at least one mask family")
+    device = generator.device
+    choice = torch.randint(len(families), (n,), generator=generator, device=device)
+    masks = torch.zeros((n, 1, h, w), dtype=torch.bool, device=device)
+    for k, family in enumerate(families):
+        rows = (choice == k).nonzero(as_tuple=True)[0]
+        if len(rows):
+            masks[rows] = family(len(rows), h, w, generator=generator).to(device)
+    return masks

@@ -127,15 +127,11 @@ class GANTask:
         of ``(seed, step)``."""
         from inpaintbench.registry import mask_registry
 
+        from inpaintbench.masks import mixed_masks
+
+        families = [mask_registry().create(name) for name in self.mask_families]
         gen = make_generator(seed, "gan-train-masks", step)
-        choice = torch.randint(len(self.mask_families), (n,), generator=gen)
-        masks = torch.zeros(n, 1, self.image_size, self.image_size, dtype=torch.bool)
-        for k, name in enumerate(self.mask_families):
-            rows = (choice == k).nonzero().flatten()
-            if len(rows):
-                family = mask_registry().create(name)
-                masks[rows] = family(len(rows), self.image_size, self.image_size, generator=gen)
-        return masks
+        return mixed_masks(families, n, self.image_size, self.image_size, generator=gen)
 
 
 def _tf_device(device: str) -> str:
@@ -262,11 +258,6 @@ def train_gan(task: GANTask, dataset: Dataset, config: TrainConfig, out_dir: str
             return {"loss": g_loss, "d_loss": d_loss, "hole_l1": hole_l1, "valid_l1": valid_l1,
                     "g_adv": g_adv, "g_grad_norm": g_norm, "d_grad_norm": d_norm}
 
-        def lr_at(step: int) -> float:
-            if config.warmup_steps and step < config.warmup_steps:
-                return config.lr * (step + 1) / config.warmup_steps
-            return config.lr
-
         t0 = time.perf_counter()
         last: dict[str, float] = {}
         bar = tqdm(range(start, config.steps), initial=start, total=config.steps, desc="train",
@@ -275,9 +266,9 @@ def train_gan(task: GANTask, dataset: Dataset, config: TrainConfig, out_dir: str
             for step in bar:
                 images = _to_nhwc(batches.batch(step))
                 masks = _to_nhwc(task.masks(config.batch_size, config.seed, step).float())
-                ema_decay = min(config.ema_decay, (1 + step) / (10 + step)) if config.ema_decay is not None else 0.0
+                ema_decay = config.ema_decay_at(step)
                 out = train_step(tf.constant(images), tf.constant(masks),
-                                 tf.constant(lr_at(step), tf.float32), tf.constant(ema_decay, tf.float32))
+                                 tf.constant(config.lr_at(step), tf.float32), tf.constant(ema_decay, tf.float32))
                 last = {k: float(v) for k, v in out.items()}
                 if not math.isfinite(last["loss"]) or not math.isfinite(last["d_loss"]):
                     raise FloatingPointError(f"loss became {last['loss']} (D: {last['d_loss']}) at step {step}")
@@ -285,7 +276,7 @@ def train_gan(task: GANTask, dataset: Dataset, config: TrainConfig, out_dir: str
                 step_var.assign(done)
                 bar.set_postfix(loss=f"{last['loss']:.4f}", d_loss=f"{last['d_loss']:.3f}", refresh=False)
                 if done % config.log_every == 0 or done == config.steps:
-                    record = {"step": done, **last, "lr": lr_at(step), "elapsed_s": round(time.perf_counter() - t0, 3)}
+                    record = {"step": done, **last, "lr": config.lr_at(step), "elapsed_s": round(time.perf_counter() - t0, 3)}
                     log.write(json.dumps(record) + "\n")
                     log.flush()
                 if done % config.checkpoint_every == 0 or done == config.steps:

@@ -30,6 +30,7 @@ from inpaintbench.api import (
     check_image_batch,
     check_mask_batch,
 )
+from inpaintbench.masks import mixed_masks
 from inpaintbench.methods.ffc import FFCInpaintNet, pad_to_multiple, reset_parameters_
 
 #: The committed MNIST model (``config.json`` + ``model.safetensors`` + ``TRAINING.md``).
@@ -94,12 +95,7 @@ def draw_training_masks(families: Sequence[Callable[..., torch.Tensor]], n: int,
     Returns:
         bool ``[n, 1, h, w]`` on the CPU, True = hole.
     """
-    choice = torch.randint(len(families), (n,), generator=generator, device=generator.device).cpu()
-    masks = torch.zeros(n, 1, h, w, dtype=torch.bool)
-    for k, family in enumerate(families):
-        rows = (choice == k).nonzero().flatten()
-        if len(rows):
-            masks[rows] = family(len(rows), h, w, generator=generator).cpu()
+    masks = mixed_masks(families, n, h, w, generator=generator).cpu()
     if random_flips and h == w:
         ops = torch.randint(8, (n,), generator=generator, device=generator.device).cpu().tolist()
         flipped = []

@@ -33,6 +33,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from inpaintbench.api import InputError, MethodUnavailable, apply_mask, check_image_batch, check_mask_batch
+from inpaintbench.masks import mixed_masks
 from inpaintbench.seeding import make_generator
 
 #: The committed MNIST predictor (``model.safetensors`` + ``config.json``).
@@ -190,16 +191,7 @@ def sample_mixed_masks(families: Mapping[str, Any], n: int, h: int, w: int, *,
     Returns:
         bool ``[n, 1, h, w]`` on the generator's device, True = hole.
     """
-    if not families:
-        raise InputError("sample_mixed_masks needs at least one mask family")
-    device = generator.device
-    choice = torch.randint(len(families), (n,), generator=generator, device=device)
-    masks = torch.zeros((n, 1, h, w), dtype=torch.bool, device=device)
-    for k, family in enumerate(families.values()):
-        rows = (choice == k).nonzero(as_tuple=True)[0]
-        if len(rows):
-            masks[rows] = family(len(rows), h, w, generator=generator).to(device)
-    return masks
+    return mixed_masks(list(families.values()), n, h, w, generator=generator)
 
 
 def _create_families(names: Sequence[str]) -> dict[str, Any]:

@@ -88,6 +88,19 @@ class TrainConfig:
         if self.checkpoint_every < 1 or self.log_every < 1 or self.warmup_steps < 0:
             raise InputError("checkpoint_every and log_every must be >= 1, warmup_steps >= 0")
 
+    def lr_at(self, step: int) -> float:
+        """Learning rate of 0-based ``step``: linear warm-up over ``warmup_steps``, then ``lr``."""
+        if self.warmup_steps and step < self.warmup_steps:
+            return self.lr * (step + 1) / self.warmup_steps
+        return self.lr
+
+    def ema_decay_at(self, step: int) -> float:
+        """EMA decay after 0-based ``step``: ``min(ema_decay, (1 + step) / (10 + step))``, so
+        early averages are not dominated by the random initialisation; 0.0 without EMA."""
+        if self.ema_decay is None:
+            return 0.0
+        return min(self.ema_decay, (1 + step) / (10 + step))
+
     @classmethod
     def from_dict(cls, values: Mapping[str, Any], **overrides: Any) -> "TrainConfig":
         """Build from a mapping (e.g. a TOML ``[train]`` table); ``overrides`` that are not
@@ -299,11 +312,6 @@ def _train(task: TrainTask, dataset: Dataset, config: TrainConfig, out_dir: Path
     elif log_path.exists():
         log_path.unlink()
 
-    def lr_at(step: int) -> float:
-        if config.warmup_steps and step < config.warmup_steps:
-            return config.lr * (step + 1) / config.warmup_steps
-        return config.lr
-
     t0 = time.perf_counter()
     last: dict[str, float] = {}
     bar = tqdm(range(start, config.steps), initial=start, total=config.steps, desc="train",
@@ -312,7 +320,7 @@ def _train(task: TrainTask, dataset: Dataset, config: TrainConfig, out_dir: Path
         for step in bar:
             images = batches.batch(step).to(device)
             for group in optimizer.param_groups:
-                group["lr"] = lr_at(step)
+                group["lr"] = config.lr_at(step)
             loss, extras = task.loss(images, step, generator)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"loss became {loss.item()} at step {step}")
@@ -324,12 +332,12 @@ def _train(task: TrainTask, dataset: Dataset, config: TrainConfig, out_dir: Path
             )
             optimizer.step()
             if ema is not None:
-                _update_ema(ema, modules, min(config.ema_decay, (1 + step) / (10 + step)))
+                _update_ema(ema, modules, config.ema_decay_at(step))
             done = step + 1
             last = {"loss": float(loss.detach()), **{k: float(v) for k, v in extras.items()}}
             bar.set_postfix(loss=f"{last['loss']:.4f}", refresh=False)
             if done % config.log_every == 0 or done == config.steps:
-                record = {"step": done, **last, "lr": lr_at(step), "grad_norm": grad_norm,
+                record = {"step": done, **last, "lr": config.lr_at(step), "grad_norm": grad_norm,
                           "elapsed_s": round(time.perf_counter() - t0, 3)}
                 log.write(json.dumps(record) + "\n")
                 log.flush()
