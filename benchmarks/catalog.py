@@ -45,6 +45,7 @@ DATASETS: tuple[Entry, ...] = (
     Entry("mnist-sample", f"{_D}.sample:EmbeddedMNIST", summary="256 MNIST test digits shipped in the package (no download)"),
     Entry("mnist", f"{_D}.mnist:MNISTDataset", {"split": "test"}, "MNIST via torchvision (root= an existing copy, or download)"),
     Entry("folder", f"{_D}.folder:ImageFolder", summary="any folder of PNG/JPEG images, resized + centre-cropped to size"),
+    Entry("celeba", f"{_D}.celeba:CelebA", {"split": "val", "size": 64}, "CelebA aligned faces: centre crop 140x140, bicubic resize to size (plain split folder or torchvision layout)"),
     Entry("celebahq", f"{_D}.folder:ImageFolder", {"size": 256}, "CelebA-HQ images (a folder; root=.../celebahq-256/images)"),
     Entry("paired", f"{_D}.paired:PairedFolder", summary="image + mask folders (MI-GAN layout); masks white = known by default"),
 )
