@@ -5,7 +5,7 @@ Targets are strings so that nothing here imports an optional dependency.
 
 from __future__ import annotations
 
-from .registry import Entry
+from inpaintbench.registry import Entry
 
 _B = "inpaintbench.baselines"
 _M = "inpaintbench.methods"
@@ -19,26 +19,26 @@ METHODS: tuple[Entry, ...] = (
     Entry("telea", f"{_B}.opencv_inpaint:OpenCVInpaint", {"algorithm": "telea"}, "OpenCV fast marching (Telea 2004)", "classical"),
     Entry("navier-stokes", f"{_B}.opencv_inpaint:OpenCVInpaint", {"algorithm": "ns"}, "OpenCV Navier-Stokes (Bertalmio 2001)", "classical"),
     Entry("biharmonic", f"{_B}.biharmonic:Biharmonic", summary="scikit-image biharmonic inpainting", group="classical"),
-    Entry("repaint", f"{_M}.repaint:RePaint", {"num_steps": 25, "jump_length": 5, "jump_n_sample": 2}, "RePaint (Lugmayr 2022) on the DDPM prior, fast preset t_T=25 j=5 r=2 (45 NFE)", "diffusion", tiny={"num_steps": 4, "jump_length": 2}),
-    Entry("repaint-paper", f"{_M}.repaint:RePaint", {"num_steps": 250, "jump_length": 10, "jump_n_sample": 10}, "RePaint, the paper's schedule t_T=250 j=10 r=10 (2410 NFE)", "diffusion", tiny={"num_steps": 4, "jump_length": 2, "jump_n_sample": 2}),
-    Entry("ddpm-paste", f"{_M}.repaint:RePaint", {"num_steps": 25, "jump_length": 5, "jump_n_sample": 1}, "DDPM + paste of the noised known pixels (RePaint without resampling, 25 NFE)", "diffusion", tiny={"num_steps": 4}),
-    Entry("ilvr", f"{_M}.ilvr:ILVRInpaint", summary="ILVR (Choi 2021) on the DDPM prior, known mask: noised known pixels + generated holes, phi_N low-pass", group="diffusion", tiny={"num_steps": 4}),
-    Entry("ilvr-blind", f"{_M}.ilvr:BlindILVR", summary="blind ILVR, no mask: the zero-filled image is the whole-image reference (negative baseline)", group="diffusion", tiny={"num_steps": 4}),
-    Entry("ilvr-predicted-mask", f"{_M}.ilvr:PredictedMaskILVR", summary="blind ILVR: a trained UNet predicts the holes, then known-mask ILVR", group="diffusion", tiny={"num_steps": 4}),
-    Entry("lama-ffc", f"{_M}.lama:LamaFFC", summary="LaMa-style fast Fourier convolution network, one pass (committed MNIST model)", group="feed-forward"),
-    Entry("lama-ffc-erode", f"{_M}.erosion:IterativeErosion", {"inner": "lama-ffc", "step_px": 1}, "lama-ffc filling the hole ring by ring, 1 px per inner call", "erosion"),
-    Entry("telea-erode", f"{_M}.erosion:IterativeErosion", {"inner": "telea", "step_px": 1}, "Telea filling the hole ring by ring, 1 px per inner call (erosion control)", "erosion"),
-    Entry("lama-official", f"{_M}.lama:LamaOfficial", summary="official big-lama (Places2, RGB) from checkpoint= or $INPAINTBENCH_BIG_LAMA (not shipped)", group="feed-forward"),
-    Entry("sd-inpaint", f"{_M}.stable_diffusion:StableDiffusionInpaint", summary="Stable Diffusion 1.5 inpainting via diffusers (model= Hub id or local folder), raw output not composited", group="diffusion", tiny={}),
-    Entry("gan", f"{_M}.gan_tf:GANInpainter", {"variant": "conv"}, "TensorFlow GAN: conv encoder-decoder (dilated bottleneck) + PatchGAN, one pass (committed MNIST weights; extra [tf])", "gan"),
-    Entry("gan-fc", f"{_M}.gan_tf:GANInpainter", {"variant": "fc"}, "TensorFlow GAN with the seed's fully connected generator, one pass (committed MNIST weights; extra [tf])", "gan"),
-    Entry("sr-bicubic", f"{_M}.super_resolution:BicubicUpscale", {"scale": 2}, "super-resolution: bicubic upsampling (baseline)", "super-resolution"),
-    Entry("sr-inpaint-repaint", f"{_M}.super_resolution:InpaintingUpscale", {"scale": 2, "inpainter": "repaint"}, "super-resolution: zero insertion + RePaint", "super-resolution", tiny={"inpainter_config": {"num_steps": 4}}),
-    Entry("sr-inpaint-ilvr", f"{_M}.super_resolution:InpaintingUpscale", {"scale": 2, "inpainter": "ilvr"}, "super-resolution: zero insertion + known-mask ILVR", "super-resolution", tiny={"inpainter_config": {"num_steps": 4}}),
-    Entry("sr-inpaint-pde", f"{_M}.super_resolution:InpaintingUpscale", {"scale": 2, "inpainter": "pde-heat"}, "super-resolution: zero insertion + heat-equation inpainting", "super-resolution"),
-    Entry("sr-inpaint-telea", f"{_M}.super_resolution:InpaintingUpscale", {"scale": 2, "inpainter": "telea"}, "super-resolution: zero insertion + Telea inpainting", "super-resolution"),
-    Entry("sr-inpaint-biharmonic", f"{_M}.super_resolution:InpaintingUpscale", {"scale": 2, "inpainter": "biharmonic"}, "super-resolution: zero insertion + biharmonic inpainting", "super-resolution"),
-    Entry("sr-bicubic-ilvr", f"{_M}.super_resolution:BicubicILVRUpscale", {"scale": 2}, "super-resolution: bicubic, then ILVR referenced on it with down_n = scale", "super-resolution", tiny={"num_steps": 4}),
+    Entry("repaint", f"{_M}.diffusion.repaint:RePaint", {"num_steps": 25, "jump_length": 5, "jump_n_sample": 2}, "RePaint (Lugmayr 2022) on the DDPM prior, fast preset t_T=25 j=5 r=2 (45 NFE)", "diffusion", tiny={"num_steps": 4, "jump_length": 2}),
+    Entry("repaint-paper", f"{_M}.diffusion.repaint:RePaint", {"num_steps": 250, "jump_length": 10, "jump_n_sample": 10}, "RePaint, the paper's schedule t_T=250 j=10 r=10 (2410 NFE)", "diffusion", tiny={"num_steps": 4, "jump_length": 2, "jump_n_sample": 2}),
+    Entry("ddpm-paste", f"{_M}.diffusion.repaint:RePaint", {"num_steps": 25, "jump_length": 5, "jump_n_sample": 1}, "DDPM + paste of the noised known pixels (RePaint without resampling, 25 NFE)", "diffusion", tiny={"num_steps": 4}),
+    Entry("ilvr", f"{_M}.diffusion.ilvr:ILVRInpaint", summary="ILVR (Choi 2021) on the DDPM prior, known mask: noised known pixels + generated holes, phi_N low-pass", group="diffusion", tiny={"num_steps": 4}),
+    Entry("ilvr-blind", f"{_M}.diffusion.ilvr:BlindILVR", summary="blind ILVR, no mask: the zero-filled image is the whole-image reference (negative baseline)", group="diffusion", tiny={"num_steps": 4}),
+    Entry("ilvr-predicted-mask", f"{_M}.diffusion.ilvr:PredictedMaskILVR", summary="blind ILVR: a trained UNet predicts the holes, then known-mask ILVR", group="diffusion", tiny={"num_steps": 4}),
+    Entry("lama-ffc", f"{_M}.feedforward.lama:LamaFFC", summary="LaMa-style fast Fourier convolution network, one pass (committed MNIST model)", group="feed-forward"),
+    Entry("lama-ffc-erode", f"{_M}.wrappers.erosion:IterativeErosion", {"inner": "lama-ffc", "step_px": 1}, "lama-ffc filling the hole ring by ring, 1 px per inner call", "erosion"),
+    Entry("telea-erode", f"{_M}.wrappers.erosion:IterativeErosion", {"inner": "telea", "step_px": 1}, "Telea filling the hole ring by ring, 1 px per inner call (erosion control)", "erosion"),
+    Entry("lama-official", f"{_M}.feedforward.lama:LamaOfficial", summary="official big-lama (Places2, RGB) from checkpoint= or $INPAINTBENCH_BIG_LAMA (not shipped)", group="feed-forward"),
+    Entry("sd-inpaint", f"{_M}.diffusion.stable_diffusion:StableDiffusionInpaint", summary="Stable Diffusion 1.5 inpainting via diffusers (model= Hub id or local folder), raw output not composited", group="diffusion", tiny={}),
+    Entry("gan", f"{_M}.feedforward.gan_tf:GANInpainter", {"variant": "conv"}, "TensorFlow GAN: conv encoder-decoder (dilated bottleneck) + PatchGAN, one pass (committed MNIST weights; extra [tf])", "gan"),
+    Entry("gan-fc", f"{_M}.feedforward.gan_tf:GANInpainter", {"variant": "fc"}, "TensorFlow GAN with the seed's fully connected generator, one pass (committed MNIST weights; extra [tf])", "gan"),
+    Entry("sr-bicubic", f"{_M}.wrappers.super_resolution:BicubicUpscale", {"scale": 2}, "super-resolution: bicubic upsampling (baseline)", "super-resolution"),
+    Entry("sr-inpaint-repaint", f"{_M}.wrappers.super_resolution:InpaintingUpscale", {"scale": 2, "inpainter": "repaint"}, "super-resolution: zero insertion + RePaint", "super-resolution", tiny={"inpainter_config": {"num_steps": 4}}),
+    Entry("sr-inpaint-ilvr", f"{_M}.wrappers.super_resolution:InpaintingUpscale", {"scale": 2, "inpainter": "ilvr"}, "super-resolution: zero insertion + known-mask ILVR", "super-resolution", tiny={"inpainter_config": {"num_steps": 4}}),
+    Entry("sr-inpaint-pde", f"{_M}.wrappers.super_resolution:InpaintingUpscale", {"scale": 2, "inpainter": "pde-heat"}, "super-resolution: zero insertion + heat-equation inpainting", "super-resolution"),
+    Entry("sr-inpaint-telea", f"{_M}.wrappers.super_resolution:InpaintingUpscale", {"scale": 2, "inpainter": "telea"}, "super-resolution: zero insertion + Telea inpainting", "super-resolution"),
+    Entry("sr-inpaint-biharmonic", f"{_M}.wrappers.super_resolution:InpaintingUpscale", {"scale": 2, "inpainter": "biharmonic"}, "super-resolution: zero insertion + biharmonic inpainting", "super-resolution"),
+    Entry("sr-bicubic-ilvr", f"{_M}.wrappers.super_resolution:BicubicILVRUpscale", {"scale": 2}, "super-resolution: bicubic, then ILVR referenced on it with down_n = scale", "super-resolution", tiny={"num_steps": 4}),
 )
 
 DATASETS: tuple[Entry, ...] = (

@@ -8,8 +8,8 @@ import shlex
 import sys
 from pathlib import Path
 
-from .api import InpaintBenchError, InputError
-from .registry import dataset_registry, mask_registry, method_registry
+from inpaintbench.api import InpaintBenchError, InputError
+from inpaintbench.registry import dataset_registry, mask_registry, method_registry
 
 DEFAULT_RESULTS_ROOT = Path("results")
 DEFAULT_REPORT_ROOT = Path("reports")
@@ -25,9 +25,9 @@ def report_dir_for(suite_name: str, root: Path = DEFAULT_REPORT_ROOT) -> Path:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .report import write_leaderboard
-    from .runner import run_suite
-    from .suite import load_suite
+    from inpaintbench.reporting.leaderboard import write_leaderboard
+    from inpaintbench.run.runner import run_suite
+    from inpaintbench.suite import load_suite
 
     dataset_options = {k: v for k, v in (("root", args.data_root), ("size", args.size)) if v is not None}
     suite = load_suite(args.suite).with_overrides(
@@ -49,7 +49,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .report import write_leaderboard
+    from inpaintbench.reporting.leaderboard import write_leaderboard
 
     paths = [Path(p) for p in args.results]
     for path in paths:
@@ -61,7 +61,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from .suite import bundled_suites
+    from inpaintbench.suite import bundled_suites
 
     registries = {"methods": method_registry(), "datasets": dataset_registry(), "masks": mask_registry()}
     wanted = [args.what] if args.what != "all" else [*registries, "suites"]
@@ -84,7 +84,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def _method_overrides(items: list[str]) -> dict[str, dict]:
     """``["repaint.num_steps=5"]`` -> ``{"repaint": {"num_steps": 5}}``."""
-    from .sweep import parse_assignments
+    from inpaintbench.run.sweep import parse_assignments
 
     out: dict[str, dict] = {}
     for key, value in parse_assignments(items).items():
@@ -96,9 +96,9 @@ def _method_overrides(items: list[str]) -> dict[str, dict]:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from .runner import run_suite
-    from .suite import load_suite
-    from .sweep import parse_assignments, parse_value, sweep_suite, write_sweep_report
+    from inpaintbench.run.runner import run_suite
+    from inpaintbench.suite import load_suite
+    from inpaintbench.run.sweep import parse_assignments, parse_value, sweep_suite, write_sweep_report
 
     if (args.param is None) == (args.mask_param is None):
         raise InputError("a sweep varies exactly one thing: give --param (a method option) or --mask-param")
@@ -124,8 +124,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from .check import apply_method_overrides, default_baseline_path, run_check
-    from .suite import load_suite
+    from inpaintbench.run.check import apply_method_overrides, default_baseline_path, run_check
+    from inpaintbench.suite import load_suite
 
     suite = apply_method_overrides(load_suite(args.suite), _method_overrides(args.set or []))
     baseline = Path(args.baseline) if args.baseline else default_baseline_path()
@@ -209,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("--lpips-weights")
     chk.set_defaults(func=cmd_check)
 
-    from inpaintbench.methods.train_cli import add_train_parser
+    from inpaintbench.methods.training.cli import add_train_parser
 
     add_train_parser(sub)
     return parser

@@ -60,7 +60,7 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        from .api import InputError
+        from inpaintbench.api import InputError
 
         raise InputError(f"device {name!r} requested but CUDA is not available here; use --device cpu or auto")
     return device

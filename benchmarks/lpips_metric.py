@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 import torchvision
 
-from .api import InpaintBenchError, InputError, check_image_batch
+from inpaintbench.api import InpaintBenchError, InputError, check_image_batch
 
 #: Environment variable naming a backbone weights file or a folder of them.
 LPIPS_WEIGHTS_ENV = "INPAINTBENCH_LPIPS_WEIGHTS"

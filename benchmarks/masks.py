@@ -34,7 +34,8 @@ import cv2
 import numpy as np
 import torch
 
-from .api import InputError
+from inpaintbench.api import InputError
+from inpaintbench.datasets.files import MASK_POLARITIES, list_image_files, read_mask_file
 
 
 def _check_request(n: int, h: int, w: int, generator: torch.Generator) -> None:
@@ -447,38 +448,7 @@ class DiscMask(_Family):
 # --------------------------------------------------------------------------- masks from files
 
 
-MASK_POLARITIES = ("white-known", "white-hole")
-
-
-def mask_from_image(image, polarity: str) -> torch.Tensor:
-    """A PIL ``"L"`` mask image as bool ``[H, W]``, True = hole.
-
-    Binarised at 50 % (``value >= 128`` is white); ``polarity`` says what white means in the
-    file: ``"white-known"`` (RePaint, MI-GAN) or ``"white-hole"``.
-    """
-    if polarity not in MASK_POLARITIES:
-        raise InputError(f"mask polarity must be one of {MASK_POLARITIES}, got {polarity!r}")
-    white = torch.from_numpy(np.asarray(image) >= 128)
-    return ~white if polarity == "white-known" else white
-
-
-def read_mask_file(path: str | os.PathLike, h: int, w: int, polarity: str) -> torch.Tensor:
-    """Read one mask image file as bool ``[h, w]``, True = hole.
-
-    The file is converted to 8-bit grey, resized to ``(h, w)`` with nearest-neighbour and
-    converted by :func:`mask_from_image` (50 % threshold, ``polarity``).
-
-    Raises:
-        InputError: unknown polarity, or a file that cannot be read as an image (named).
-    """
-    from PIL import Image
-
-    from inpaintbench.datasets.folder import open_image
-
-    image = open_image(path, "L")
-    if image.size != (w, h):
-        image = image.resize((w, h), Image.Resampling.NEAREST)
-    return mask_from_image(image, polarity)
+# (mask files are read by inpaintbench.datasets.files)
 
 
 class FileMasks(_Family):
@@ -500,8 +470,6 @@ class FileMasks(_Family):
     name = "files"
 
     def __init__(self, folder: str | os.PathLike, polarity: str = "white-known", recursive: bool = False):
-        from inpaintbench.datasets.folder import list_image_files
-
         if polarity not in MASK_POLARITIES:
             raise InputError(f"FileMasks polarity must be one of {MASK_POLARITIES}, got {polarity!r}")
         self.files: list[Path] = list_image_files(folder, recursive=recursive, what="mask folder")

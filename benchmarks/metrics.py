@@ -25,7 +25,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from .api import InputError, check_image_batch, check_mask_batch, composite
+from inpaintbench.api import InputError, check_image_batch, check_mask_batch, composite
 
 # scikit-image's SSIM constants (Wang et al. 2004) and its Gaussian window:
 # sigma = 1.5 truncated at 3.5 sigma -> radius int(3.5 * 1.5 + 0.5) = 5 -> 11 taps.

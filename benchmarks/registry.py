@@ -16,7 +16,7 @@ from functools import cache
 from importlib.metadata import entry_points
 from typing import Any, Callable, Iterable, Mapping
 
-from .api import InpaintBenchError, MethodUnavailable
+from inpaintbench.api import InpaintBenchError, MethodUnavailable
 
 
 class UnknownName(InpaintBenchError, KeyError):
@@ -127,7 +127,7 @@ def _plugin_entries(group: str) -> list[Entry]:
 @cache
 def method_registry() -> Registry:
     """All methods: the built-in catalogue plus ``inpaintbench.methods`` entry points."""
-    from .catalog import METHODS
+    from inpaintbench.catalog import METHODS
 
     return Registry("method", [*METHODS, *_plugin_entries("inpaintbench.methods")])
 
@@ -135,7 +135,7 @@ def method_registry() -> Registry:
 @cache
 def dataset_registry() -> Registry:
     """All datasets: built-ins plus ``inpaintbench.datasets`` entry points."""
-    from .catalog import DATASETS
+    from inpaintbench.catalog import DATASETS
 
     return Registry("dataset", [*DATASETS, *_plugin_entries("inpaintbench.datasets")])
 
@@ -143,6 +143,6 @@ def dataset_registry() -> Registry:
 @cache
 def mask_registry() -> Registry:
     """All mask families: built-ins plus ``inpaintbench.masks`` entry points."""
-    from .catalog import MASKS
+    from inpaintbench.catalog import MASKS
 
     return Registry("mask family", [*MASKS, *_plugin_entries("inpaintbench.masks")])

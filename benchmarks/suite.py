@@ -30,8 +30,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable
 
-from .api import InputError
-from .results import config_hash
+from inpaintbench.api import InputError
+from inpaintbench.run.records import config_hash
 
 TASKS = ("inpainting", "super-resolution")
 

@@ -23,7 +23,7 @@ from torch.utils.data import Dataset
 
 from inpaintbench.api import InputError, Sample
 
-from .folder import image_to_tensor, list_image_files, open_image
+from .files import image_to_tensor, list_image_files, open_image
 
 #: The official partition numbers of ``list_eval_partition.txt``.
 PARTITIONS = {"train": 0, "val": 1, "valid": 1, "test": 2}

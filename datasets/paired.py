@@ -14,9 +14,8 @@ from pathlib import Path
 from torch.utils.data import Dataset
 
 from inpaintbench.api import InputError, Sample
-from inpaintbench.masks import MASK_POLARITIES, mask_from_image
 
-from .folder import image_to_tensor, list_image_files, open_image, resize_and_crop
+from .files import MASK_POLARITIES, image_to_tensor, list_image_files, mask_from_image, open_image, resize_and_crop
 
 
 class PairedFolder(Dataset):

@@ -6,14 +6,14 @@ import pytest
 import torch
 
 from inpaintbench.api import InputError, MethodUnavailable
-from inpaintbench.methods.ddpm import (
+from inpaintbench.methods.diffusion.ddpm import (
     MNIST_WEIGHTS,
     DDPMTask,
     build_unet,
     load_ddpm,
     sample_ddpm,
 )
-from inpaintbench.methods.training import TrainTask
+from inpaintbench.methods.training.loop import TrainTask
 
 TINY = dict(image_size=8, channels=1, block_out_channels=(8, 16), attention_levels=(False, False),
             norm_num_groups=8, num_train_timesteps=50)
@@ -69,14 +69,14 @@ def test_export_then_load_round_trip(tmp_path):
 
 
 def test_missing_folder_names_path_and_train_command(tmp_path, monkeypatch):
-    from inpaintbench.methods import ddpm
+    from inpaintbench.methods.diffusion import ddpm
 
     missing = tmp_path / "no-such-weights"
     with pytest.raises(MethodUnavailable, match="no-such-weights.*does not exist"):
         load_ddpm(missing)
     # the default MNIST folder's message also carries the command that creates it
     monkeypatch.setattr(ddpm, "MNIST_WEIGHTS", tmp_path / "ddpm-mnist")
-    with pytest.raises(MethodUnavailable, match="ddpm-mnist does not exist.*train_cli ddpm"):
+    with pytest.raises(MethodUnavailable, match="ddpm-mnist does not exist.*inpaintbench train ddpm"):
         load_ddpm(tmp_path / "ddpm-mnist")
 
 

@@ -52,7 +52,7 @@ def tiny_run(tmp_path_factory):
     entries = [method_registry().entry(n) for n in method_registry().names()]
     registry = Registry("method", [*entries, Entry("exploding", _failing_method_entry())])
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("inpaintbench.runner.method_registry", lambda: registry)
+        patch.setattr("inpaintbench.run.runner.method_registry", lambda: registry)
         lpips_dir = Path(__file__).resolve().parents[1].parent / "shared" / "weights" / "lpips"
         if lpips_dir.exists():
             patch.setenv("INPAINTBENCH_LPIPS_WEIGHTS", str(lpips_dir))

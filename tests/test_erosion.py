@@ -10,7 +10,7 @@ import torch
 from scipy import ndimage
 
 from inpaintbench.api import InputError, Method, apply_mask
-from inpaintbench.methods.erosion import IterativeErosion, erosion_ring
+from inpaintbench.methods.wrappers.erosion import IterativeErosion, erosion_ring
 from inpaintbench.registry import method_registry
 from inpaintbench.seeding import make_generator
 

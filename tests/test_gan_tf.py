@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from inpaintbench.api import InputError, MethodUnavailable, Sample, apply_mask
-from inpaintbench.methods.gan_tf import (
+from inpaintbench.methods.feedforward.gan_tf import (
     DEFAULT_WEIGHTS,
     GENERATOR_SPEC_FILE,
     GENERATOR_WEIGHTS_FILE,
@@ -24,8 +24,8 @@ from inpaintbench.methods.gan_tf import (
     import_tensorflow,
     save_generator,
 )
-from inpaintbench.methods.gan_train import GANTask, train_gan
-from inpaintbench.methods.training import TrainConfig
+from inpaintbench.methods.feedforward.gan_train import GANTask, train_gan
+from inpaintbench.methods.training.loop import TrainConfig
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 NO_TF = "the TensorFlow extra is not installed (pip install -e '.[tf]')"
@@ -42,7 +42,7 @@ _IMPORT_ORDER_SCRIPT = """
 import importlib.util, sys
 from inpaintbench.registry import method_registry
 names = method_registry().names()
-import inpaintbench.methods.gan_tf as gan_tf, inpaintbench.methods.gan_train
+import inpaintbench.methods.feedforward.gan_tf as gan_tf, inpaintbench.methods.feedforward.gan_train
 print("tf-imported", 'tensorflow' in sys.modules, 'keras' in sys.modules, {'gan', 'gan-fc'} <= set(names))
 if importlib.util.find_spec("tensorflow") and importlib.util.find_spec("triton"):
     gan_tf.import_tensorflow()
@@ -189,7 +189,7 @@ def test_fc_rejects_sizes_other_than_its_training_size(tmp_path):
 def test_missing_weights_name_the_file(tmp_path):
     with pytest.raises(MethodUnavailable, match=GENERATOR_SPEC_FILE.replace(".", r"\.")) as err:
         GANInpainter(weights=str(tmp_path))
-    assert "gan_train" in str(err.value)
+    assert "inpaintbench train gan" in str(err.value)
 
 
 def test_mismatched_weights_are_refused(tiny_conv_weights, tmp_path):

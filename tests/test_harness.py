@@ -11,8 +11,8 @@ import torch
 
 from inpaintbench.api import InputError, check_image_batch, check_mask_batch, composite
 from inpaintbench.registry import Entry, Registry, UnknownName, method_registry
-from inpaintbench.report import mean_ci, summary_table
-from inpaintbench.results import ResultsStore, config_hash, record_key
+from inpaintbench.reporting.leaderboard import mean_ci, summary_table
+from inpaintbench.run.records import ResultsStore, config_hash, record_key
 from inpaintbench.seeding import derive_seed, make_generator
 from inpaintbench.suite import Spec, Suite, load_suite
 from inpaintbench.timing import timed_call
@@ -198,7 +198,7 @@ def test_methods_from_other_packages_arrive_through_the_entry_point_group(monkey
 
 
 def test_exact_reconstructions_are_counted_not_averaged_into_inf():
-    from inpaintbench.report import _fmt_column
+    from inpaintbench.reporting.leaderboard import _fmt_column
 
     assert _fmt_column(pd.Series([math.inf, 30.0, 32.0]), "psnr") == "31.00 ± 12.71 (+1 exact)"
     assert _fmt_column(pd.Series([math.inf, math.inf]), "psnr") == "inf"

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from inpaintbench.api import InputError, MethodUnavailable, apply_mask
-from inpaintbench.methods.ilvr import (
+from inpaintbench.methods.diffusion.ilvr import (
     BlindILVR,
     ILVRInpaint,
     ILVRStep,
@@ -26,7 +26,7 @@ SIZE = 16
 def prior():
     """A tiny random epsilon-UNet (16x16x1) and the project's 1000-step scheduler. Its samples
     are noise-like: only the conditioning mechanics are tested here."""
-    from inpaintbench.methods.ddpm import build_scheduler, build_unet, init_weights_
+    from inpaintbench.methods.diffusion.ddpm import build_scheduler, build_unet, init_weights_
 
     unet = build_unet(SIZE, 1, (8, 8), 1, (False, False), False, 8)
     init_weights_(unet, 0)

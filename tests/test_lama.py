@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from inpaintbench.api import InputError, MethodUnavailable, Sample, apply_mask, composite
-from inpaintbench.methods.ffc import (
+from inpaintbench.methods.feedforward.ffc import (
     FFC,
     FFCInpaintNet,
     FFCResnetBlock,
@@ -21,7 +21,7 @@ from inpaintbench.methods.ffc import (
     count_parameters,
     reset_parameters_,
 )
-from inpaintbench.methods.lama import (
+from inpaintbench.methods.feedforward.lama import (
     MNIST_WEIGHTS,
     LamaFFC,
     LamaOfficial,
@@ -191,7 +191,7 @@ class _TinyDigits(torch.utils.data.Dataset):
 
 
 def test_shared_training_loop_smoke_and_export_round_trip(tmp_path):
-    from inpaintbench.methods.training import TrainConfig, train
+    from inpaintbench.methods.training.loop import TrainConfig, train
 
     config = TrainConfig(steps=3, batch_size=4, lr=1e-3, log_every=1, checkpoint_every=10, num_threads=1)
     final = train(_tiny_task(), _TinyDigits(), config, tmp_path / "run")
@@ -232,7 +232,7 @@ def test_lama_ffc_missing_weights_names_file_and_command(tmp_path):
 
 
 def test_missing_mnist_weights_message_gives_the_train_command(monkeypatch, tmp_path):
-    import inpaintbench.methods.lama as lama
+    import inpaintbench.methods.feedforward.lama as lama
 
     monkeypatch.setattr(lama, "MNIST_WEIGHTS", tmp_path.resolve())
     with pytest.raises(MethodUnavailable, match="inpaintbench train lama"):
@@ -308,7 +308,7 @@ def test_lama_official_state_dict_round_trip_and_pickle_refusal(tmp_path):
 def test_vgg16_features_match_torchvision():
     from torchvision.models.vgg import cfgs, make_layers
 
-    from inpaintbench.methods.perceptual import VGG16Features
+    from inpaintbench.methods.training.perceptual import VGG16Features
 
     require_vgg16()
     ours = VGG16Features(("relu1_2", "relu3_3"), weights=VGG16_FILE)
@@ -325,7 +325,7 @@ def test_vgg16_features_match_torchvision():
 
 
 def test_perceptual_loss_zero_on_equal_images_and_gradient_to_prediction():
-    from inpaintbench.methods.perceptual import PerceptualLoss
+    from inpaintbench.methods.training.perceptual import PerceptualLoss
 
     require_vgg16()
     loss_fn = PerceptualLoss(("relu1_2", "relu2_2"), weights=VGG16_FILE)
@@ -343,7 +343,7 @@ def test_perceptual_loss_zero_on_equal_images_and_gradient_to_prediction():
 
 def test_perceptual_weights_missing_file_is_named(monkeypatch, tmp_path):
     from inpaintbench.lpips_metric import LPIPSUnavailable
-    from inpaintbench.methods.perceptual import VGG16Features
+    from inpaintbench.methods.training.perceptual import VGG16Features
 
     monkeypatch.delenv("INPAINTBENCH_VGG16_WEIGHTS", raising=False)
     monkeypatch.setenv("INPAINTBENCH_LPIPS_WEIGHTS", str(tmp_path))
@@ -357,7 +357,7 @@ def test_perceptual_weights_missing_file_is_named(monkeypatch, tmp_path):
 
 
 def test_perceptual_weights_from_the_vgg16_variable(monkeypatch):
-    from inpaintbench.methods.perceptual import load_vgg16_features_state
+    from inpaintbench.methods.training.perceptual import load_vgg16_features_state
 
     monkeypatch.setenv("INPAINTBENCH_VGG16_WEIGHTS", str(require_vgg16()))
     monkeypatch.setenv("INPAINTBENCH_LPIPS_WEIGHTS", "/nonexistent")

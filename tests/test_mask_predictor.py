@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from inpaintbench.api import InputError, MethodUnavailable, Sample, apply_mask
-from inpaintbench.methods.mask_predictor import (
+from inpaintbench.methods.feedforward.mask_predictor import (
     MaskPredictor,
     MaskPredictorTask,
     MaskPredictorUNet,
@@ -119,7 +119,7 @@ def test_mixed_masks_come_from_the_families_and_are_seeded():
 def test_training_through_the_shared_loop_learns_and_round_trips(tmp_path):
     """Zero-free images with one fixed mask family: the holes are fully visible, so a few dozen
     steps must cut the loss well below its start; the export loads back to the same network."""
-    from inpaintbench.methods.training import TrainConfig, train
+    from inpaintbench.methods.training.loop import TrainConfig, train
 
     images = torch.rand(64, 1, 16, 16, generator=gen()) * 0.8 + 0.2
     task = MaskPredictorTask(families=["half", "box"], channels=(8, 8), norm_groups=4, init_seed=0)

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from inpaintbench.api import InputError, MethodUnavailable
-from inpaintbench.methods.ddpm import MNIST_WEIGHTS, DDPMTask
-from inpaintbench.methods.repaint import RePaint, repaint_sample, repaint_schedule, schedule_nfe
+from inpaintbench.methods.diffusion.ddpm import MNIST_WEIGHTS, DDPMTask
+from inpaintbench.methods.diffusion.repaint import RePaint, repaint_sample, repaint_schedule, schedule_nfe
 
 TINY = dict(image_size=8, channels=1, block_out_channels=(8, 16), attention_levels=(False, False),
             norm_num_groups=8, num_train_timesteps=100)

@@ -15,7 +15,7 @@ pytest.importorskip("diffusers")
 pytest.importorskip("transformers")
 
 from inpaintbench.api import InputError, MethodUnavailable, apply_mask  # noqa: E402
-from inpaintbench.methods.stable_diffusion import (  # noqa: E402
+from inpaintbench.methods.diffusion.stable_diffusion import (  # noqa: E402
     DEFAULT_MODEL,
     StableDiffusionInpaint,
     from_pipeline_output,

@@ -8,10 +8,10 @@ import math
 import pytest
 
 from inpaintbench.api import InputError
-from inpaintbench.check import TOLERANCES, compare
+from inpaintbench.run.check import TOLERANCES, compare
 from inpaintbench.cli import main
 from inpaintbench.suite import load_suite
-from inpaintbench.sweep import parse_assignments, sweep_suite
+from inpaintbench.run.sweep import parse_assignments, sweep_suite
 
 
 def test_parse_assignments_reads_json_values_and_rejects_garbage():

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from inpaintbench.api import InputError, MethodUnavailable
-from inpaintbench.methods.super_resolution import (
+from inpaintbench.methods.wrappers.super_resolution import (
     TASK,
     BicubicILVRUpscale,
     BicubicUpscale,
@@ -94,8 +94,8 @@ def test_inpainting_upscale_refuses_blind_or_sr_inner_methods():
 def test_bicubic_ilvr_imposes_the_reference_cell_means():
     """ILVR with down_n = scale: the output's 2x2 means equal the bicubic reference's (where
     the final clip to [0, 1] does not interfere)."""
-    from inpaintbench.methods.ddpm import build_scheduler, build_unet, init_weights_
-    from inpaintbench.methods.ilvr import lowpass
+    from inpaintbench.methods.diffusion.ddpm import build_scheduler, build_unet, init_weights_
+    from inpaintbench.methods.diffusion.ilvr import lowpass
 
     unet = build_unet(16, 1, (8, 8), 1, (False, False), False, 8)
     init_weights_(unet, 0)

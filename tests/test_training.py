@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
 from inpaintbench.api import InputError, Sample
-from inpaintbench.methods.training import (
+from inpaintbench.methods.training.loop import (
     SeededBatches,
     TrainConfig,
     TrainTask,
@@ -160,8 +160,8 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 @pytest.mark.needs_shared
 @pytest.mark.skipif(not (SHARED_DATA / "MNIST" / "raw").is_dir(), reason=f"MNIST not found under {SHARED_DATA}")
 def test_train_cli_ddpm_end_to_end(tmp_path):
-    from inpaintbench.methods.ddpm import load_ddpm
-    from inpaintbench.methods.train_cli import main
+    from inpaintbench.methods.diffusion.ddpm import load_ddpm
+    from inpaintbench.methods.training.cli import main
 
     config = tmp_path / "tiny.toml"
     config.write_text(

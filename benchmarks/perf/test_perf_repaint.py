@@ -12,8 +12,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from inpaintbench.methods.ddpm import DDPMTask
-from inpaintbench.methods.repaint import RePaint
+from inpaintbench.methods.diffusion.ddpm import DDPMTask
+from inpaintbench.methods.diffusion.repaint import RePaint
 
 T_T, JUMP, RESAMPLE, BATCH = 20, 5, 2, 8
 TINY = dict(image_size=16, channels=1, block_out_channels=(16, 32), attention_levels=(False, False),
@@ -50,7 +50,7 @@ def test_ours(benchmark, timed, device, weights, inputs, chunk):
 def test_diffusers_pipeline_batched(benchmark, timed, device, weights, inputs):
     from diffusers import RePaintPipeline, RePaintScheduler
 
-    from inpaintbench.methods.ddpm import load_ddpm
+    from inpaintbench.methods.diffusion.ddpm import load_ddpm
 
     unet, _ = load_ddpm(weights, device=device)
     pipe = RePaintPipeline(unet=unet, scheduler=RePaintScheduler(num_train_timesteps=1000, eta=1.0))

@@ -12,10 +12,10 @@ from typing import Any
 
 import pandas as pd
 
-from .api import InputError
-from .report import load_records
-from .runner import run_suite
-from .suite import Spec, Suite
+from inpaintbench.api import InputError
+from inpaintbench.reporting.leaderboard import load_records
+from inpaintbench.run.runner import run_suite
+from inpaintbench.suite import Spec, Suite
 
 #: Allowed worsening per metric (absolute, in the metric's units) before the gate fails.
 TOLERANCES: dict[str, float] = {"psnr": 0.5, "ssim": 0.01, "lpips": 0.01, "known_mse": 1e-6}

@@ -210,18 +210,18 @@ class BicubicILVRUpscale(SuperResolutionMethod):
 
     The bicubic image is the ILVR reference for the whole image with ``down_n = scale``: the
     prior supplies the details, the reference's ``scale x scale`` cell means are imposed at
-    every step (see :mod:`inpaintbench.methods.ilvr`).
+    every step (see :mod:`inpaintbench.methods.diffusion.ilvr`).
 
     Args:
         scale: as :class:`SuperResolutionMethod` (a power of two).
-        num_steps, range_t, weights, prior: as :class:`inpaintbench.methods.ilvr.ILVRMethod`.
+        num_steps, range_t, weights, prior: as :class:`inpaintbench.methods.diffusion.ilvr.ILVRMethod`.
     """
 
     deterministic: ClassVar[bool] = False
 
     def __init__(self, *, scale: int = 2, num_steps: int | None = None, range_t: int = 0,
                  weights: str | os.PathLike | None = None, prior: tuple[Any, Any] | None = None):
-        from inpaintbench.methods.ilvr import DEFAULT_NUM_STEPS, ILVRMethod
+        from inpaintbench.methods.diffusion.ilvr import DEFAULT_NUM_STEPS, ILVRMethod
 
         num_steps = DEFAULT_NUM_STEPS if num_steps is None else num_steps
         super().__init__(scale=scale, num_steps=num_steps, range_t=range_t,

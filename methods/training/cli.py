@@ -1,7 +1,7 @@
 """``inpaintbench train <method>``: train a learned method with the shared loop.
 
 Each trainable method is one row of :data:`TRAINERS`: its name, the factory of its
-:class:`~inpaintbench.methods.training.TrainTask` (``"module:attribute"``, imported lazily)
+:class:`~inpaintbench.methods.training.loop.TrainTask` (``"module:attribute"``, imported lazily)
 and its default config file. A config file is TOML with three tables::
 
     [task]   keyword arguments of the task factory
@@ -19,7 +19,8 @@ import tomllib
 from pathlib import Path
 from typing import Any, NamedTuple
 
-CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+from inpaintbench.methods import CONFIG_DIR
+
 
 
 class Trainer(NamedTuple):
@@ -35,18 +36,18 @@ class Trainer(NamedTuple):
 
     task_factory: str
     default_config: Path
-    train_fn: str = "inpaintbench.methods.training:train"
+    train_fn: str = "inpaintbench.methods.training.loop:train"
 
 
 #: name -> trainer; adding a learned method is one line here.
 TRAINERS: dict[str, Trainer] = {
-    "ddpm": Trainer("inpaintbench.methods.ddpm:DDPMTask", CONFIG_DIR / "ddpm-mnist.toml"),
-    "mask-predictor": Trainer("inpaintbench.methods.mask_predictor:MaskPredictorTask", CONFIG_DIR / "mask-predictor-mnist.toml"),
-    "lama": Trainer("inpaintbench.methods.lama:LamaTask", CONFIG_DIR / "lama-mnist.toml"),
-    "gan": Trainer("inpaintbench.methods.gan_train:GANTask", CONFIG_DIR / "gan-mnist.toml",
-                   "inpaintbench.methods.gan_train:train_gan"),
-    "gan-fc": Trainer("inpaintbench.methods.gan_train:GANTask", CONFIG_DIR / "gan-fc-mnist.toml",
-                      "inpaintbench.methods.gan_train:train_gan"),
+    "ddpm": Trainer("inpaintbench.methods.diffusion.ddpm:DDPMTask", CONFIG_DIR / "ddpm-mnist.toml"),
+    "mask-predictor": Trainer("inpaintbench.methods.feedforward.mask_predictor:MaskPredictorTask", CONFIG_DIR / "mask-predictor-mnist.toml"),
+    "lama": Trainer("inpaintbench.methods.feedforward.lama:LamaTask", CONFIG_DIR / "lama-mnist.toml"),
+    "gan": Trainer("inpaintbench.methods.feedforward.gan_train:GANTask", CONFIG_DIR / "gan-mnist.toml",
+                   "inpaintbench.methods.feedforward.gan_train:train_gan"),
+    "gan-fc": Trainer("inpaintbench.methods.feedforward.gan_train:GANTask", CONFIG_DIR / "gan-fc-mnist.toml",
+                      "inpaintbench.methods.feedforward.gan_train:train_gan"),
 }
 
 
@@ -101,7 +102,7 @@ def run_train(args: argparse.Namespace) -> Path:
     """Build the task, dataset and TrainConfig from ``args`` and run the training loop;
     returns the exported ``final`` folder."""
     from inpaintbench.api import InputError
-    from inpaintbench.methods.training import TrainConfig
+    from inpaintbench.methods.training.loop import TrainConfig
     from inpaintbench.registry import dataset_registry
 
     trainer = TRAINERS[args.trainer_name]
@@ -130,7 +131,7 @@ def run_train(args: argparse.Namespace) -> Path:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m inpaintbench.methods.train_cli METHOD ...`` (same flags as ``inpaintbench train``)."""
+    """``python -m inpaintbench.methods.training.cli METHOD ...`` (same flags as ``inpaintbench train``)."""
     parser = argparse.ArgumentParser(prog="inpaintbench")
     add_train_parser(parser.add_subparsers(dest="command", required=True))
     argv = list(argv) if argv is not None else None

@@ -15,9 +15,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from .examples import example_path, load_examples, safe_name  # noqa: E402
-from .metrics import METRICS  # noqa: E402
-from .results import KEY_FIELDS, ResultsStore  # noqa: E402
+from inpaintbench.run.artifacts import example_path, load_examples, safe_name  # noqa: E402
+from inpaintbench.metrics import METRICS  # noqa: E402
+from inpaintbench.run.records import KEY_FIELDS, ResultsStore  # noqa: E402
 
 _TITLES = {"psnr": "PSNR", "ssim": "SSIM", "lpips": "LPIPS", "hole_psnr": "hole PSNR",
            "known_mse": "known-region MSE (raw)", "known_maxabs": "known max abs (raw)",

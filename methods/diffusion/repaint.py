@@ -36,7 +36,7 @@ from typing import Callable, Sequence
 import torch
 
 from inpaintbench.api import InputError, Method, check_image_batch, check_mask_batch
-from inpaintbench.methods.ddpm import MNIST_WEIGHTS, from_model_space, load_ddpm, to_model_space
+from inpaintbench.methods.diffusion.ddpm import MNIST_WEIGHTS, from_model_space, load_ddpm, to_model_space
 
 #: ``noise(shape) -> float32 N(0, I) tensor``: where the sampler's randomness comes from.
 NoiseSource = Callable[[Sequence[int]], torch.Tensor]

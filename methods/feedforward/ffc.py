@@ -10,7 +10,7 @@ the layer has no channels of that kind (ratio 0 or 1).
 
 The attribute names and the layer order of :class:`FFCInpaintNet` follow LaMa's
 ``FFCResNetGenerator`` on purpose: the official big-lama generator weights then load by name
-(see :mod:`inpaintbench.methods.lama`).
+(see :mod:`inpaintbench.methods.feedforward.lama`).
 """
 
 from __future__ import annotations

@@ -16,17 +16,17 @@ from typing import Any, Callable
 import torch
 from tqdm.auto import tqdm
 
-from inpaintbench.methods.super_resolution import downscale, super_resolve_holes
+from inpaintbench.methods.wrappers.super_resolution import downscale, super_resolve_holes
 
-from .api import InputError, Method, MethodUnavailable, apply_mask, check_image_batch, check_mask_batch
-from .environment import device_name, git_commit, library_versions, resolve_device
-from .examples import accumulate_heatmap, example_path, heatmap_path, save_examples
-from .metrics import compute_image_metrics
-from .registry import dataset_registry, mask_registry, method_registry
-from .results import ResultsStore, config_hash, record_key
-from .seeding import make_generator
-from .suite import Spec, Suite
-from .timing import timed_call
+from inpaintbench.api import InputError, Method, MethodUnavailable, apply_mask, check_image_batch, check_mask_batch
+from inpaintbench.environment import device_name, git_commit, library_versions, resolve_device
+from inpaintbench.run.artifacts import accumulate_heatmap, example_path, heatmap_path, save_examples
+from inpaintbench.metrics import compute_image_metrics
+from inpaintbench.registry import dataset_registry, mask_registry, method_registry
+from inpaintbench.run.records import ResultsStore, config_hash, record_key
+from inpaintbench.seeding import make_generator
+from inpaintbench.suite import Spec, Suite
+from inpaintbench.timing import timed_call
 
 log = logging.getLogger(__name__)
 
@@ -279,7 +279,7 @@ def method_call(method: Method, task: str, original: torch.Tensor,
 
 def _build_lpips(net: str, weights: str | None, device: torch.device) -> tuple[Any, dict[str, Any]]:
     """The LPIPS metric, or None with the reason it is unavailable (recorded in the run)."""
-    from .lpips_metric import LPIPSMetric, LPIPSUnavailable
+    from inpaintbench.lpips_metric import LPIPSMetric, LPIPSUnavailable
 
     try:
         metric = LPIPSMetric(net=net, weights=weights).to(device)

@@ -3,7 +3,7 @@
 Blind methods receive only the corrupted image (holes zero-filled, see
 :class:`inpaintbench.api.Method`). :class:`MaskPredictor` turns such an image into a
 predicted hole mask, so that a known-mask method (ILVR) can run blind. It is trained with the
-suite's shared loop (:mod:`inpaintbench.methods.training`) on a mix of the harness's mask
+suite's shared loop (:mod:`inpaintbench.methods.training.loop`) on a mix of the harness's mask
 families, corrupting the training images exactly as the harness corrupts them for blind methods.
 
 A zero-filled hole is indistinguishable from a genuinely black known pixel: on MNIST (white
@@ -14,7 +14,7 @@ as well.
 
 Command line::
 
-    python -m inpaintbench.methods.mask_predictor iou --data-root ../shared/data \
+    python -m inpaintbench.methods.feedforward.mask_predictor iou --data-root ../shared/data \
         --n 1000 --seed 0 --out reports/mask-predictor-iou.md
 """
 
@@ -33,11 +33,12 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from inpaintbench.api import InputError, MethodUnavailable, apply_mask, check_image_batch, check_mask_batch
+from inpaintbench.methods import WEIGHTS_DIR
 from inpaintbench.masks import mixed_masks
 from inpaintbench.seeding import make_generator
 
 #: The committed MNIST predictor (``model.safetensors`` + ``config.json``).
-MNIST_WEIGHTS = Path(__file__).resolve().parent / "weights" / "mask-predictor-mnist"
+MNIST_WEIGHTS = WEIGHTS_DIR / "mask-predictor-mnist"
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 #: The command that (re)creates :data:`MNIST_WEIGHTS` (see its TRAINING.md).
@@ -202,7 +203,7 @@ def _create_families(names: Sequence[str]) -> dict[str, Any]:
 
 
 class MaskPredictorTask:
-    """:class:`inpaintbench.methods.training.TrainTask` of the hole predictor.
+    """:class:`inpaintbench.methods.training.loop.TrainTask` of the hole predictor.
 
     Each batch: one mask per image from a family drawn uniformly from ``families`` (the
     harness's registry names), holes zero-filled with :func:`inpaintbench.api.apply_mask`
@@ -218,7 +219,7 @@ class MaskPredictorTask:
     def __init__(self, *, families: Sequence[str] = DEFAULT_FAMILIES, in_channels: int = 1,
                  channels: Sequence[int] = (16, 32, 64), norm_groups: int = 8, threshold: float = 0.5,
                  init_seed: int = 0):
-        from inpaintbench.methods.ddpm import init_weights_
+        from inpaintbench.methods.diffusion.ddpm import init_weights_
 
         self.net = MaskPredictorUNet(in_channels, channels, norm_groups)
         init_weights_(self.net, init_seed)
@@ -354,15 +355,15 @@ def _iou_markdown(table, *, weights: Path, split: str, n: int, seed: int) -> str
         "whose zero fill is already correct. The last-but-one column is the recall over the hole "
         "pixels whose true value is non-zero (the pixels an inpainter must actually fix).\n\n"
         f"{shown.to_markdown(floatfmt='.3f')}\n\n"
-        "Regenerate: `python -m inpaintbench.methods.mask_predictor iou --data-root ../shared/data "
+        "Regenerate: `python -m inpaintbench.methods.feedforward.mask_predictor iou --data-root ../shared/data "
         f"--split {split} --n {n} --seed {seed}`\n"
     )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m inpaintbench.methods.mask_predictor iou ...``: print the per-family
+    """``python -m inpaintbench.methods.feedforward.mask_predictor iou ...``: print the per-family
     IoU table and write it as markdown (default ``reports/mask-predictor-iou.md``)."""
-    parser = argparse.ArgumentParser(prog="python -m inpaintbench.methods.mask_predictor",
+    parser = argparse.ArgumentParser(prog="python -m inpaintbench.methods.feedforward.mask_predictor",
                                      description="Evaluate the blind hole predictor.")
     sub = parser.add_subparsers(dest="command", required=True)
     iou = sub.add_parser("iou", help="IoU of the predicted holes per mask family (MNIST)")

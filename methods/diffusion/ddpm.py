@@ -15,12 +15,13 @@ import torch
 import torch.nn.functional as F
 
 from inpaintbench.api import InputError, MethodUnavailable
+from inpaintbench.methods import WEIGHTS_DIR
 
 #: Where the committed MNIST prior lives (a diffusers save_pretrained folder).
-MNIST_WEIGHTS = Path(__file__).resolve().parent / "weights" / "ddpm-mnist"
+MNIST_WEIGHTS = WEIGHTS_DIR / "ddpm-mnist"
 #: The command that (re)creates :data:`MNIST_WEIGHTS`.
 MNIST_TRAIN_COMMAND = (
-    "python -m inpaintbench.methods.train_cli ddpm --config methods/configs/ddpm-mnist.toml "
+    "inpaintbench train ddpm --config methods/configs/ddpm-mnist.toml "
     "--data-root ../shared/data --out runs/ddpm-mnist, then copy runs/ddpm-mnist/final/* to "
     "methods/weights/ddpm-mnist/"
 )
@@ -100,7 +101,7 @@ def build_scheduler(num_train_timesteps: int = 1000, beta_schedule: str = "linea
 
 
 class DDPMTask:
-    """:class:`inpaintbench.methods.training.TrainTask` of a DDPM: noise-prediction MSE.
+    """:class:`inpaintbench.methods.training.loop.TrainTask` of a DDPM: noise-prediction MSE.
 
     Keyword arguments are those of :func:`build_unet` plus ``num_train_timesteps`` and
     ``beta_schedule`` of :func:`build_scheduler`; they are kept in ``self.config``.
@@ -286,7 +287,7 @@ def save_sample_grid(weights: str | os.PathLike, out_png: str | os.PathLike, *, 
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m inpaintbench.methods.ddpm WEIGHTS OUT.png [--n 64] [--steps 250] [--seed 0]``."""
+    """``python -m inpaintbench.methods.diffusion.ddpm WEIGHTS OUT.png [--n 64] [--steps 250] [--seed 0]``."""
     import argparse
 
     parser = argparse.ArgumentParser(description="render unconditional DDPM samples as a PNG grid")

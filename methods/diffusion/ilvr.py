@@ -20,12 +20,12 @@ Three inpainting methods are built on :func:`ilvr_sample`:
 * :class:`BlindILVR` (``ilvr-blind``): no mask; the corrupted image (holes zero-filled) is the
   reference for the whole image. A negative baseline: the holes are imposed as black.
 * :class:`PredictedMaskILVR` (``ilvr-predicted-mask``): no mask given; a trained
-  :class:`~inpaintbench.methods.mask_predictor.MaskPredictor` predicts it, then as ``ilvr``.
+  :class:`~inpaintbench.methods.feedforward.mask_predictor.MaskPredictor` predicts it, then as ``ilvr``.
 
 Timestep respacing is diffusers' own: ``DDPMScheduler.set_timesteps(num_steps)`` on a copy of
 the model's scheduler, whose ``step`` uses the respaced ``alpha_bar`` of consecutive kept steps.
 With the prior's default ``"leading"`` spacing the kept timesteps are ``i * (T // num_steps)``,
-the same as :mod:`inpaintbench.methods.repaint` uses.
+the same as :mod:`inpaintbench.methods.diffusion.repaint` uses.
 """
 
 from __future__ import annotations
@@ -176,7 +176,7 @@ class ILVRMethod(Method):
             1 = no low-pass.
         range_t: the last ``range_t`` steps run unconditioned.
         weights: a diffusers save_pretrained folder or hub id for
-            :func:`inpaintbench.methods.ddpm.load_ddpm`; None: the committed MNIST prior.
+            :func:`inpaintbench.methods.diffusion.ddpm.load_ddpm`; None: the committed MNIST prior.
         prior: an already loaded ``(unet, scheduler)`` pair used instead of loading ``weights``
             (tests, or several methods sharing one model); not part of the config.
         **extra_config: further parameters of a subclass, stored in ``self.config``.
@@ -200,7 +200,7 @@ class ILVRMethod(Method):
                          weights=None if weights is None else str(weights), **extra_config)
         self.num_steps, self.down_n, self.range_t = num_steps, down_n, range_t
         if prior is None:
-            from inpaintbench.methods.ddpm import MNIST_WEIGHTS, load_ddpm
+            from inpaintbench.methods.diffusion.ddpm import MNIST_WEIGHTS, load_ddpm
 
             prior = load_ddpm(MNIST_WEIGHTS if weights is None else weights)
         self.unet, self.scheduler = prior
@@ -243,7 +243,7 @@ class ILVRMethod(Method):
         Returns:
             float32 ``[B, C, H, W]`` in ``[0, 1]`` (clipped); sets the NFE of :meth:`call_stats`.
         """
-        from inpaintbench.methods.ddpm import from_model_space, to_model_space
+        from inpaintbench.methods.diffusion.ddpm import from_model_space, to_model_space
 
         steps = 0
 
@@ -322,7 +322,7 @@ class BlindILVR(ILVRMethod):
 class PredictedMaskILVR(ILVRMethod):
     """Blind ILVR with a mask predictor (``ilvr-predicted-mask``).
 
-    A :class:`~inpaintbench.methods.mask_predictor.MaskPredictor` predicts the holes of the
+    A :class:`~inpaintbench.methods.feedforward.mask_predictor.MaskPredictor` predicts the holes of the
     corrupted image; known-mask ILVR (as :class:`ILVRInpaint`) then fills the predicted holes
     and keeps the pixels predicted as known.
 
@@ -338,7 +338,7 @@ class PredictedMaskILVR(ILVRMethod):
 
     def __init__(self, *, predictor_weights: str | os.PathLike | None = None,
                  threshold: float | None = None, predictor: Any | None = None, **params: Any):
-        from inpaintbench.methods.mask_predictor import MNIST_WEIGHTS, MaskPredictor
+        from inpaintbench.methods.feedforward.mask_predictor import MNIST_WEIGHTS, MaskPredictor
 
         if predictor is None:
             predictor = MaskPredictor.from_pretrained(

@@ -33,10 +33,10 @@ import numpy as np
 import torch
 
 from inpaintbench.api import InputError, Method, MethodUnavailable, check_image_batch, check_mask_batch
+from inpaintbench.methods import WEIGHTS_DIR
 from inpaintbench.seeding import derive_seed
 
 #: Committed weights, one folder per variant (``generator.safetensors`` + ``generator.json``).
-WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 DEFAULT_WEIGHTS = {"conv": WEIGHTS_DIR / "gan-mnist", "fc": WEIGHTS_DIR / "gan-fc-mnist"}
 GENERATOR_WEIGHTS_FILE = "generator.safetensors"
 GENERATOR_SPEC_FILE = "generator.json"
@@ -240,7 +240,7 @@ def load_generator(folder: str | Path):
         if not (folder / name).is_file():
             raise MethodUnavailable(
                 f"GAN weights file {folder / name} is missing; train one with "
-                "`python -m inpaintbench.methods.gan_train gan --config methods/configs/gan-mnist.toml "
+                "`inpaintbench train gan --config methods/configs/gan-mnist.toml "
                 "--data-root ../shared/data --out runs/gan-mnist` and pass weights=runs/gan-mnist/final"
             )
     spec = GeneratorSpec.from_json(folder / GENERATOR_SPEC_FILE)

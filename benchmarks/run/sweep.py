@@ -17,10 +17,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .api import InputError  # noqa: E402
-from .examples import heatmap_path, load_heatmap, safe_name  # noqa: E402
-from .report import COLUMNS, load_records, mean_ci  # noqa: E402
-from .suite import Spec, Suite  # noqa: E402
+from inpaintbench.api import InputError  # noqa: E402
+from inpaintbench.run.artifacts import heatmap_path, load_heatmap, safe_name  # noqa: E402
+from inpaintbench.reporting.leaderboard import COLUMNS, load_records, mean_ci  # noqa: E402
+from inpaintbench.suite import Spec, Suite  # noqa: E402
 
 
 def parse_value(text: str) -> Any:
@@ -79,7 +79,7 @@ def plot_sweep(frame: pd.DataFrame, x: str, line: str, out_path: Path,
     """Metric against the swept parameter, one line per ``line`` value, 95 % CI as a band.
 
     Args:
-        frame: sample rows from :func:`inpaintbench.report.load_records` (status ok only used).
+        frame: sample rows from :func:`inpaintbench.reporting.leaderboard.load_records` (status ok only used).
         x: the column swept (e.g. ``config.strength``).
         line: the column naming the lines (e.g. ``method_name``).
     """

@@ -2,8 +2,8 @@
 
 Three pieces:
 
-* :class:`LamaTask` -- the :class:`~inpaintbench.methods.training.TrainTask` that trains an
-  :class:`~inpaintbench.methods.ffc.FFCInpaintNet` on the harness's mask families (fresh masks
+* :class:`LamaTask` -- the :class:`~inpaintbench.methods.training.loop.TrainTask` that trains an
+  :class:`~inpaintbench.methods.feedforward.ffc.FFCInpaintNet` on the harness's mask families (fresh masks
   every batch) with LaMa's pixel-weighted L1 plus a VGG16 perceptual term;
 * :class:`LamaFFC` -- the method running such a network (default: the committed MNIST model);
 * :class:`LamaOfficial` -- the same method family with the official big-lama weights, for users
@@ -31,10 +31,11 @@ from inpaintbench.api import (
     check_mask_batch,
 )
 from inpaintbench.masks import mixed_masks
-from inpaintbench.methods.ffc import FFCInpaintNet, pad_to_multiple, reset_parameters_
+from inpaintbench.methods import WEIGHTS_DIR
+from inpaintbench.methods.feedforward.ffc import FFCInpaintNet, pad_to_multiple, reset_parameters_
 
 #: The committed MNIST model (``config.json`` + ``model.safetensors`` + ``TRAINING.md``).
-MNIST_WEIGHTS = Path(__file__).resolve().parent / "weights" / "lama-ffc-mnist"
+MNIST_WEIGHTS = WEIGHTS_DIR / "lama-ffc-mnist"
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 #: The command that (re)creates :data:`MNIST_WEIGHTS`.
@@ -112,7 +113,7 @@ def draw_training_masks(families: Sequence[Callable[..., torch.Tensor]], n: int,
 
 
 class LamaTask:
-    """:class:`~inpaintbench.methods.training.TrainTask` of a LaMa-FFC network.
+    """:class:`~inpaintbench.methods.training.loop.TrainTask` of a LaMa-FFC network.
 
     Loss of a batch (images ``x``, masks ``m`` drawn by :func:`draw_training_masks`, prediction
     ``y`` of the masked images)::
@@ -132,7 +133,7 @@ class LamaTask:
         random_flips: see :func:`draw_training_masks`.
         l1_weight_hole, l1_weight_known, perceptual_weight: loss weights (0 disables a term).
         perceptual_layers, perceptual_min_size, vgg16_weights: of
-            :class:`~inpaintbench.methods.perceptual.PerceptualLoss`.
+            :class:`~inpaintbench.methods.training.perceptual.PerceptualLoss`.
     """
 
     def __init__(self, *, image_channels: int = 1, ngf: int = 24, n_downsampling: int = 2,
@@ -158,7 +159,7 @@ class LamaTask:
         reset_parameters_(self.net, init_seed)
         self.perceptual = None
         if perceptual_weight:
-            from inpaintbench.methods.perceptual import PerceptualLoss
+            from inpaintbench.methods.training.perceptual import PerceptualLoss
 
             self.perceptual = PerceptualLoss(perceptual_layers, vgg16_weights, perceptual_min_size)
 

@@ -1,9 +1,9 @@
 """Training of the TensorFlow GAN inpainter, shaped like the shared PyTorch loop.
 
 TensorFlow needs its own optimizer step, so :func:`train_gan` cannot reuse
-:func:`inpaintbench.methods.training.train`; everything else is shared: the same
-:class:`~inpaintbench.methods.training.TrainConfig` (the ``[train]`` table), the same seeded
-batch order (:class:`~inpaintbench.methods.training.SeededBatches`), the same config file
+:func:`inpaintbench.methods.training.loop.train`; everything else is shared: the same
+:class:`~inpaintbench.methods.training.loop.TrainConfig` (the ``[train]`` table), the same seeded
+batch order (:class:`~inpaintbench.methods.training.loop.SeededBatches`), the same config file
 layout (``[task]``, ``[data]``, ``[train]``) and the same ``out_dir`` layout::
 
     checkpoint/        tf.train.CheckpointManager folder: G, D, EMA G, both optimizers, step
@@ -40,8 +40,8 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from inpaintbench.api import InputError
-from inpaintbench.methods.gan_tf import GeneratorSpec, build_discriminator, build_generator, import_tensorflow, save_generator
-from inpaintbench.methods.training import (
+from inpaintbench.methods.feedforward.gan_tf import GeneratorSpec, build_discriminator, build_generator, import_tensorflow, save_generator
+from inpaintbench.methods.training.loop import (
     CHECKPOINT_DIR,
     CONFIG_JSON,
     FINAL_DIR,
@@ -52,7 +52,7 @@ from inpaintbench.methods.training import (
 )
 from inpaintbench.seeding import make_generator
 
-#: The GAN's trainers, rows shaped like :data:`inpaintbench.methods.train_cli.TRAINERS`.
+#: The GAN's trainers, rows shaped like :data:`inpaintbench.methods.training.cli.TRAINERS`.
 
 DEFAULT_MASK_FAMILIES = ("box", "random-boxes", "strokes-medium", "wide", "narrow", "half")
 
@@ -63,7 +63,7 @@ class GANTask:
 
     Attributes:
         variant, image_size, channels, base_channels, hidden_units, init_seed: the
-            generator (see :class:`inpaintbench.methods.gan_tf.GeneratorSpec`; square images).
+            generator (see :class:`inpaintbench.methods.feedforward.gan_tf.GeneratorSpec`; square images).
         disc_channels: the PatchGAN discriminator's first-layer filters.
         hole_weight, valid_weight: weights of the mean L1 error inside / outside the holes
             (per pixel, averaged over the whole image), on the generator's unclipped output
@@ -160,7 +160,7 @@ def train_gan(task: GANTask, dataset: Dataset, config: TrainConfig, out_dir: str
               *, resume: bool = True) -> Path:
     """Train the GAN of ``task`` on ``dataset``; returns ``out_dir / "final"``.
 
-    Same signature and ``out_dir`` layout as :func:`inpaintbench.methods.training.train`.
+    Same signature and ``out_dir`` layout as :func:`inpaintbench.methods.training.loop.train`.
 
     Args:
         task: networks, losses and masks (see :class:`GANTask`).

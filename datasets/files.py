@@ -1,0 +1,107 @@
+"""Reading image and mask files: the one place that opens files for datasets and mask families."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from inpaintbench.api import InputError
+
+#: File suffixes (lower case) read as images.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def list_image_files(root: str | os.PathLike, *, recursive: bool = False, what: str = "image folder") -> list[Path]:
+    """The image files under ``root`` (suffixes :data:`IMAGE_SUFFIXES`, any case), sorted by
+    their path relative to ``root``.
+
+    Raises:
+        InputError: ``root`` is missing, not a directory, or holds no image file (the message
+            names the folder and the suffixes searched).
+    """
+    root = Path(root).expanduser()
+    if not root.exists():
+        raise InputError(f"{what} {root} does not exist")
+    if not root.is_dir():
+        raise InputError(f"{what} {root} is not a directory")
+    candidates = root.rglob("*") if recursive else root.iterdir()
+    files = sorted(
+        (p for p in candidates if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES),
+        key=lambda p: p.relative_to(root).as_posix(),
+    )
+    if not files:
+        where = "or its sub-folders " if recursive else ""
+        raise InputError(f"{what} {root} {where}holds no image files (searched {', '.join(IMAGE_SUFFIXES)})")
+    return files
+
+
+def open_image(path: str | os.PathLike, mode: str):
+    """Open an image file and convert it to PIL ``mode`` (``"RGB"``, ``"L"``).
+
+    Alpha is dropped (RGBA -> RGB keeps the colour channels), grey files become RGB with
+    three equal channels and colour files become ``"L"`` by ITU-R 601 luma.
+
+    Raises:
+        InputError: the file is missing or cannot be decoded as an image (named).
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return image.convert(mode)
+    except (OSError, UnidentifiedImageError, ValueError) as err:
+        raise InputError(f"cannot read image file {path}: {err}") from err
+
+
+def resize_and_crop(image, size: int, resample):
+    """Resize a PIL image so its short side is ``size`` pixels, then centre-crop ``size x size``.
+
+    ``resample`` is a :class:`torchvision.transforms.InterpolationMode` (bicubic for photos,
+    nearest for masks); the PIL backend antialiases when downscaling.
+    """
+    from torchvision.transforms import functional as TF
+
+    return TF.center_crop(TF.resize(image, size, interpolation=resample), size)
+
+
+def image_to_tensor(image) -> torch.Tensor:
+    """A PIL ``"L"``/``"RGB"`` image as float32 ``[C, H, W]`` in ``[0, 1]`` (C = 1 or 3)."""
+    from torchvision.transforms import functional as TF
+
+    return TF.pil_to_tensor(image).to(torch.float32).div_(255.0)
+
+
+MASK_POLARITIES = ("white-known", "white-hole")
+
+
+def mask_from_image(image, polarity: str) -> torch.Tensor:
+    """A PIL ``"L"`` mask image as bool ``[H, W]``, True = hole.
+
+    Binarised at 50 % (``value >= 128`` is white); ``polarity`` says what white means in the
+    file: ``"white-known"`` (RePaint, MI-GAN) or ``"white-hole"``.
+    """
+    if polarity not in MASK_POLARITIES:
+        raise InputError(f"mask polarity must be one of {MASK_POLARITIES}, got {polarity!r}")
+    white = torch.from_numpy(np.asarray(image) >= 128)
+    return ~white if polarity == "white-known" else white
+
+
+def read_mask_file(path: str | os.PathLike, h: int, w: int, polarity: str) -> torch.Tensor:
+    """Read one mask image file as bool ``[h, w]``, True = hole.
+
+    The file is converted to 8-bit grey, resized to ``(h, w)`` with nearest-neighbour and
+    converted by :func:`mask_from_image` (50 % threshold, ``polarity``).
+
+    Raises:
+        InputError: unknown polarity, or a file that cannot be read as an image (named).
+    """
+    from PIL import Image
+
+    image = open_image(path, "L")
+    if image.size != (w, h):
+        image = image.resize((w, h), Image.Resampling.NEAREST)
+    return mask_from_image(image, polarity)
