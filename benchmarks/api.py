@@ -6,7 +6,7 @@ Conventions (the whole suite relies on them):
 * masks are ``bool`` tensors ``[B, 1, H, W]`` and **True marks a missing pixel (a hole)**;
 * a method receives the *masked* image, holes already zero-filled, so it can never see the
   ground truth inside a hole;
-* every random choice is driven by an explicit ``torch.Generator``.
+* every random choice is driven by explicit generators: one per sample (:class:`SampleRNG`).
 
 Files with other conventions (RePaint / MI-GAN masks: white = known; diffusers' RePaint
 pipeline: 0 = inpaint; its Stable Diffusion inpainting pipeline: white = repaint, like ours)
@@ -15,9 +15,13 @@ are converted where they are read, never inside a method.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, NamedTuple, Protocol, runtime_checkable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol, Sequence, runtime_checkable
 
 import torch
+
+if TYPE_CHECKING:
+    from inpaintbench.tasks import Observation
 
 
 class InpaintBenchError(Exception):
@@ -36,24 +40,99 @@ class MethodUnavailable(InpaintBenchError, RuntimeError):
     """
 
 
-class Method:
-    """Base class of every inpainting method.
+class SampleRNG:
+    """Per-sample randomness: one ``torch.Generator`` per image of a batch.
 
-    Subclasses set ``name`` (through the registry), take their whole configuration as
-    constructor keyword arguments (stored in ``self.config`` and saved with every result)
-    and implement :meth:`inpaint`.
+    The harness seeds generator ``i`` from (suite seed, method label, sample id ``i``) alone,
+    so a sample's draws never depend on the batch it lands in, the batch size, or where an
+    interrupted run resumed. Methods draw through :meth:`randn` (a stack of per-sample
+    draws), never from one batch-wide generator.
+
+    Args:
+        generators: one generator per image, all on the same device.
+    """
+
+    def __init__(self, generators: Sequence[torch.Generator]):
+        self.generators = tuple(generators)
+        if not self.generators:
+            raise InputError("SampleRNG needs at least one generator")
+        self.device = self.generators[0].device
+
+    @classmethod
+    def for_samples(cls, *parts: object, sample_ids: Sequence[str],
+                    device: torch.device | str = "cpu") -> "SampleRNG":
+        """Generators seeded by :func:`inpaintbench.seeding.derive_seed` of ``(*parts, sample_id)``."""
+        from inpaintbench.seeding import make_generator
+
+        return cls([make_generator(*parts, sid, device=device) for sid in sample_ids])
+
+    def __len__(self) -> int:
+        return len(self.generators)
+
+    def __getitem__(self, index: slice) -> "SampleRNG":
+        """The generators of a sub-batch (``rng[lo:hi]``), for methods that chunk a batch."""
+        if not isinstance(index, slice):
+            raise TypeError("SampleRNG is indexed by slices (rng[lo:hi])")
+        return SampleRNG(self.generators[index])
+
+    def randn(self, *shape: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """``[B, *shape]`` standard normal draws, row ``i`` from generator ``i`` (on its device)."""
+        return torch.stack([torch.randn(shape, generator=g, device=self.device, dtype=dtype)
+                            for g in self.generators])
+
+    def randn_like(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-sample standard normal draws shaped like ``x`` (``[B, ...]``, B = ``len(self)``)."""
+        if x.shape[0] != len(self):
+            raise InputError(f"batch of {x.shape[0]} images but {len(self)} per-sample generators")
+        return self.randn(*x.shape[1:], dtype=x.dtype)
+
+    def rand(self, *shape: int) -> torch.Tensor:
+        """``[B, *shape]`` uniform ``[0, 1)`` draws, row ``i`` from generator ``i``."""
+        return torch.stack([torch.rand(shape, generator=g, device=self.device) for g in self.generators])
+
+
+@dataclass
+class Restoration:
+    """What one method call returns.
+
+    Attributes:
+        image: float32 ``[B, C, H, W]`` in ``[0, 1]``, the raw output (before compositing).
+        stats: per-image counters of the call: ``nfe`` (network evaluations per image),
+            ``inner_calls`` (wrappers), ``predictor_calls``...; empty when nothing is counted.
+    """
+
+    image: torch.Tensor
+    stats: dict[str, float] = field(default_factory=dict)
+
+
+class Method:
+    """Base class of every method of the suite.
+
+    A method declares the tasks it solves in ``tasks`` (``"inpainting"``,
+    ``"super-resolution"``) and implements that task's hook; the harness calls only
+    :meth:`restore`, the one call for every task:
+
+    * inpainting: ``inpaint(image, mask, *, rng)`` gets the image with its holes zero-filled
+      and the bool mask (True = hole; ``None`` for ``blind`` methods);
+    * super-resolution: ``upscale(low_res, scale, *, rng)`` gets the degraded low-resolution
+      image and the integer factor.
+
+    A hook returns a tensor, or a :class:`Restoration` when it has counters (NFE).
+    Constructor keyword arguments are the config (``self.config``, saved and hashed into
+    every result).
 
     Class attributes a subclass may override:
 
+    * ``tasks`` -- the task names it supports;
     * ``preserves_known`` -- True when the raw output equals the input on known pixels by
-      construction (the contract tests then check it exactly);
-    * ``blind`` -- True when the method is given only the corrupted image; its ``mask``
-      argument is then ``None`` and it must find the holes itself;
-    * ``deterministic`` -- False when the output depends on the generator (diffusion, GAN
-      noise); same generator seed must still give the same output.
+      construction (the contract tests check it exactly);
+    * ``blind`` -- True when the method is given only the corrupted image (``mask=None``);
+    * ``deterministic`` -- False when the output depends on the random draws (diffusion);
+      the same per-sample generators must still give the same output.
     """
 
     name: str = "unnamed"
+    tasks: ClassVar[tuple[str, ...]] = ("inpainting",)
     preserves_known: ClassVar[bool] = False
     blind: ClassVar[bool] = False
     deterministic: ClassVar[bool] = True
@@ -67,28 +146,37 @@ class Method:
         self.device = torch.device(device)
         return self
 
-    def inpaint(
-        self, image: torch.Tensor, mask: torch.Tensor | None, *, generator: torch.Generator
-    ) -> torch.Tensor:
-        """Fill the holes of ``image``.
+    def restore(self, observation: "Observation", rng: SampleRNG) -> Restoration:
+        """Solve one batch of a task.
 
         Args:
-            image: float32 ``[B, C, H, W]`` in ``[0, 1]``, holes zero-filled.
-            mask: bool ``[B, 1, H, W]``, True = hole; ``None`` for blind methods.
-            generator: the only source of randomness the method may use (on ``self.device``).
+            observation: what the task lets the method see (see :class:`inpaintbench.tasks.Observation`).
+            rng: one generator per image (``len(rng) == B``), the only randomness allowed.
 
         Returns:
-            float32 ``[B, C, H, W]`` in ``[0, 1]``: the raw output (the harness composites it).
-        """
-        raise NotImplementedError
+            :class:`Restoration` with the raw output ``[B, C, H, W]`` of the original's size.
 
-    def call_stats(self) -> dict[str, float]:
-        """Counters of the most recent :meth:`inpaint` call, per image.
-
-        ``{"nfe": ...}`` for methods that evaluate a network (network evaluations per image),
-        ``{"inner_calls": ...}`` for wrappers; empty when there is nothing to count.
+        Raises:
+            InputError: the method does not support the observation's task.
         """
-        return {}
+        task = observation.task
+        if task.name not in self.tasks:
+            raise InputError(f"method {self.name!r} solves {list(self.tasks)}, not {task.name!r}")
+        out = task.call_hook(self, observation, rng)
+        return out if isinstance(out, Restoration) else Restoration(out)
+
+    def weight_files(self) -> list[str]:
+        """Paths of the weight files this method loaded (their sha256 enters the config hash).
+
+        Methods that load weights append to ``self.loaded_files``; wrappers add their inner
+        methods' files.
+        """
+        return list(getattr(self, "loaded_files", []))
+
+    def effective_config(self) -> dict[str, Any]:
+        """The configuration that determines the outputs: ``self.config`` plus, for wrappers,
+        the inner methods' effective configs (a wrapper overrides this)."""
+        return dict(self.config)
 
 
 @runtime_checkable
