@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from skimage.restoration import inpaint_biharmonic
 
-from inpaintbench.api import Method
+from inpaintbench.api import Method, SampleRNG
 
 
 class Biharmonic(Method):
@@ -21,7 +21,7 @@ class Biharmonic(Method):
     def __init__(self, split_into_regions: bool = False):
         super().__init__(split_into_regions=split_into_regions)
 
-    def inpaint(self, image: torch.Tensor, mask: torch.Tensor, *, generator: torch.Generator) -> torch.Tensor:
+    def inpaint(self, image: torch.Tensor, mask: torch.Tensor, *, rng: SampleRNG) -> torch.Tensor:
         """``[B,C,H,W]`` in [0,1], bool mask ``[B,1,H,W]`` -> ``[B,C,H,W]`` in [0,1]."""
         images = image.detach().cpu().permute(0, 2, 3, 1).numpy().astype(np.float64)
         holes = mask.detach().cpu()[:, 0].numpy()

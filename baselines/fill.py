@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from inpaintbench.api import Method
+from inpaintbench.api import Method, SampleRNG
 
 
 class ZeroFill(Method):
@@ -12,7 +12,7 @@ class ZeroFill(Method):
 
     preserves_known = True
 
-    def inpaint(self, image: torch.Tensor, mask: torch.Tensor, *, generator: torch.Generator) -> torch.Tensor:
+    def inpaint(self, image: torch.Tensor, mask: torch.Tensor, *, rng: SampleRNG) -> torch.Tensor:
         """``[B,C,H,W]`` in [0,1] -> the same tensor with holes at 0."""
         return image.masked_fill(mask, 0.0)
 
@@ -22,7 +22,7 @@ class MeanFill(Method):
 
     preserves_known = True
 
-    def inpaint(self, image: torch.Tensor, mask: torch.Tensor, *, generator: torch.Generator) -> torch.Tensor:
+    def inpaint(self, image: torch.Tensor, mask: torch.Tensor, *, rng: SampleRNG) -> torch.Tensor:
         """``[B,C,H,W]`` in [0,1] -> holes set to the per-image, per-channel known mean."""
         known = (~mask).to(image.dtype)
         count = known.sum(dim=(2, 3), keepdim=True)

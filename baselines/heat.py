@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from inpaintbench.api import Method
+from inpaintbench.api import Method, SampleRNG
 
 # The 4-neighbour average: one explicit heat-equation step at the largest stable time step.
 _STENCIL = torch.tensor([[0.0, 0.25, 0.0], [0.25, 0.0, 0.25], [0.0, 0.25, 0.0]])
@@ -50,13 +50,21 @@ def heat_inpaint(image: torch.Tensor, mask: torch.Tensor, iterations: int = 200,
     x = torch.where(mask, start, image)
     kernel = _STENCIL.to(image).expand(c, 1, 3, 3)
     hole = mask.expand_as(image)
+    # Convergence is decided per image, so an image stops at the same sweep whatever else
+    # shares its batch (a batch-wide test made every image iterate as long as the slowest).
+    active = torch.ones(b, 1, 1, 1, dtype=torch.bool, device=image.device)
     for sweep in range(iterations):
         smoothed = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), kernel, groups=c)
+        update = hole & active
         # Checking convergence costs a reduction; every 16 sweeps is plenty.
-        if sweep % 16 == 15 and (smoothed - x)[hole].abs().max() < tolerance:
-            x = torch.where(hole, smoothed, image)
-            break
-        x = torch.where(hole, smoothed, image)
+        if sweep % 16 == 15:
+            change = ((smoothed - x) * update).abs().amax(dim=(1, 2, 3), keepdim=True)
+            x = torch.where(update, smoothed, x)
+            active &= change >= tolerance
+            if not active.any():
+                break
+        else:
+            x = torch.where(update, smoothed, x)
     return x
 
 
@@ -72,7 +80,7 @@ class HeatDiffusion(Method):
     def __init__(self, iterations: int = 300, tolerance: float = 1e-5, multiscale: bool = True):
         super().__init__(iterations=iterations, tolerance=tolerance, multiscale=multiscale)
 
-    def inpaint(self, image: torch.Tensor, mask: torch.Tensor, *, generator: torch.Generator) -> torch.Tensor:
+    def inpaint(self, image: torch.Tensor, mask: torch.Tensor, *, rng: SampleRNG) -> torch.Tensor:
         """``[B,C,H,W]`` in [0,1], bool mask ``[B,1,H,W]`` -> ``[B,C,H,W]`` in [0,1]."""
         out = heat_inpaint(image, mask, self.config["iterations"], self.config["tolerance"],
                            multiscale=self.config["multiscale"])

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import torch
 
-from inpaintbench.api import InputError, Method
+from inpaintbench.api import InputError, Method, SampleRNG
 
 _FLAGS = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
 
@@ -28,7 +28,7 @@ class OpenCVInpaint(Method):
             raise InputError(f"OpenCV inpainting algorithm must be one of {sorted(_FLAGS)}, got {algorithm!r}")
         super().__init__(algorithm=algorithm, radius=radius)
 
-    def inpaint(self, image: torch.Tensor, mask: torch.Tensor, *, generator: torch.Generator) -> torch.Tensor:
+    def inpaint(self, image: torch.Tensor, mask: torch.Tensor, *, rng: SampleRNG) -> torch.Tensor:
         """``[B,C,H,W]`` in [0,1], bool mask ``[B,1,H,W]`` -> ``[B,C,H,W]`` in [0,1]."""
         flag = _FLAGS[self.config["algorithm"]]
         images = image.detach().cpu().permute(0, 2, 3, 1).numpy()

@@ -75,6 +75,10 @@ class SampleRNG:
             raise TypeError("SampleRNG is indexed by slices (rng[lo:hi])")
         return SampleRNG(self.generators[index])
 
+    def select(self, indices: Sequence[int]) -> "SampleRNG":
+        """The generators of the images at ``indices`` (a sub-batch picked by index)."""
+        return SampleRNG([self.generators[int(i)] for i in indices])
+
     def randn(self, *shape: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """``[B, *shape]`` standard normal draws, row ``i`` from generator ``i`` (on its device)."""
         return torch.stack([torch.randn(shape, generator=g, device=self.device, dtype=dtype)
@@ -97,12 +101,19 @@ class Restoration:
 
     Attributes:
         image: float32 ``[B, C, H, W]`` in ``[0, 1]``, the raw output (before compositing).
-        stats: per-image counters of the call: ``nfe`` (network evaluations per image),
-            ``inner_calls`` (wrappers), ``predictor_calls``...; empty when nothing is counted.
+        stats: counters of the call: ``nfe`` (network evaluations per image),
+            ``inner_calls`` (wrappers), ``predictor_calls``...; each value a float (the same
+            for every image) or a sequence of ``B`` floats (one per image); empty when nothing
+            is counted.
     """
 
     image: torch.Tensor
-    stats: dict[str, float] = field(default_factory=dict)
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    def per_image(self, name: str, index: int) -> float:
+        """The value of counter ``name`` for image ``index`` of the batch."""
+        value = self.stats[name]
+        return float(value) if isinstance(value, (int, float)) else float(value[index])
 
 
 class Method:

@@ -37,52 +37,6 @@ SSIM_RADIUS = int(SSIM_TRUNCATE * SSIM_SIGMA + 0.5)
 SSIM_WIN_SIZE = 2 * SSIM_RADIUS + 1
 
 
-@dataclass(frozen=True)
-class Metric:
-    """How to read one number of a result record.
-
-    Attributes:
-        name: the record key (``"psnr"``, ``"known_mse"``...).
-        higher_is_better: the direction the leaderboard sorts and its arrow points.
-        unit: ``"dB"``, or ``""`` for unitless numbers.
-        output: ``"composited"`` (known pixels pasted back) or ``"raw"`` (the method's own output).
-        region: ``"image"``, ``"hole"``, ``"known"`` or ``"boundary band"``.
-        description: one line for the leaderboard legend.
-    """
-
-    name: str
-    higher_is_better: bool
-    unit: str
-    output: str
-    region: str
-    description: str
-
-    @property
-    def arrow(self) -> str:
-        """``"↑"`` when higher is better, else ``"↓"``."""
-        return "↑" if self.higher_is_better else "↓"
-
-
-#: Every number :func:`compute_image_metrics` can return, in record order.
-METRICS: tuple[Metric, ...] = (
-    Metric("psnr", True, "dB", "composited", "image", "PSNR of the whole image (inf when identical)"),
-    Metric("ssim", True, "", "composited", "image", "SSIM, Gaussian window sigma 1.5 (scikit-image settings)"),
-    Metric("lpips", False, "", "composited", "image", "LPIPS distance (real ImageNet backbone; small images upsampled)"),
-    Metric("hole_psnr", True, "dB", "composited", "hole", "PSNR over the hole pixels only"),
-    Metric("known_mse", False, "", "raw", "known", "MSE of the raw output on known pixels (0 = known pixels kept)"),
-    Metric("known_maxabs", False, "", "raw", "known", "largest absolute change of a known pixel in the raw output"),
-    Metric("boundary_mae", False, "", "raw", "boundary band", "MAE of the raw output within band_px of the hole edge, both sides"),
-)
-
-
-def metric_info(name: str) -> Metric:
-    """The :class:`Metric` describing record key ``name``; :class:`InputError` if unknown."""
-    for metric in METRICS:
-        if metric.name == name:
-            return metric
-    raise InputError(f"unknown metric {name!r}; known metrics: {', '.join(m.name for m in METRICS)}")
-
-
 def _check_pair(x: torch.Tensor, y: torch.Tensor) -> None:
     check_image_batch(x, "x")
     check_image_batch(y, "y")
@@ -133,6 +87,13 @@ def masked_mse(x: torch.Tensor, y: torch.Tensor, region: torch.Tensor) -> torch.
     """
     _check_pair(x, y)
     _check_region(region, x)
+    return _mse(x, y, region)
+
+
+def _mse(x: torch.Tensor, y: torch.Tensor, region: torch.Tensor | None) -> torch.Tensor:
+    """:func:`masked_mse` without the checks; ``region=None`` is the whole image."""
+    if region is None:
+        return _abs_difference(x, y).square_().mean(dim=(1, 2, 3))
     return _region_mean(_abs_difference(x, y).square_(), region)
 
 
@@ -144,6 +105,11 @@ def masked_mae(x: torch.Tensor, y: torch.Tensor, region: torch.Tensor) -> torch.
     """
     _check_pair(x, y)
     _check_region(region, x)
+    return _mae(x, y, region)
+
+
+def _mae(x: torch.Tensor, y: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
+    """:func:`masked_mae` without the checks."""
     return _region_mean(_abs_difference(x, y), region)
 
 
@@ -155,6 +121,11 @@ def masked_max_abs(x: torch.Tensor, y: torch.Tensor, region: torch.Tensor) -> to
     """
     _check_pair(x, y)
     _check_region(region, x)
+    return _max_abs(x, y, region)
+
+
+def _max_abs(x: torch.Tensor, y: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
+    """:func:`masked_max_abs` without the checks."""
     largest = _abs_difference(x, y).masked_fill_(~region, -1.0).amax(dim=(1, 2, 3))
     return torch.where(largest < 0, torch.full_like(largest, float("nan")), largest)
 
@@ -177,11 +148,15 @@ def psnr(x: torch.Tensor, y: torch.Tensor, region: torch.Tensor | None = None) -
         >>> [round(v, 4) for v in psnr(x, y).tolist()]
         [6.0206, inf]
     """
-    if region is None:
-        _check_pair(x, y)
-        mse = _abs_difference(x, y).square_().mean(dim=(1, 2, 3))
-    else:
-        mse = masked_mse(x, y, region)
+    _check_pair(x, y)
+    if region is not None:
+        _check_region(region, x)
+    return _psnr(x, y, region)
+
+
+def _psnr(x: torch.Tensor, y: torch.Tensor, region: torch.Tensor | None) -> torch.Tensor:
+    """:func:`psnr` without the checks."""
+    mse = _mse(x, y, region)
     # Explicit: log10(1/0) would also give inf, but with a division warning on some backends.
     return torch.where(mse == 0, torch.full_like(mse, float("inf")), -10.0 * torch.log10(mse))
 
@@ -237,6 +212,11 @@ def ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         [1.0, 1.0]
     """
     _check_pair(x, y)
+    return _ssim(x, y)
+
+
+def _ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """:func:`ssim` without the pair checks (the size check stays: it depends on the images)."""
     batch, channels, height, width = x.shape
     if height < SSIM_WIN_SIZE or width < SSIM_WIN_SIZE:
         raise InputError(
@@ -295,8 +275,19 @@ def boundary_band(mask: torch.Tensor, width_px: int) -> torch.Tensor:
         [0, 0, 1, 1, 0, 0]
     """
     check_mask_batch(mask)
+    check_band_px(width_px)
+    return _band(mask, width_px)
+
+
+def check_band_px(width_px: int) -> int:
+    """``width_px`` if it is an int >= 1 (a boundary band half-width), else :class:`InputError`."""
     if isinstance(width_px, bool) or not isinstance(width_px, int) or width_px < 1:
         raise InputError(f"boundary band width_px must be an integer >= 1, got {width_px!r}")
+    return width_px
+
+
+def _band(mask: torch.Tensor, width_px: int) -> torch.Tensor:
+    """:func:`boundary_band` without the checks."""
     size = 2 * width_px + 1
 
     def near(region: torch.Tensor) -> torch.Tensor:
@@ -306,31 +297,128 @@ def boundary_band(mask: torch.Tensor, width_px: int) -> torch.Tensor:
     return near(mask) & near(~mask)
 
 
+@dataclass(frozen=True)
+class MetricInputs:
+    """What every metric of one batch is computed from (validated once, by
+    :func:`compute_image_metrics`).
+
+    Attributes:
+        original: float32 ``[B, C, H, W]`` in ``[0, 1]``, the ground truth.
+        raw: the method's raw output, same shape.
+        composited: ``raw`` with the known pixels of ``original`` (the scored output).
+        hole: bool ``[B, 1, H, W]``, True where the method had to generate pixels.
+        band: bool ``[B, 1, H, W]``, the boundary band around the hole's edge.
+        lpips: the LPIPS callable ``(x, y) -> [B]``, or None.
+    """
+
+    original: torch.Tensor
+    raw: torch.Tensor
+    composited: torch.Tensor
+    hole: torch.Tensor
+    band: torch.Tensor
+    lpips: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric, declared once: how it is computed, read, shown and gated.
+
+    Attributes:
+        name: the record key (``"psnr"``, ``"known_mse"``...).
+        title: the column title (``"PSNR"``).
+        higher_is_better: the direction tables sort, arrows point and the gate reads.
+        unit: ``"dB"``, or ``""`` for unitless numbers.
+        output: ``"composited"`` (known pixels pasted back) or ``"raw"`` (the method's own output).
+        region: ``"image"``, ``"hole"``, ``"known"`` or ``"boundary band"``.
+        description: one line for the leaderboard legend.
+        digits: decimals shown in tables.
+        gate_tolerance: worsening ``inpaintbench check`` allows, in the metric's unit (None:
+            not gated).
+        compute: ``MetricInputs -> float64 [B]``; None for metrics computed elsewhere.
+        needs_lpips: computed only when an LPIPS network is available.
+    """
+
+    name: str
+    title: str
+    higher_is_better: bool
+    unit: str
+    output: str
+    region: str
+    description: str
+    digits: int
+    gate_tolerance: float | None
+    compute: Callable[[MetricInputs], torch.Tensor]
+    needs_lpips: bool = False
+
+    @property
+    def arrow(self) -> str:
+        """``"↑"`` when higher is better, else ``"↓"``."""
+        return "↑" if self.higher_is_better else "↓"
+
+    def worsening(self, old: float, new: float) -> float:
+        """How much worse ``new`` is than ``old`` in this metric's direction (negative: better)."""
+        return (old - new) if self.higher_is_better else (new - old)
+
+
+#: Every number :func:`compute_image_metrics` returns, in record order: the one metric table
+#: that the runner, the report and the regression gate iterate.
+METRICS: tuple[Metric, ...] = (
+    Metric("psnr", "PSNR", True, "dB", "composited", "image", "PSNR of the whole image (inf when identical)",
+           2, 0.5, lambda m: _psnr(m.composited, m.original, None)),
+    Metric("ssim", "SSIM", True, "", "composited", "image", "SSIM, Gaussian window sigma 1.5 (scikit-image settings)",
+           4, 0.01, lambda m: _ssim(m.composited, m.original)),
+    Metric("lpips", "LPIPS", False, "", "composited", "image",
+           "LPIPS distance (real ImageNet backbone; small images upsampled)",
+           4, 0.01, lambda m: m.lpips(m.composited, m.original).double(), needs_lpips=True),
+    Metric("hole_psnr", "hole PSNR", True, "dB", "composited", "hole", "PSNR over the hole pixels only",
+           2, None, lambda m: _psnr(m.composited, m.original, m.hole)),
+    Metric("known_mse", "known MSE", False, "", "raw", "known",
+           "MSE of the raw output on known pixels (0 = known pixels kept)",
+           6, 1e-6, lambda m: _mse(m.raw, m.original, ~m.hole)),
+    Metric("known_maxabs", "known max |Δ|", False, "", "raw", "known",
+           "largest absolute change of a known pixel in the raw output",
+           4, None, lambda m: _max_abs(m.raw, m.original, ~m.hole)),
+    Metric("boundary_mae", "boundary MAE", False, "", "raw", "boundary band",
+           "MAE of the raw output within band_px of the hole edge, both sides",
+           4, None, lambda m: _mae(m.raw, m.original, m.band)),
+)
+
+
+def metric_info(name: str) -> Metric:
+    """The :class:`Metric` describing record key ``name``; :class:`InputError` if unknown."""
+    for metric in METRICS:
+        if metric.name == name:
+            return metric
+    raise InputError(f"unknown metric {name!r}; known metrics: {', '.join(m.name for m in METRICS)}")
+
+
 def compute_image_metrics(
     original: torch.Tensor,
     raw_output: torch.Tensor,
     mask: torch.Tensor,
     lpips: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
     band_px: int = 2,
+    composited: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Every metric of one batch: the single metrics path of the runner.
+    """Every metric of :data:`METRICS` for one batch: the single metrics path of the runner.
 
-    The raw output is composited (known pixels of ``original`` pasted back with
-    :func:`inpaintbench.api.composite`); whole-image and hole metrics are computed on the
-    composite, known-region and boundary metrics on the raw output (see :data:`METRICS`).
+    Inputs are validated once here; the metrics then run unchecked. Whole-image and hole
+    metrics are computed on the composite, known-region and boundary metrics on the raw
+    output (each metric's ``output`` says which).
 
     Args:
         original: float32 ``[B, C, H, W]`` in ``[0, 1]``, the ground truth.
         raw_output: float32 ``[B, C, H, W]`` in ``[0, 1]``, what the method returned.
-        mask: bool ``[B, 1, H, W]``, True = hole.
+        mask: bool ``[B, 1, H, W]``, True = generated pixel (the hole).
         lpips: an :class:`inpaintbench.lpips_metric.LPIPSMetric` (any callable
-            ``(x, y) -> [B]``); ``None`` leaves the ``"lpips"`` key out of the result.
+            ``(x, y) -> [B]``); ``None`` leaves ``"lpips"`` out of the result.
         band_px: half-width of the boundary band in pixels (see :func:`boundary_band`).
+        composited: the scored output when the task composites differently; default
+            ``raw_output`` with the known pixels of ``original`` pasted back.
 
     Returns:
         ``{name: float64 tensor [B]}`` in the order of :data:`METRICS`, on the inputs'
-        device: ``psnr``, ``ssim``, ``lpips`` (only when given), ``hole_psnr``,
-        ``known_mse``, ``known_maxabs``, ``boundary_mae``. Empty regions give NaN.
+        device. Empty regions give NaN.
 
     Raises:
         InputError: bad shapes, dtypes, ranges, or a non-finite raw output.
@@ -338,19 +426,12 @@ def compute_image_metrics(
     check_image_batch(original, "original")
     check_image_batch(raw_output, "raw output")
     check_mask_batch(mask, original)
+    check_band_px(band_px)
     if raw_output.shape != original.shape:
         raise InputError(
             f"raw output shape {list(raw_output.shape)} does not match original {list(original.shape)}"
         )
-    composited = composite(raw_output, original, mask)
-    values = {
-        "psnr": psnr(composited, original),
-        "ssim": ssim(composited, original),
-    }
-    if lpips is not None:
-        values["lpips"] = lpips(composited, original).double()
-    values["hole_psnr"] = psnr(composited, original, region=mask)
-    values["known_mse"] = masked_mse(raw_output, original, ~mask)
-    values["known_maxabs"] = masked_max_abs(raw_output, original, ~mask)
-    values["boundary_mae"] = masked_mae(raw_output, original, boundary_band(mask, band_px))
-    return values
+    if composited is None:
+        composited = composite(raw_output, original, mask)
+    inputs = MetricInputs(original, raw_output, composited, mask, _band(mask, band_px), lpips)
+    return {m.name: m.compute(inputs) for m in METRICS if lpips is not None or not m.needs_lpips}

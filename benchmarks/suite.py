@@ -105,6 +105,15 @@ class Suite:
             if len(set(labels)) != len(labels):
                 raise InputError(f"suite {self.name!r} has two {kind}s with the same label: {labels}")
 
+    def conditions(self) -> tuple:
+        """The task conditions of the suite, one per mask family (inpainting) or per scale
+        (super-resolution): :class:`inpaintbench.tasks.Condition` objects."""
+        from inpaintbench.tasks import MaskCondition, ScaleCondition
+
+        if self.task == "super-resolution":
+            return tuple(ScaleCondition(scale) for scale in self.scales)
+        return tuple(MaskCondition(spec.name, spec.label, spec.config) for spec in self.masks)
+
     @classmethod
     def from_dict(cls, name: str, data: dict[str, Any]) -> "Suite":
         """A suite from parsed TOML (see the module docstring for the layout)."""

@@ -276,3 +276,34 @@ class ScaleCondition(Condition):
 
     def task_for(self, sample_ids, shape, seed, dataset_masks):
         return SuperResolution(self.scale, shape)
+
+
+def run_task(method: "Method", task: Task, original: torch.Tensor, *, seed: int = 0,
+             sample_ids: list[str] | None = None) -> Any:
+    """One call of ``method`` on one batch of ``task``, outside a suite (scripts, tests, notebooks
+    of users).
+
+    Args:
+        method: a built method that supports ``task``.
+        task: e.g. ``Inpainting(mask)``.
+        original: float32 ``[B, C, H, W]`` in ``[0, 1]``; the task degrades it.
+        seed: with ``sample_ids``, seeds the per-sample generators exactly as a suite run does
+            (suite seed, ``"method"``, the method's name, sample id).
+        sample_ids: one id per image; default ``"0"``, ``"1"``, ...
+
+    Returns:
+        the method's :class:`~inpaintbench.api.Restoration` (raw output and counters).
+    """
+    from inpaintbench.api import SampleRNG
+
+    ids = sample_ids if sample_ids is not None else [str(i) for i in range(original.shape[0])]
+    rng = SampleRNG.for_samples(seed, "method", method.name, sample_ids=ids, device=method.device)
+    return method.restore(task.observe(original), rng)
+
+
+def inpaint(method: "Method", image: torch.Tensor, mask: torch.Tensor, *, seed: int = 0,
+            sample_ids: list[str] | None = None) -> Any:
+    """:func:`run_task` of ``Inpainting(mask)``: ``image`` float32 ``[B, C, H, W]`` in ``[0, 1]``
+    (its holes are zero-filled before the method sees them), ``mask`` bool ``[B, 1, H, W]``,
+    True = hole. Returns the :class:`~inpaintbench.api.Restoration`."""
+    return run_task(method, Inpainting(mask), image, seed=seed, sample_ids=sample_ids)

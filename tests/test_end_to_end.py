@@ -29,7 +29,7 @@ def _failing_method_entry():
     from inpaintbench.api import Method
 
     class Exploding(Method):
-        def inpaint(self, image, mask, *, generator):
+        def inpaint(self, image, mask, *, rng):
             raise RuntimeError("kaboom")
 
     return Exploding

@@ -12,7 +12,13 @@ from scipy import ndimage
 from inpaintbench.api import InputError, Method, apply_mask
 from inpaintbench.methods.wrappers.erosion import IterativeErosion, erosion_ring
 from inpaintbench.registry import method_registry
+from inpaintbench.api import Restoration, SampleRNG
 from inpaintbench.seeding import make_generator
+
+
+def _rng(seed: int, n: int = 4) -> SampleRNG:
+    """Per-sample generators for a batch of ``n`` images."""
+    return SampleRNG.for_samples(seed, sample_ids=[str(i) for i in range(n)])
 
 
 class CallStamp(Method):
@@ -27,14 +33,12 @@ class CallStamp(Method):
         self.inputs_had_zero_holes = True
         self.nfe = nfe
 
-    def inpaint(self, image, mask, *, generator):
+    def inpaint(self, image, mask, *, rng):
         self.calls += 1
         self.batch_sizes.append(image.shape[0])
         self.inputs_had_zero_holes &= bool((image[mask.expand_as(image)] == 0).all())
-        return torch.where(mask, torch.full_like(image, 0.1 * self.calls), image)
-
-    def call_stats(self):
-        return {} if self.nfe is None else {"nfe": self.nfe}
+        out = torch.where(mask, torch.full_like(image, 0.1 * self.calls), image)
+        return Restoration(out, {} if self.nfe is None else {"nfe": self.nfe})
 
 
 class NoisyFill(Method):
@@ -42,9 +46,8 @@ class NoisyFill(Method):
 
     deterministic = False
 
-    def inpaint(self, image, mask, *, generator):
-        noise = torch.rand(image.shape, generator=generator, device=image.device)
-        return torch.where(mask, noise, image)
+    def inpaint(self, image, mask, *, rng):
+        return torch.where(mask, rng.rand(*image.shape[1:]), image)
 
 
 def _square_hole(size: int = 28, top: int = 9, side: int = 10) -> torch.Tensor:
@@ -76,10 +79,10 @@ def test_square_hole_takes_ceil_side_over_twice_step_calls(side, step_px):
     inner = CallStamp()
     method = IterativeErosion(inner, step_px=step_px)
     mask = _square_hole(side=side)
-    method.inpaint(apply_mask(_image(), mask), mask, generator=make_generator(0))
+    result = method.inpaint(apply_mask(_image(), mask), mask, rng=_rng(0, 1))
     expected = math.ceil(side / (2 * step_px))
     assert inner.calls == expected
-    assert method.call_stats() == {"inner_calls": float(expected), "inner_calls_max": float(expected)}
+    assert result.stats == {"inner_calls": [float(expected)]}
     assert inner.inputs_had_zero_holes
 
 
@@ -92,7 +95,7 @@ def test_each_pixel_is_filled_at_the_iteration_of_its_distance_to_known(step_px)
     mask[..., 10:27, 12:17] = True  # an irregular, non-convex hole
     image = _image()
     out = IterativeErosion(CallStamp(), step_px=step_px).inpaint(apply_mask(image, mask), mask,
-                                                                 generator=make_generator(0))
+                                                                 rng=_rng(0, 1)).image
     distance = ndimage.distance_transform_cdt(mask[0, 0].numpy(), metric="chessboard")
     expected_call = np.ceil(distance / step_px)
     hole = mask[0, 0].numpy()
@@ -104,7 +107,7 @@ def test_half_mask_erodes_from_one_side_only():
     inner = CallStamp()
     mask = torch.zeros(2, 1, 28, 28, dtype=torch.bool)
     mask[..., 14:] = True
-    IterativeErosion(inner, step_px=2).inpaint(apply_mask(_image(2), mask), mask, generator=make_generator(0))
+    IterativeErosion(inner, step_px=2).inpaint(apply_mask(_image(2), mask), mask, rng=_rng(0, 2))
     assert inner.calls == 7
 
 
@@ -116,10 +119,10 @@ def test_batch_images_finish_at_their_own_iteration_and_stay_fixed():
     # image 2 has no hole: never passed to the inner method
     image = _image(3, 3)
     method = IterativeErosion(inner, step_px=1)
-    out = method.inpaint(apply_mask(image, mask), mask, generator=make_generator(0))
-    assert method.inner_calls_per_image == [5, 2, 0]
+    result = method.inpaint(apply_mask(image, mask), mask, rng=_rng(0, 3))
+    out = result.image
+    assert result.stats == {"inner_calls": [5.0, 2.0, 0.0], "nfe": [15.0, 6.0, 0.0]}
     assert inner.batch_sizes == [2, 2, 1, 1, 1]
-    assert method.call_stats() == {"inner_calls": 7 / 3, "inner_calls_max": 5.0, "nfe": 3.0 * 7 / 3}
     # Image 1 finished at call 2: its centre holds 0.2, untouched by calls 3-5.
     assert torch.allclose(out[1, :, 12, 12], torch.tensor(0.2))
     assert torch.equal(out[2], image[2])
@@ -129,23 +132,24 @@ def test_whole_image_hole_and_empty_mask():
     inner = CallStamp()
     method = IterativeErosion(inner)
     everything = torch.ones(1, 1, 8, 8, dtype=torch.bool)
-    out = method.inpaint(torch.zeros(1, 1, 8, 8), everything, generator=make_generator(0))
+    out = method.inpaint(torch.zeros(1, 1, 8, 8), everything, rng=_rng(0, 1)).image
     assert inner.calls == 1 and torch.allclose(out, torch.full_like(out, 0.1))
     nothing = torch.zeros(1, 1, 8, 8, dtype=torch.bool)
     image = _image(size=8)
-    assert torch.equal(method.inpaint(image, nothing, generator=make_generator(0)), image)
-    assert method.call_stats()["inner_calls"] == 0.0
+    result = method.inpaint(image, nothing, rng=_rng(0, 1))
+    assert torch.equal(result.image, image) and result.stats["inner_calls"] == [0.0]
 
 
 def test_around_a_registered_baseline_by_name(digits, box_mask):
     method = IterativeErosion("mean-fill", step_px=2)
     assert method.config == {"inner": "mean-fill", "step_px": 2, "inner_config": {}}
     masked = apply_mask(digits, box_mask)
-    out = method.inpaint(masked, box_mask, generator=make_generator(0))
+    result = method.inpaint(masked, box_mask, rng=_rng(0))
+    out = result.image
     known = ~box_mask.expand_as(digits)
     assert torch.equal(out[known], digits[known])
     assert out.dtype == torch.float32 and 0 <= out.min() and out.max() <= 1
-    assert method.call_stats()["inner_calls"] == 3.0  # 12 px box, 2 px per call
+    assert result.stats["inner_calls"] == [3.0] * 4  # 12 px box, 2 px per call
     # Unlike one mean fill, rings take the colour of their own surroundings: not constant.
     assert out[box_mask.expand_as(out)].unique().numel() > 4
 
@@ -153,8 +157,8 @@ def test_around_a_registered_baseline_by_name(digits, box_mask):
 def test_registered_erosion_methods(digits, box_mask):
     method = method_registry().create("telea-erode")
     assert method.config["inner"] == "telea" and method.preserves_known
-    out = method.inpaint(apply_mask(digits, box_mask), box_mask, generator=make_generator(0))
-    assert out.shape == digits.shape and method.call_stats()["inner_calls"] == 6.0
+    result = method.inpaint(apply_mask(digits, box_mask), box_mask, rng=_rng(0))
+    assert result.image.shape == digits.shape and result.stats["inner_calls"] == [6.0] * 4
 
 
 def test_deterministic_given_the_generator_with_a_random_inner():
@@ -162,9 +166,9 @@ def test_deterministic_given_the_generator_with_a_random_inner():
     method = IterativeErosion(NoisyFill())
     assert method.deterministic is False
     masked = apply_mask(_image(2), mask)
-    a = method.inpaint(masked, mask, generator=make_generator(1))
-    b = method.inpaint(masked, mask, generator=make_generator(1))
-    c = method.inpaint(masked, mask, generator=make_generator(2))
+    a = method.inpaint(masked, mask, rng=_rng(1, 2)).image
+    b = method.inpaint(masked, mask, rng=_rng(1, 2)).image
+    c = method.inpaint(masked, mask, rng=_rng(2, 2)).image
     assert torch.equal(a, b) and not torch.equal(a, c)
 
 
@@ -180,4 +184,4 @@ def test_bad_configuration_is_refused():
     with pytest.raises(InputError, match="blind"):
         IterativeErosion(Blind())
     with pytest.raises(InputError, match="mask"):
-        IterativeErosion(CallStamp()).inpaint(_image(), None, generator=make_generator(0))
+        IterativeErosion(CallStamp()).inpaint(_image(), None, rng=_rng(0))

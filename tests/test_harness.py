@@ -12,7 +12,7 @@ import torch
 from inpaintbench.api import InputError, check_image_batch, check_mask_batch, composite
 from inpaintbench.registry import Entry, Registry, UnknownName, method_registry
 from inpaintbench.reporting.leaderboard import mean_ci, summary_table
-from inpaintbench.run.records import ResultsStore, config_hash, record_key
+from inpaintbench.run.records import ResultsStore, SampleRecord, UnavailableRecord, config_hash, method_identity
 from inpaintbench.seeding import derive_seed, make_generator
 from inpaintbench.suite import Spec, Suite, load_suite
 from inpaintbench.timing import timed_call
@@ -112,30 +112,67 @@ def test_suite_rejects_unknown_keys_and_missing_files(tmp_path):
 
 # --- results store --------------------------------------------------------------------------
 
+def _sample(**changes) -> SampleRecord:
+    fields = dict(task="inpainting", method="m", method_name="m", config={"name": "m"}, config_hash="h",
+                  dataset="d", dataset_hash="dh", mask="box", mask_hash="mh", mask_config={"name": "box"},
+                  sample_id="1", seed=0, status="ok")
+    return SampleRecord(**{**fields, **changes})
+
+
 def test_results_round_trip_keeps_inf_and_nan(tmp_path):
     store = ResultsStore(tmp_path / "r.jsonl")
-    store.append([{"kind": "sample", "status": "ok", "metrics": {"psnr": math.inf, "lpips": math.nan}}])
+    store.append([_sample(metrics={"psnr": math.inf, "lpips": math.nan})])
     (back,) = list(ResultsStore(tmp_path / "r.jsonl"))
-    assert back["metrics"]["psnr"] == math.inf and math.isnan(back["metrics"]["lpips"])
+    assert isinstance(back, SampleRecord)
+    assert back.metrics["psnr"] == math.inf and math.isnan(back.metrics["lpips"])
     assert "Infinity" not in (tmp_path / "r.jsonl").read_text()  # valid JSON, not Python's extension
 
 
 def test_partial_last_line_from_an_interrupt_is_dropped(tmp_path):
     path = tmp_path / "r.jsonl"
-    good = {"kind": "sample", "status": "ok", "method": "m", "sample_id": "1"}
-    path.write_text(json.dumps(good) + "\n" + '{"kind": "sample", "meth')
+    ResultsStore(path).append([_sample()])
+    with open(path, "a") as handle:
+        handle.write('{"kind": "sample", "meth')
     store = ResultsStore(path)
-    assert [r["sample_id"] for r in store] == ["1"]
-    store.append([{**good, "sample_id": "2"}])
+    assert [r.sample_id for r in store] == ["1"]
+    store.append([_sample(sample_id="2")])
     assert [json.loads(line)["sample_id"] for line in path.read_text().splitlines()] == ["1", "2"]
 
 
 def test_done_keys_skip_ok_records_and_retry_errors(tmp_path):
     store = ResultsStore(tmp_path / "r.jsonl")
-    ok = {"kind": "sample", "status": "ok", "method": "m", "sample_id": "1", "seed": 0}
-    err = {**ok, "status": "error", "sample_id": "2"}
+    ok, err = _sample(), _sample(status="error", sample_id="2", error="boom")
     store.append([ok, err])
-    assert store.done_keys() == {record_key(ok)}
+    assert store.done_keys() == {ok.key()}
+
+
+def test_records_read_back_as_the_dataclasses_written(tmp_path):
+    store = ResultsStore(tmp_path / "r.jsonl")
+    records = [_sample(counters={"nfe": 45.0}),
+               UnavailableRecord("run1", "ghost", "no weights")]
+    store.append(records)
+    assert list(ResultsStore(tmp_path / "r.jsonl")) == records
+
+
+def test_weight_content_enters_the_config_hash(tmp_path):
+    """Retraining (any change of a weight file's bytes) must change the method's identity."""
+    from inpaintbench.api import Method
+
+    weights = tmp_path / "w"
+    weights.mkdir()
+    (weights / "model.safetensors").write_bytes(b"one")
+
+    class Loaded(Method):
+        def __init__(self):
+            super().__init__()
+            self.loaded_files = [str(weights)]
+
+    before = method_identity("loaded", Loaded())
+    (weights / "TRAINING.md").write_text("notes do not count")
+    assert method_identity("loaded", Loaded()) == before
+    (weights / "model.safetensors").write_bytes(b"two")
+    after = method_identity("loaded", Loaded())
+    assert after[1] != before[1] and after[0]["weights_sha256"] != before[0]["weights_sha256"]
 
 
 def test_config_hash_ignores_key_order():

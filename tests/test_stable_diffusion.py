@@ -14,7 +14,7 @@ import torch
 pytest.importorskip("diffusers")
 pytest.importorskip("transformers")
 
-from inpaintbench.api import InputError, MethodUnavailable, apply_mask  # noqa: E402
+from inpaintbench.api import SampleRNG, InputError, MethodUnavailable, apply_mask  # noqa: E402
 from inpaintbench.methods.diffusion.stable_diffusion import (  # noqa: E402
     DEFAULT_MODEL,
     StableDiffusionInpaint,
@@ -95,8 +95,13 @@ def _inputs(channels: int, size: int, batch: int = 2):
     return apply_mask(image, mask), mask
 
 
+def _call(method, image, mask, seed=0):
+    rng = SampleRNG.for_samples(seed, sample_ids=[str(i) for i in range(image.shape[0])])
+    return method.inpaint(image, mask, rng=rng)
+
+
 def _run(method, image, mask, seed=0):
-    return method.inpaint(image, mask, generator=torch.Generator().manual_seed(seed))
+    return _call(method, image, mask, seed).image
 
 
 # ---- edge conversions (no pipeline) ---------------------------------------------------------
@@ -151,20 +156,22 @@ def test_settings_are_checked_before_anything_loads(tiny_pipe):
 def test_grayscale_resized_output_shape_dtype_range_and_nfe(tiny_pipe):
     method = _method(tiny_pipe, strength=0.5)  # 28 px in, 16 px working size, 28 px out
     image, mask = _inputs(channels=1, size=28, batch=1)
-    out = _run(method, image, mask)
+    result = _call(method, image, mask)
+    out = result.image
     assert out.shape == image.shape and out.dtype == torch.float32
     assert torch.isfinite(out).all() and out.min() >= 0 and out.max() <= 1
-    assert method.call_stats() == {"nfe": 4.0}  # 2 steps x 2 (classifier-free guidance)
+    assert result.stats == {"nfe": 4.0}  # 2 steps x 2 (classifier-free guidance)
     assert method.config["model"] == "in-memory pipeline"
 
 
 def test_rgb_native_size_is_deterministic_not_composited_and_strength_matters(tiny_pipe):
     image, mask = _inputs(channels=3, size=16)
     full = _method(tiny_pipe, strength=1.0, resolution=None, guidance_scale=1.0)
-    first = _run(full, image, mask, seed=5)
+    first_result = _call(full, image, mask, seed=5)
+    first = first_result.image
     assert first.shape == image.shape and first.dtype == torch.float32
     assert first.min() >= 0 and first.max() <= 1
-    assert full.call_stats() == {"nfe": float(STEPS)}  # no guidance: one UNet call per step
+    assert first_result.stats == {"nfe": float(STEPS)}  # no guidance: one UNet call per step
     torch.testing.assert_close(_run(full, image, mask, seed=5), first, rtol=0, atol=0)
     assert not torch.equal(_run(full, image, mask, seed=6), first)
     # The raw output is returned: the known pixels are not pasted back.

@@ -13,17 +13,17 @@ from typing import Any
 import pandas as pd
 
 from inpaintbench.api import InputError
+from inpaintbench.metrics import METRICS, metric_info
 from inpaintbench.reporting.leaderboard import load_records
 from inpaintbench.run.runner import run_suite
 from inpaintbench.suite import Spec, Suite
 
-#: Allowed worsening per metric (absolute, in the metric's units) before the gate fails.
-TOLERANCES: dict[str, float] = {"psnr": 0.5, "ssim": 0.01, "lpips": 0.01, "known_mse": 1e-6}
+#: Allowed worsening per gated metric (absolute, in the metric's units), from the one metric table.
+TOLERANCES: dict[str, float] = {m.name: m.gate_tolerance for m in METRICS if m.gate_tolerance is not None}
 #: A method may get this many times slower before the gate fails (these machines are noisy).
 TIME_RATIO = 3.0
 #: Times per image under this many seconds are not gated: microsecond fills jitter by 10x.
 TIME_FLOOR_S = 1e-3
-_HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "lpips": False, "known_mse": False}
 
 
 def default_baseline_path() -> Path:
@@ -85,7 +85,7 @@ def compare(current: dict[str, dict[str, float]], baseline: dict[str, dict[str, 
                              "now": "not measured", "change": "", "verdict": "skipped"})
                 continue
             old, new = baseline[key][metric], current[key].get(metric, math.nan)
-            worse = (old - new) if _HIGHER_IS_BETTER[metric] else (new - old)
+            worse = metric_info(metric).worsening(old, new)
             bad = not (worse <= tolerance)  # NaN counts as a regression
             verdict = "REGRESSION" if bad else ("improved" if worse < -tolerance else "ok")
             failed |= bad

@@ -1,7 +1,9 @@
-"""The runner: wires datasets x mask families x methods, times the method call, writes records.
+"""The runner: wires datasets x task conditions x methods, times the method call, writes records.
 
-The path of one sample (see DESIGN.md): image -> seeded mask -> zero-filled input ->
-``method.inpaint`` (timed) -> raw output -> composite -> metrics -> one JSON line.
+The path of one sample (see DESIGN.md): image -> the condition's task (a seeded mask, a
+scale) -> the task's observation -> ``method.restore`` (timed) -> raw output -> the task's
+composite -> metrics -> one record. The runner never branches on the task and imports no
+method.
 """
 
 from __future__ import annotations
@@ -11,21 +13,26 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
-from inpaintbench.methods.wrappers.super_resolution import downscale, super_resolve_holes
-
-from inpaintbench.api import InputError, Method, MethodUnavailable, apply_mask, check_image_batch, check_mask_batch
+from inpaintbench.api import InputError, Method, MethodUnavailable, SampleRNG, check_image_batch
 from inpaintbench.environment import device_name, git_commit, library_versions, resolve_device
-from inpaintbench.run.artifacts import accumulate_heatmap, example_path, heatmap_path, save_examples
 from inpaintbench.metrics import compute_image_metrics
 from inpaintbench.registry import dataset_registry, mask_registry, method_registry
-from inpaintbench.run.records import ResultsStore, config_hash, record_key
-from inpaintbench.seeding import make_generator
+from inpaintbench.run.artifacts import accumulate_heatmap, example_path, heatmap_path, save_examples
+from inpaintbench.run.records import (
+    DatasetRecord,
+    ResultsStore,
+    RunRecord,
+    SampleRecord,
+    UnavailableRecord,
+    method_identity,
+)
 from inpaintbench.suite import Spec, Suite
+from inpaintbench.tasks import Condition
 from inpaintbench.timing import timed_call
 
 log = logging.getLogger(__name__)
@@ -68,20 +75,6 @@ def load_dataset(spec: Spec, n_images: int) -> tuple[torch.Tensor, list[str], to
     return images, [s.sample_id for s in samples], masks
 
 
-def make_masks(spec: Spec, seed: int, ids: list[str], shape: tuple[int, int],
-               dataset_masks: torch.Tensor | None) -> torch.Tensor:
-    """One mask per sample, seeded by (suite seed, sample id, mask label): bool ``[N,1,H,W]``."""
-    if spec.name == "dataset":
-        if dataset_masks is None:
-            raise InputError("mask family 'dataset' needs a dataset that ships masks (e.g. 'paired')")
-        return dataset_masks
-    family = mask_registry().create(spec.name, **spec.config)
-    h, w = shape
-    masks = torch.cat([family(1, h, w, generator=make_generator(seed, "mask", spec.label, sid)) for sid in ids])
-    check_mask_batch(masks)
-    return masks
-
-
 def build_methods(specs: tuple[Spec, ...], device: torch.device) -> tuple[dict[str, Method], dict[str, str]]:
     """Build every method; those that cannot load here are returned with the reason."""
     methods, unavailable = {}, {}
@@ -93,23 +86,40 @@ def build_methods(specs: tuple[Spec, ...], device: torch.device) -> tuple[dict[s
     return methods, unavailable
 
 
+#: How far outside [0, 1] a raw output may stray (float rounding of a network's last layer)
+#: before it is an error instead of being clipped.
+RANGE_TOLERANCE = 1e-3
+
+
 def _validate_output(output: Any, expected: torch.Size) -> str | None:
+    """None if ``output`` is a finite tensor of shape ``expected`` in ``[0, 1]`` (up to
+    :data:`RANGE_TOLERANCE`); else why not."""
     if not isinstance(output, torch.Tensor):
         return f"method returned {type(output).__name__}, not a tensor"
     if output.shape != expected:
         return f"method returned shape {list(output.shape)}, expected {list(expected)}"
     if not torch.isfinite(output).all():
         return "method returned NaN or inf values"
+    lo, hi = float(output.min()), float(output.max())
+    if lo < -RANGE_TOLERANCE or hi > 1 + RANGE_TOLERANCE:
+        return f"method returned values in [{lo:.4g}, {hi:.4g}], outside [0, 1] (tolerance {RANGE_TOLERANCE})"
     return None
 
 
 def run_suite(suite: Suite, out_dir: str | Path, *, progress: bool = True,
               lpips_weights: str | None = None, command: str = "") -> RunSummary:
-    """Run every (dataset, mask, method) of ``suite``, appending records to ``out_dir/results.jsonl``.
+    """Run every (dataset, task condition, method) of ``suite``, appending records to
+    ``out_dir/results.jsonl``.
 
     Records already present (same key) are skipped, so an interrupted run resumes where it
-    stopped. A method that raises or returns NaN on a batch gets ``status="error"`` records for
-    that batch and the run goes on. Names are validated before anything is written.
+    stopped. A method that raises, returns NaN or out-of-range values on a batch gets
+    ``status="error"`` records for that batch and the run goes on. Everything that bad input
+    can break (names, options, data, masks, task support) is checked before anything is
+    written.
+
+    Randomness: the masks of sample ``i`` come from ``(suite seed, mask label, sample id)``,
+    a stochastic method's draws for it from ``(suite seed, method label, sample id)``
+    (:class:`~inpaintbench.api.SampleRNG`), so no number depends on batching or resuming.
     """
     for spec in suite.methods:
         method_registry().entry(spec.name)
@@ -117,164 +127,137 @@ def run_suite(suite: Suite, out_dir: str | Path, *, progress: bool = True,
         dataset_registry().entry(spec.name)
     for spec in suite.masks:
         mask_registry().entry(spec.name)
-
-    # Everything that can fail on bad input happens before the first byte is written.
+    conditions = suite.conditions()
+    for condition in conditions:
+        condition.validate()
     loaded = {spec.label: load_dataset(spec, suite.n_images) for spec in suite.datasets}
-    for spec in suite.masks:
-        if spec.name != "dataset":
-            mask_registry().create(spec.name, **spec.config)
     out_dir = Path(out_dir)
     device = resolve_device(suite.device)
+    methods, unavailable = build_methods(suite.methods, device)
+    task_name = conditions[0].task_name
+    for label, method in methods.items():
+        if task_name not in method.tasks:
+            raise InputError(f"method {label!r} solves {list(method.tasks)}, not the suite's task {task_name!r}; "
+                             "remove it from the suite or pick a suite of its task")
     lpips_metric, lpips_note = _build_lpips(suite.lpips_net, lpips_weights, device)
-    # A condition is a mask family (inpainting) or a scale (super-resolution); SR methods are
-    # configured per scale, so each condition gets its own built methods.
-    if suite.task == "super-resolution":
-        conditions = tuple(Spec("scale", f"x{s}", {"scale": s}) for s in suite.scales)
-        methods_for, unavailable = {}, {}
-        for cond in conditions:
-            scaled = tuple(Spec(m.name, m.label, {**m.config, "scale": cond.config["scale"]}) for m in suite.methods)
-            methods_for[cond.label], missing = build_methods(scaled, device)
-            unavailable.update(missing)
-    else:
-        conditions = suite.masks
-        methods, unavailable = build_methods(suite.methods, device)
-        methods_for = {cond.label: methods for cond in conditions}
 
     threads_before = torch.get_num_threads()
     if suite.num_threads:
         torch.set_num_threads(suite.num_threads)
     try:
-        return _run_all(suite, out_dir, device, loaded, conditions, methods_for, unavailable,
+        return _run_all(suite, out_dir, device, loaded, conditions, methods, unavailable,
                         lpips_metric, lpips_note, command, progress)
     finally:
         torch.set_num_threads(threads_before)
 
 
-def _run_all(suite: Suite, out_dir: Path, device: torch.device, loaded: dict, conditions: tuple[Spec, ...],
-             methods_for: dict[str, dict[str, Method]], unavailable: dict[str, str], lpips_metric: Any,
+def _run_all(suite: Suite, out_dir: Path, device: torch.device, loaded: dict, conditions: tuple[Condition, ...],
+             methods: dict[str, Method], unavailable: dict[str, str], lpips_metric: Any,
              lpips_note: dict[str, Any], command: str, progress: bool) -> RunSummary:
     """Write the run's records (see :func:`run_suite`, which validates and builds everything)."""
     store = ResultsStore(out_dir / RESULTS_FILE)
     done = store.done_keys()
     summary = RunSummary(store.path, unavailable=unavailable)
     run_id = uuid.uuid4().hex[:12]
-    store.append([{
-        "kind": "run", "run_id": run_id, "suite": suite.name, "task": suite.task, "command": command,
-        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "git_commit": git_commit(), "device": str(device), "device_name": device_name(device),
-        "versions": library_versions(), "lpips": lpips_note, "seed": suite.seed,
-        "n_images": suite.n_images, "batch_size": suite.batch_size, "torch_threads": torch.get_num_threads(),
-    }])
-    store.append([{"kind": "unavailable", "run_id": run_id, "method": label, "reason": reason}
-                  for label, reason in unavailable.items()])
+    store.append([RunRecord(
+        run_id=run_id, suite=suite.name, task=suite.task, command=command,
+        started=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        git_commit=git_commit(), device=str(device), device_name=device_name(device),
+        versions=library_versions(), lpips=lpips_note, seed=suite.seed, n_images=suite.n_images,
+        batch_size=suite.batch_size, torch_threads=torch.get_num_threads(), resumed=len(done))])
+    store.append([UnavailableRecord(run_id, label, reason) for label, reason in unavailable.items()])
+    identities = {label: method_identity(spec.name, methods[label]) for spec in suite.methods
+                  if (label := spec.label) in methods}
+    warmed: set[tuple] = set()
 
     for dataset_spec in suite.datasets:
         images, ids, dataset_masks = loaded[dataset_spec.label]
-        store.append([{"kind": "dataset", "run_id": run_id, "dataset": dataset_spec.label,
-                       "shape": list(images.shape[1:]), "n": len(ids),
-                       "lpips_note": lpips_metric.resize_note(*images.shape[2:]) if lpips_metric else ""}])
-        for mask_spec in conditions:
+        store.append([DatasetRecord(run_id, dataset_spec.label, list(images.shape[1:]), len(ids),
+                                    lpips_metric.resize_note(*images.shape[2:]) if lpips_metric else "")])
+        for condition in conditions:
             n_ex = min(suite.n_examples, len(ids))
-            if suite.task == "super-resolution":
-                # Scored on the whole image; the grid shows the zero-inserted input instead.
-                masks = torch.ones(images.shape[0], 1, *images.shape[2:], dtype=torch.bool)
-                shown = super_resolve_holes(n_ex, *images.shape[2:], mask_spec.config["scale"])
-            else:
-                masks = make_masks(mask_spec, suite.seed, ids, tuple(images.shape[2:]), dataset_masks)
-                shown = masks[:n_ex]
-            check_mask_batch(masks, images)
-            save_examples(example_path(out_dir, dataset_spec.label, mask_spec.label, "_input"), ids[:n_ex],
-                          original=images[:n_ex], mask=shown)
-            methods = methods_for[mask_spec.label]
+            if n_ex:
+                shown = condition.task_for(ids[:n_ex], (n_ex, *images.shape[1:]), suite.seed,
+                                           None if dataset_masks is None else dataset_masks[:n_ex])
+                save_examples(example_path(out_dir, dataset_spec.label, condition.label, "_input"), ids[:n_ex],
+                              original=images[:n_ex], mask=shown.shown_mask())
             for method_spec in suite.methods:
                 if method_spec.label not in methods:
                     continue
-                context = dict(run_id=run_id, task=suite.task, dataset=dataset_spec.label,
-                               dataset_hash=dataset_spec.hash, mask=mask_spec.label, mask_hash=mask_spec.hash,
-                               mask_config={"name": mask_spec.name, **mask_spec.config},
-                               seed=suite.seed, device=str(device))
-                _run_method(methods[method_spec.label], method_spec, images, masks, ids, context, suite,
-                            store, done, summary, lpips_metric, out_dir, progress)
+                config, chash = identities[method_spec.label]
+                base = dict(run_id=run_id, task=condition.task_name, method=method_spec.label,
+                            method_name=method_spec.name, config=config, config_hash=chash,
+                            dataset=dataset_spec.label, dataset_hash=dataset_spec.hash, mask=condition.label,
+                            mask_hash=condition.hash, mask_config=condition.describe(), seed=suite.seed,
+                            device=str(device))
+                _run_method(methods[method_spec.label], base, images, dataset_masks, ids, condition, suite,
+                            store, done, summary, lpips_metric, out_dir, progress, warmed)
     return summary
 
 
-def _run_method(method: Method, spec: Spec, images: torch.Tensor, masks: torch.Tensor, ids: list[str],
-                context: dict[str, Any], suite: Suite, store: ResultsStore, done: set[tuple],
-                summary: RunSummary, lpips_metric: Any, out_dir: Path, progress: bool) -> None:
-    """Run one method over every pending sample of one (dataset, mask) pair."""
-    config = {"name": spec.name, **method.config}
-    base = dict(kind="sample", method=spec.label, method_name=spec.name, config=config,
-                config_hash=config_hash(config), **context)
-    pending = [i for i, sid in enumerate(ids) if record_key({**base, "sample_id": sid}) not in done]
+def _run_method(method: Method, base: dict[str, Any], images: torch.Tensor, dataset_masks: torch.Tensor | None,
+                ids: list[str], condition: Condition, suite: Suite, store: ResultsStore, done: set[tuple],
+                summary: RunSummary, lpips_metric: Any, out_dir: Path, progress: bool, warmed: set[tuple]) -> None:
+    """Run one method over every pending sample of one (dataset, condition) pair."""
+    pending = [i for i, sid in enumerate(ids) if SampleRecord(**base, sample_id=sid, status="ok").key() not in done]
     summary.skipped += len(ids) - len(pending)
     if not pending:
         return
     device = method.device
+    label, dataset = base["method"], base["dataset"]
     example_ids = set(ids[: suite.n_examples])
-    bar = tqdm(total=len(pending), desc=f"{spec.label} | {context['dataset']} | {context['mask']}",
+    bar = tqdm(total=len(pending), desc=f"{label} | {dataset} | {condition.label}",
                disable=not progress, leave=False)
-    warmed_up = False
     for start in range(0, len(pending), suite.batch_size):
         index = pending[start: start + suite.batch_size]
         batch_ids = [ids[i] for i in index]
         original = images[index].to(device)
-        mask = masks[index].to(device)
-        generator = make_generator(suite.seed, "method", spec.label, batch_ids[0], device=device)
-        records = []
+        task = condition.task_for(batch_ids, tuple(original.shape), suite.seed,
+                                  None if dataset_masks is None else dataset_masks[index])
+        observation = task.observe(original)
+        rng = SampleRNG.for_samples(suite.seed, "method", label, sample_ids=batch_ids, device=device)
         try:
-            call = method_call(method, context["task"], original, mask)
-            if not warmed_up:  # first call pays for lazy init, allocator growth, cuDNN autotune
-                method_call(method, context["task"], original[:1], mask[:1])(
-                    make_generator(suite.seed, "warmup", device=device))
-                warmed_up = True
-            timed = timed_call(lambda: call(generator), device)
-            problem = _validate_output(timed.value, original.shape)
+            warm_key = (label, condition.task_name, tuple(original.shape[1:]))
+            if warm_key not in warmed:  # first call pays for lazy init, allocator growth, cuDNN autotune
+                first = condition.task_for(batch_ids[:1], (1, *original.shape[1:]), suite.seed,
+                                           None if dataset_masks is None else dataset_masks[index[:1]])
+                method.restore(first.observe(original[:1]), SampleRNG.for_samples(
+                    suite.seed, "warmup", sample_ids=batch_ids[:1], device=device))
+                warmed.add(warm_key)
+            timed = timed_call(lambda: method.restore(observation, rng), device)
+            restoration = timed.value
+            problem = _validate_output(restoration.image, original.shape)
         except Exception as err:  # a failing method is a result, not the end of the run
             problem = f"{type(err).__name__}: {err}"
-            log.warning("%s failed on %s/%s: %s", spec.label, context["dataset"], context["mask"], problem)
+            log.warning("%s failed on %s/%s: %s", label, dataset, condition.label, problem)
         if problem is not None:
-            records = [{**base, "sample_id": sid, "status": "error", "error": problem} for sid in batch_ids]
+            records = [SampleRecord(**base, sample_id=sid, status="error", error=problem) for sid in batch_ids]
             summary.errors += len(records)
         else:
-            raw = timed.value.to(torch.float32).clamp(0.0, 1.0)
-            metrics = compute_image_metrics(original, raw, mask, lpips=lpips_metric, band_px=suite.band_px)
-            stats = method.call_stats()
-            hole_fraction = mask.float().mean(dim=(1, 2, 3))
+            raw = restoration.image.to(torch.float32).clamp(0.0, 1.0)
+            region = task.generated_region().to(device)
+            composited = task.composite(raw, original)
+            metrics = compute_image_metrics(original, raw, region, lpips=lpips_metric, band_px=suite.band_px,
+                                            composited=composited)
+            hole_fraction = region.float().mean(dim=(1, 2, 3))
             per_image_s = timed.seconds / len(index)
-            for j, sid in enumerate(batch_ids):
-                records.append({
-                    **base, "sample_id": sid, "status": "ok",
-                    "metrics": {k: float(v[j]) for k, v in metrics.items()},
-                    "time_s": per_image_s, "batch_size": len(index),
-                    "peak_memory_bytes": timed.peak_memory_bytes, "hole_fraction": float(hole_fraction[j]),
-                    **{k: float(v) for k, v in stats.items()},
-                })
-            accumulate_heatmap(heatmap_path(out_dir, context["dataset"], context["mask"], spec.label),
-                               (raw - original).abs(), mask)
+            records = [SampleRecord(
+                **base, sample_id=sid, status="ok",
+                metrics={k: float(v[j]) for k, v in metrics.items()},
+                time_s=per_image_s, batch_size=len(index), peak_memory_bytes=timed.peak_memory_bytes,
+                hole_fraction=float(hole_fraction[j]),
+                counters={name: restoration.per_image(name, j) for name in restoration.stats},
+            ) for j, sid in enumerate(batch_ids)]
+            accumulate_heatmap(heatmap_path(out_dir, dataset, condition.label, label),
+                               (raw - original).abs(), region)
             keep = [j for j, sid in enumerate(batch_ids) if sid in example_ids]
             if keep:
-                composited = torch.where(mask, raw, original)
-                save_examples(example_path(out_dir, context["dataset"], context["mask"], spec.label),
+                save_examples(example_path(out_dir, dataset, condition.label, label),
                               [batch_ids[j] for j in keep], output=composited[keep])
         store.append(records)
         summary.written += len(records)
         bar.update(len(index))
     bar.close()
-
-
-def method_call(method: Method, task: str, original: torch.Tensor,
-                mask: torch.Tensor) -> Callable[[torch.Generator], torch.Tensor]:
-    """The method call of one batch, inputs prepared outside the timed region.
-
-    Inpainting: the method gets the zero-filled image and the mask (``None`` if it is blind).
-    Super-resolution: it gets the area-downscaled image (``method.scale``).
-    """
-    if task == "super-resolution":
-        low_res = downscale(original, method.scale)
-        return lambda generator: method.upscale(low_res, method.scale, generator=generator)
-    masked = apply_mask(original, mask)
-    model_mask = None if method.blind else mask
-    return lambda generator: method.inpaint(masked, model_mask, generator=generator)
 
 
 def _build_lpips(net: str, weights: str | None, device: torch.device) -> tuple[Any, dict[str, Any]]:

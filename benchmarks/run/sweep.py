@@ -6,6 +6,8 @@ resume like any run's; the plots read the records' ``config.<param>`` / ``mask_c
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import json
 from pathlib import Path
 from typing import Any, Sequence
@@ -68,10 +70,10 @@ def sweep_suite(base: Suite, *, methods: Sequence[str], param: str | None, value
     mask_specs = [Spec(mask, mask if mask_param is None else f"{mask}[{mask_param}={v}]",
                        {} if mask_param is None else {mask_param: v})
                   for v in (mask_values if mask_param is not None else [None])]
-    return Suite(name=base.name, datasets=base.datasets, methods=tuple(method_specs), masks=tuple(mask_specs),
-                 seed=base.seed, n_images=base.n_images, batch_size=base.batch_size, device=base.device,
-                 n_examples=base.n_examples, band_px=base.band_px, lpips_net=base.lpips_net,
-                 num_threads=base.num_threads)
+    # Every other field of the base suite (task, scales, seed, sizes, device...) is kept:
+    # a sweep of the super-resolution suite stays a super-resolution run.
+    masks = base.masks if base.task == "super-resolution" else tuple(mask_specs)
+    return replace(base, methods=tuple(method_specs), masks=masks)
 
 
 def plot_sweep(frame: pd.DataFrame, x: str, line: str, out_path: Path,
@@ -152,8 +154,8 @@ def write_sweep_report(results_path: Path, report_dir: Path, x: str, line: str, 
              "boundary band are measured on the raw output.", ""]
     if runs:
         last = runs[-1]
-        lines += [f"Device: {last.get('device_name')}; commit {str(last.get('git_commit'))[:12]}; "
-                  f"command: `{last.get('command')}`.", ""]
+        lines += [f"Device: {last.device_name}; commit {str(last.git_commit)[:12]}; "
+                  f"command: `{last.command}`.", ""]
     lines += ["![sweep](sweep.png)", ""]
     if heat is not None:
         lines += ["Per-pixel mean |raw output − original| for the settings with the largest known-region change "

@@ -42,6 +42,8 @@ import torch
 import torch.nn.functional as F
 
 from inpaintbench.api import (
+    Restoration,
+    SampleRNG,
     InputError,
     Method,
     MethodUnavailable,
@@ -259,7 +261,6 @@ class StableDiffusionInpaint(Method):
                          num_inference_steps=num_inference_steps, resolution=resolution, dtype=dtype)
         self.pipe = pipeline if pipeline is not None else load_inpaint_pipeline(str(model), dtype)
         self.pipe.set_progress_bar_config(disable=True)
-        self._nfe = 0.0
 
     @classmethod
     def from_pipeline(cls, pipe: Any, **config: Any) -> "StableDiffusionInpaint":
@@ -277,10 +278,6 @@ class StableDiffusionInpaint(Method):
         self.pipe.to(self.device)
         return self
 
-    def call_stats(self) -> dict[str, float]:
-        """``{"nfe": UNet evaluations per image of the last call}`` (x2 with guidance)."""
-        return {"nfe": self._nfe}
-
     def _working_size(self, height: int, width: int) -> tuple[int, int]:
         resolution = self.config["resolution"]
         if resolution is not None:
@@ -293,17 +290,19 @@ class StableDiffusionInpaint(Method):
         return height, width
 
     def inpaint(self, image: torch.Tensor, mask: torch.Tensor | None, *,
-                generator: torch.Generator) -> torch.Tensor:
+                rng: SampleRNG) -> Restoration:
         """Run the pipeline once on the batch.
 
         Args:
             image: float32 ``[B, C, H, W]`` in ``[0, 1]``, holes zero-filled.
             mask: bool ``[B, 1, H, W]``, True = hole.
-            generator: passed to the pipeline as it is (its device should be ``self.device``).
+            rng: per-image generators, passed to the pipeline as its list of generators (the
+                pipeline draws each image's latents from its own generator).
 
         Returns:
-            float32 ``[B, C, H, W]`` in ``[0, 1]``: the pipeline's raw output at the input size,
-            known pixels NOT pasted back.
+            :class:`Restoration`: float32 ``[B, C, H, W]`` in ``[0, 1]``, the pipeline's raw
+            output at the input size, known pixels NOT pasted back; ``nfe`` UNet evaluations per
+            image (x2 with classifier-free guidance).
         """
         check_image_batch(image)
         if mask is None:
@@ -332,9 +331,9 @@ class StableDiffusionInpaint(Method):
             strength=self.config["strength"],
             guidance_scale=self.config["guidance_scale"],
             num_inference_steps=self.config["num_inference_steps"],
-            generator=generator,
+            generator=list(rng.generators),
             output_type="pt",
             callback_on_step_end=count_step,
         )
-        self._nfe = float(steps_run * (2 if self.pipe.do_classifier_free_guidance else 1))
-        return from_pipeline_output(result.images, (height, width), channels).to(image.device)
+        nfe = float(steps_run * (2 if self.pipe.do_classifier_free_guidance else 1))
+        return Restoration(from_pipeline_output(result.images, (height, width), channels).to(image.device), {"nfe": nfe})

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from inpaintbench.api import InputError, Method, MethodUnavailable, check_image_batch, check_mask_batch
+from inpaintbench.api import InputError, Method, MethodUnavailable, Restoration, SampleRNG, check_image_batch, check_mask_batch
 from inpaintbench.methods import WEIGHTS_DIR
 from inpaintbench.seeding import derive_seed
 
@@ -274,7 +274,7 @@ class GANInpainter(Method):
     fully convolutional); ``fc`` only at its training size (28x28 for MNIST). Other sizes,
     and a channel count other than the training one, raise :class:`InputError`.
 
-    Deterministic: the generator has no noise input, so ``generator`` is unused.
+    Deterministic: the generator network has no noise input, so ``rng`` is not drawn from.
 
     Raises (constructor):
         MethodUnavailable: TensorFlow is not installed, or a weights file is missing.
@@ -289,6 +289,7 @@ class GANInpainter(Method):
         self._tf, _ = import_tensorflow()
         folder = Path(weights).expanduser() if weights is not None else DEFAULT_WEIGHTS[variant]
         self._model, self.spec = load_generator(folder)
+        self.loaded_files = [str(folder)]
         if self.spec.variant != variant:
             raise InputError(f"weights in {folder} are for variant {self.spec.variant!r}, not {variant!r}")
         # One traced graph per input shape instead of eager layer-by-layer calls.
@@ -305,16 +306,16 @@ class GANInpainter(Method):
         if height % 4 or width % 4:
             raise InputError(f"GAN 'conv' needs height and width divisible by 4, got {height}x{width}")
 
-    def inpaint(self, image: torch.Tensor, mask: torch.Tensor | None, *, generator: torch.Generator) -> torch.Tensor:
+    def inpaint(self, image: torch.Tensor, mask: torch.Tensor | None, *, rng: SampleRNG) -> Restoration:
         """Fill the holes with one generator pass.
 
         Args:
             image: float32 ``[B, C, H, W]`` in ``[0, 1]``.
             mask: bool ``[B, 1, H, W]``, True = hole.
-            generator: unused (the method is deterministic).
+            rng: not drawn from (the method is deterministic).
 
         Returns:
-            float32 ``[B, C, H, W]`` in ``[0, 1]`` on ``image.device``.
+            float32 ``[B, C, H, W]`` in ``[0, 1]`` on ``image.device``; one evaluation per image.
         """
         check_image_batch(image)
         if mask is None:
@@ -325,8 +326,4 @@ class GANInpainter(Method):
         net_input = torch.cat([image.masked_fill(mask, 0.0), mask.to(torch.float32)], dim=1)
         nhwc = net_input.permute(0, 2, 3, 1).detach().cpu().numpy()
         out = self._forward(self._tf.constant(nhwc)).numpy()
-        return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous().to(image.device)
-
-    def call_stats(self) -> dict[str, float]:
-        """One generator evaluation per image."""
-        return {"nfe": 1.0}
+        return Restoration(torch.from_numpy(out).permute(0, 3, 1, 2).contiguous().to(image.device), {"nfe": 1.0})

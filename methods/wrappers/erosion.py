@@ -14,7 +14,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from inpaintbench.api import InputError, Method, apply_mask, check_image_batch, check_mask_batch
+from inpaintbench.api import InputError, Method, Restoration, SampleRNG, apply_mask, check_image_batch, check_mask_batch
+from inpaintbench.tasks import Inpainting
 
 
 def erosion_ring(hole: torch.Tensor, step_px: int) -> torch.Tensor:
@@ -60,8 +61,8 @@ class IterativeErosion(Method):
         step_px: ring width per iteration, in pixels (>= 1).
         inner_config: keyword arguments for the inner method when ``inner`` is a name.
 
-    ``generator`` is handed to every inner call in turn, so the result is a function of its
-    seed (and of which images share the batch, for a random inner method).
+    Each image's generator (``rng``) is handed to every inner call that image takes part in,
+    so its result is a function of its own seed alone, whatever else shares the batch.
     """
 
     preserves_known = True
@@ -85,8 +86,6 @@ class IterativeErosion(Method):
         self.inner = inner_method
         self.step_px = step_px
         self.deterministic = inner_method.deterministic
-        self._calls = torch.zeros(0)
-        self._nfe: torch.Tensor | None = None
 
     def to(self, device: torch.device | str) -> "IterativeErosion":
         super().to(device)
@@ -94,16 +93,18 @@ class IterativeErosion(Method):
         return self
 
     def inpaint(self, image: torch.Tensor, mask: torch.Tensor | None, *,
-                generator: torch.Generator) -> torch.Tensor:
+                rng: SampleRNG) -> Restoration:
         """Fill the holes ring by ring (see the class docstring).
 
         Args:
             image: float32 ``[B, C, H, W]`` in ``[0, 1]``, holes zero-filled.
             mask: bool ``[B, 1, H, W]``, True = hole.
-            generator: passed to every inner call.
+            rng: per-image generators, passed on to the inner calls of each image.
 
         Returns:
-            float32 ``[B, C, H, W]`` in ``[0, 1]``; equal to ``image`` on known pixels.
+            :class:`Restoration`: float32 ``[B, C, H, W]`` in ``[0, 1]`` equal to ``image`` on
+            known pixels; per-image ``inner_calls`` (iterations) and, when the inner method
+            counts them, ``nfe`` summed over its calls.
         """
         check_image_batch(image)
         if mask is None:
@@ -118,33 +119,28 @@ class IterativeErosion(Method):
             if active.numel() == 0:
                 break
             sub_image, sub_hole = current[active], hole[active]
-            filled = self.inner.inpaint(apply_mask(sub_image, sub_hole), sub_hole, generator=generator)
+            step = self.inner.restore(Inpainting(sub_hole).observe(sub_image), rng.select(active.tolist()))
+            filled = step.image
             ring = erosion_ring(sub_hole, self.step_px)
             nothing_known = ~(~sub_hole).flatten(1).any(dim=1)
             ring[nothing_known] = sub_hole[nothing_known]
             current[active] = torch.where(ring, filled.to(current), sub_image)
             hole[active] = sub_hole & ~ring
             calls[active.cpu()] += 1
-            stats = self.inner.call_stats()
-            if "nfe" in stats:
+            if "nfe" in step.stats:
                 nfe = torch.zeros(image.shape[0], dtype=torch.float64) if nfe is None else nfe
-                nfe[active.cpu()] += float(stats["nfe"])
-        self._calls, self._nfe = calls, nfe
-        return torch.where(mask, current, image)
+                nfe[active.cpu()] += torch.tensor([step.per_image("nfe", j) for j in range(len(active))],
+                                                  dtype=torch.float64)
+        stats: dict[str, Any] = {"inner_calls": calls.double().tolist()}
+        if nfe is not None:
+            stats["nfe"] = nfe.tolist()
+        return Restoration(torch.where(mask, current, image), stats)
 
-    @property
-    def inner_calls_per_image(self) -> list[int]:
-        """Inner calls each image of the most recent batch took (its number of iterations)."""
-        return self._calls.tolist()
+    def effective_config(self) -> dict[str, Any]:
+        """This wrapper's config with the inner method's effective config (registry defaults
+        included) in place of the user's overrides."""
+        return {**self.config, "inner_config": self.inner.effective_config()}
 
-    def call_stats(self) -> dict[str, float]:
-        """Per-image means over the most recent batch: ``inner_calls``, ``inner_calls_max``
-        (the batch's slowest image) and, when the inner method reports it, ``nfe`` (its network
-        evaluations summed over the calls)."""
-        if self._calls.numel() == 0:
-            return {}
-        stats = {"inner_calls": float(self._calls.double().mean()),
-                 "inner_calls_max": float(self._calls.max())}
-        if self._nfe is not None:
-            stats["nfe"] = float(self._nfe.mean())
-        return stats
+    def weight_files(self) -> list[str]:
+        """The inner method's weight files."""
+        return self.inner.weight_files()
