@@ -58,6 +58,18 @@ def test_disc_radius_sweep_end_to_end(tmp_path, lpips_weights_env):
     assert sum(r["kind"] == "sample" for r in again) == len(samples)
 
 
+def test_a_sweep_of_the_super_resolution_suite_stays_super_resolution(tmp_path):
+    out = tmp_path / "out"
+    argv = ["sweep", "--suite", "super-resolution", "--methods", "sr-inpaint-pde", "--param", "inpainter",
+            "--values", "pde-heat,telea", "--n-images", "2", "--device", "cpu", "--out", str(out),
+            "--report-dir", str(tmp_path / "rep"), "-q"]
+    assert main(argv) == 0
+    samples = [r for r in map(json.loads, (out / "results.jsonl").read_text().splitlines()) if r["kind"] == "sample"]
+    assert {r["task"] for r in samples} == {"super-resolution"}
+    assert {r["mask"] for r in samples} == {"x2", "x4"}
+    assert all(r["status"] == "ok" for r in samples) and len(samples) == 2 * 2 * 2
+
+
 def test_sweep_needs_exactly_one_swept_thing(capsys):
     assert main(["sweep", "--methods", "telea"]) == 2
     assert "exactly one thing" in capsys.readouterr().err

@@ -57,6 +57,9 @@ def sweep_suite(base: Suite, *, methods: Sequence[str], param: str | None, value
         raise InputError(f"--param {param} needs --values")
     if mask_param is not None and not mask_values:
         raise InputError(f"--mask-param {mask_param} needs --mask-values")
+    if mask_param is not None and base.task != "inpainting":
+        raise InputError(f"suite {base.name!r} is a {base.task} suite: it has no masks to sweep; sweep a method "
+                         "option with --param")
     method_specs = []
     fixed = "{" + ",".join(f"{k}={v}" for k, v in sorted(method_options.items())) + "}" if method_options else ""
     for name in methods:
