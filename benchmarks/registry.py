@@ -146,3 +146,32 @@ def mask_registry() -> Registry:
     from inpaintbench.catalog import MASKS
 
     return Registry("mask family", [*MASKS, *_plugin_entries("inpaintbench.masks")])
+
+
+#: The loop of a trainer whose entry names none (e.g. a plugin that loads to a bare task factory).
+TORCH_LOOP = "inpaintbench.methods.training.loop:train"
+
+
+def resolve_target(target: str | Callable[..., Any]) -> Callable[..., Any]:
+    """Import a ``"package.module:attribute"`` target the way :meth:`Entry.resolve` does (a
+    callable is returned as is); raises ImportError if an extra is missing."""
+    return Entry(name=str(target), target=target).resolve()
+
+
+@cache
+def trainer_registry() -> Registry:
+    """All trainers of ``inpaintbench train``: the built-in catalogue plus ``inpaintbench.trainers``
+    entry points.
+
+    A trainer entry's ``target`` is its task factory (built from the config's ``[task]``
+    table: its ``from_dict`` when it has one, else called with the table as keywords); its
+    ``defaults`` are not keyword arguments of that call but the trainer's settings:
+    ``config``, the default config file (a name in ``inpaintbench.methods.CONFIG_DIR`` or a
+    path; absent: ``--config`` is required), and ``loop``, the training loop
+    ``(task, dataset, TrainConfig, out_dir, *, resume) -> final folder`` (a target as above;
+    absent: :data:`TORCH_LOOP`). An entry point may load to such an :class:`Entry` or to a
+    bare task factory (torch loop, no default config).
+    """
+    from inpaintbench.catalog import TRAINERS
+
+    return Registry("trainer", [*TRAINERS, *_plugin_entries("inpaintbench.trainers")])

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 
 from inpaintbench.api import InputError, MethodUnavailable
 from inpaintbench.methods import WEIGHTS_DIR
+from inpaintbench.methods.training.init import seeded_init_ as init_weights_  # the suite's one seeded init
 
 #: Where the committed MNIST prior lives (a diffusers save_pretrained folder).
 MNIST_WEIGHTS = WEIGHTS_DIR / "ddpm-mnist"
@@ -137,23 +138,6 @@ class DDPMTask:
         """``save_pretrained`` of the UNet (safetensors) and the scheduler into ``out_dir``."""
         modules["unet"].save_pretrained(out_dir, safe_serialization=True)
         self.scheduler.save_pretrained(out_dir)
-
-
-def init_weights_(module: torch.nn.Module, seed: int) -> None:
-    """Re-draw the weights of every Conv/Linear layer of ``module`` with PyTorch's default
-    initialisation, from a local generator seeded with ``seed``.
-
-    Module construction draws from the global RNG, which library code never seeds; this
-    makes the initial weights a function of ``seed`` alone. Norm layers keep ones/zeros.
-    """
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for layer in module.modules():
-            if isinstance(layer, (torch.nn.Conv2d, torch.nn.Linear)):
-                torch.nn.init.kaiming_uniform_(layer.weight, a=5 ** 0.5, generator=gen)
-                if layer.bias is not None:
-                    fan_in = layer.weight[0].numel()
-                    torch.nn.init.uniform_(layer.bias, -fan_in ** -0.5, fan_in ** -0.5, generator=gen)
 
 
 def load_ddpm(path_or_hub_id: str | os.PathLike = MNIST_WEIGHTS, *, subfolder: str | None = None,

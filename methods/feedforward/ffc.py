@@ -21,6 +21,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from inpaintbench.api import InputError
+# The old name, kept for callers outside the package (tests/test_lama.py); new code imports seeded_init_.
+from inpaintbench.methods.training.init import seeded_init_ as reset_parameters_  # noqa: F401
 
 #: ``(local, global)`` feature maps, ``[B, C_local, H, W]`` and ``[B, C_global, H, W]``.
 FeaturePair = tuple[torch.Tensor | None, torch.Tensor | None]
@@ -266,23 +268,6 @@ def pad_to_multiple(x: torch.Tensor, multiple: int, min_size: int = 1) -> torch.
     if pad_h == 0 and pad_w == 0:
         return x
     return F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
-
-
-def reset_parameters_(module: nn.Module, seed: int) -> None:
-    """Re-draw every convolution's (and transposed convolution's) weights with PyTorch's default
-    initialisation from a local generator seeded with ``seed``, so the initial weights depend
-    on ``seed`` alone (module construction draws from the global RNG, which we never seed).
-    BatchNorm layers keep their ones / zeros."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for layer in module.modules():
-            if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-                nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=gen)
-                if layer.bias is not None:
-                    # PyTorch's default bound, from the same fan-in kaiming_uniform_ uses.
-                    fan_in = layer.weight.shape[1] * layer.weight[0, 0].numel()
-                    bound = 1.0 / math.sqrt(fan_in)
-                    nn.init.uniform_(layer.bias, -bound, bound, generator=gen)
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -1,10 +1,11 @@
-"""Training of the TensorFlow GAN inpainter, shaped like the shared PyTorch loop.
+"""Training of the TensorFlow GAN inpainter through the suite's one training loop.
 
-TensorFlow needs its own optimizer step, so :func:`train_gan` cannot reuse
-:func:`inpaintbench.methods.training.loop.train`; everything else is shared: the same
-:class:`~inpaintbench.methods.training.loop.TrainConfig` (the ``[train]`` table), the same seeded
-batch order (:class:`~inpaintbench.methods.training.loop.SeededBatches`), the same config file
-layout (``[task]``, ``[data]``, ``[train]``) and the same ``out_dir`` layout::
+:func:`train_gan` runs the same loop shell as every torch method
+(:func:`inpaintbench.methods.training.shell.run_loop`: seeded batch order, step loop, progress
+bar, loss log, checkpoint cadence, export, run summary) with :class:`GANBackend`, the
+TensorFlow half (one optimisation step of both networks, the EMA, TensorFlow checkpoints, the
+export). Same :class:`~inpaintbench.methods.training.shell.TrainConfig` (the ``[train]``
+table), same config file layout (``[task]``, ``[data]``, ``[train]``), and this ``out_dir``::
 
     checkpoint/        tf.train.CheckpointManager folder: G, D, EMA G, both optimizers, step
     losses.jsonl       one JSON line per logged step
@@ -27,32 +28,18 @@ Run: ``inpaintbench train gan --config methods/configs/gan-mnist.toml
 from __future__ import annotations
 
 import dataclasses
-import json
-import math
 import os
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
-from tqdm.auto import tqdm
 
 from inpaintbench.api import InputError
 from inpaintbench.methods.feedforward.gan_tf import GeneratorSpec, build_discriminator, build_generator, import_tensorflow, save_generator
-from inpaintbench.methods.training.loop import (
-    CHECKPOINT_DIR,
-    CONFIG_JSON,
-    FINAL_DIR,
-    LOSS_LOG,
-    SeededBatches,
-    TrainConfig,
-    _truncate_log,
-)
+from inpaintbench.methods.training.shell import TrainConfig, dataclass_from_dict, run_loop
 from inpaintbench.seeding import make_generator
-
-#: The GAN's trainers, rows shaped like :data:`inpaintbench.methods.training.cli.TRAINERS`.
 
 DEFAULT_MASK_FAMILIES = ("box", "random-boxes", "strokes-medium", "wide", "narrow", "half")
 
@@ -105,11 +92,7 @@ class GANTask:
     def from_dict(cls, values: dict[str, Any]) -> "GANTask":
         """Build from a mapping (the ``[task]`` table); unknown keys raise :class:`InputError`
         naming them."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise InputError(f"unknown GANTask keys {unknown}; known keys: {sorted(known)}")
-        return cls(**values)
+        return dataclass_from_dict(cls, values)
 
     @property
     def config(self) -> dict[str, Any]:
@@ -156,44 +139,30 @@ def _to_nhwc(x: torch.Tensor) -> np.ndarray:
     return x.permute(0, 2, 3, 1).contiguous().numpy().astype(np.float32)
 
 
-def train_gan(task: GANTask, dataset: Dataset, config: TrainConfig, out_dir: str | os.PathLike,
-              *, resume: bool = True) -> Path:
-    """Train the GAN of ``task`` on ``dataset``; returns ``out_dir / "final"``.
+class GANBackend:
+    """:class:`~inpaintbench.methods.training.shell.TrainBackend` of the TensorFlow GAN.
 
-    Same signature and ``out_dir`` layout as :func:`inpaintbench.methods.training.loop.train`.
-
-    Args:
-        task: networks, losses and masks (see :class:`GANTask`).
-        dataset: items are :class:`inpaintbench.api.Sample` with float32 ``[C, S, S]``
-            images in ``[0, 1]``, ``C, S`` matching the task.
-        config: the shared :class:`TrainConfig` (steps, batch_size, lr, seed, ema_decay,
-            grad_clip, weight_decay, warmup_steps, checkpoint_every, log_every, device,
-            num_threads).
-        out_dir: run folder (created).
-        resume: continue from ``out_dir/checkpoint`` when it holds a checkpoint.
-
-    One step: the generator fills ``image * (1 - mask)`` given the mask; the discriminator
-    sees the real image and the composite (generator inside the holes), each with the mask;
-    both networks are updated from the same forward pass (hinge loss for D; L1 + adversarial
-    for G).
+    Builds the generator, its EMA copy (when ``config.ema_decay`` is set), the PatchGAN
+    discriminator and their two AdamW optimizers; build it, and drive it, inside the
+    ``tf.device`` scope of ``config.device`` (:func:`train_gan` does). The checkpoint is one
+    ``tf.train.CheckpointManager`` folder (``checkpoint/ckpt-<step>.*``, the latest kept)
+    holding G, D, EMA G, both optimizers and the step; the masks and the batch order are pure
+    functions of ``(seed, step)``, so an exact resume needs no RNG state.
     """
-    tf, keras = import_tensorflow()
-    _set_num_threads(tf, config.num_threads)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    spec = task.spec()
-    batches = SeededBatches(dataset, config.batch_size, config.seed)
-    first = batches.batch(0)
-    if tuple(first.shape[1:]) != (spec.channels, spec.height, spec.width):
-        raise InputError(f"dataset images are {list(first.shape[1:])}, the task expects "
-                         f"[{spec.channels}, {spec.height}, {spec.width}]")
 
-    with tf.device(_tf_device(config.device)):
-        gen_net = build_generator(spec)
+    loss_keys = ("loss", "d_loss")
+
+    def __init__(self, task: GANTask, config: TrainConfig):
+        tf, keras = import_tensorflow()
+        self.tf, self.task, self.config, self.spec = tf, task, config, task.spec()
+        self.gen_net = build_generator(self.spec)
         # Same weights, unclipped output: the L1 loss keeps a gradient outside [0, 1].
-        raw_gen_net = keras.Model(gen_net.inputs, gen_net.get_layer("to_image").output)
-        ema_net = build_generator(spec) if config.ema_decay is not None else None
-        disc_net = build_discriminator(spec.channels, task.disc_channels, seed=task.init_seed + 1)
+        raw_gen_net = keras.Model(self.gen_net.inputs, self.gen_net.get_layer("to_image").output)
+        self.ema_net = build_generator(self.spec) if config.ema_decay is not None else None
+        disc_net = build_discriminator(self.spec.channels, task.disc_channels, seed=task.init_seed + 1)
+        if self.ema_net is not None:  # a resumed run overwrites this with the checkpoint's EMA
+            for e, v in zip(self.ema_net.weights, self.gen_net.weights):
+                e.assign(v)
 
         def adamw(lr: float):
             return keras.optimizers.AdamW(learning_rate=lr, beta_1=task.beta1, beta_2=task.beta2,
@@ -201,29 +170,16 @@ def train_gan(task: GANTask, dataset: Dataset, config: TrainConfig, out_dir: str
 
         g_opt, d_opt = adamw(config.lr), adamw(config.lr * task.d_lr_ratio)
         # Built now so that a checkpoint restores their slots instead of deferring.
-        g_opt.build(gen_net.trainable_variables)
+        g_opt.build(self.gen_net.trainable_variables)
         d_opt.build(disc_net.trainable_variables)
-        step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-        tracked = {"generator": gen_net, "discriminator": disc_net, "g_optimizer": g_opt,
-                   "d_optimizer": d_opt, "step": step_var}
-        if ema_net is not None:
-            tracked["generator_ema"] = ema_net
-        checkpoint = tf.train.Checkpoint(**tracked)
-        manager = tf.train.CheckpointManager(checkpoint, str(out_dir / CHECKPOINT_DIR), max_to_keep=1)
-
-        log_path = out_dir / LOSS_LOG
-        if resume and manager.latest_checkpoint:
-            checkpoint.restore(manager.latest_checkpoint).assert_consumed()
-            _truncate_log(log_path, int(step_var.numpy()))
-        else:
-            if ema_net is not None:
-                for e, v in zip(ema_net.weights, gen_net.weights):
-                    e.assign(v)
-            if log_path.exists():
-                log_path.unlink()
-        start = int(step_var.numpy())
-
-        clip = config.grad_clip
+        self.step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        tracked = {"generator": self.gen_net, "discriminator": disc_net, "g_optimizer": g_opt,
+                   "d_optimizer": d_opt, "step": self.step_var}
+        if self.ema_net is not None:
+            tracked["generator_ema"] = self.ema_net
+        self.checkpoint = tf.train.Checkpoint(**tracked)
+        self._manager = None
+        gen_net, ema_net, clip = self.gen_net, self.ema_net, config.grad_clip
 
         @tf.function(reduce_retracing=True)
         def train_step(images, masks, lr, ema_decay):
@@ -258,41 +214,76 @@ def train_gan(task: GANTask, dataset: Dataset, config: TrainConfig, out_dir: str
             return {"loss": g_loss, "d_loss": d_loss, "hole_l1": hole_l1, "valid_l1": valid_l1,
                     "g_adv": g_adv, "g_grad_norm": g_norm, "d_grad_norm": d_norm}
 
-        t0 = time.perf_counter()
-        last: dict[str, float] = {}
-        bar = tqdm(range(start, config.steps), initial=start, total=config.steps, desc="train",
-                   mininterval=5.0, dynamic_ncols=True)
-        with open(log_path, "a") as log:
-            for step in bar:
-                images = _to_nhwc(batches.batch(step))
-                masks = _to_nhwc(task.masks(config.batch_size, config.seed, step).float())
-                ema_decay = config.ema_decay_at(step)
-                out = train_step(tf.constant(images), tf.constant(masks),
-                                 tf.constant(config.lr_at(step), tf.float32), tf.constant(ema_decay, tf.float32))
-                last = {k: float(v) for k, v in out.items()}
-                if not math.isfinite(last["loss"]) or not math.isfinite(last["d_loss"]):
-                    raise FloatingPointError(f"loss became {last['loss']} (D: {last['d_loss']}) at step {step}")
-                done = step + 1
-                step_var.assign(done)
-                bar.set_postfix(loss=f"{last['loss']:.4f}", d_loss=f"{last['d_loss']:.3f}", refresh=False)
-                if done % config.log_every == 0 or done == config.steps:
-                    record = {"step": done, **last, "lr": config.lr_at(step), "elapsed_s": round(time.perf_counter() - t0, 3)}
-                    log.write(json.dumps(record) + "\n")
-                    log.flush()
-                if done % config.checkpoint_every == 0 or done == config.steps:
-                    manager.save(checkpoint_number=done)
-        bar.close()
+        self._train_step = train_step
 
-    final_dir = save_generator(ema_net if ema_net is not None else gen_net, spec, out_dir / FINAL_DIR)
-    summary = {
-        "train": config.to_dict(),
-        "task": type(task).__name__,
-        "task_config": task.config,
-        "dataset_size": len(dataset),  # type: ignore[arg-type]
-        "resumed_from_step": start,
-        "wall_time_s_this_session": round(time.perf_counter() - t0, 1),
-        "last_logged": last,
-        "tensorflow": tf.__version__,
-    }
-    (out_dir / CONFIG_JSON).write_text(json.dumps(summary, indent=2, default=str) + "\n")
-    return final_dir
+    def _checkpoints(self, ckpt_dir: Path):
+        # One manager per folder: it tracks which ckpt-<step> files to delete (max_to_keep=1).
+        if self._manager is None:
+            self._manager = self.tf.train.CheckpointManager(self.checkpoint, str(ckpt_dir), max_to_keep=1)
+        return self._manager
+
+    def load_checkpoint(self, ckpt_dir: Path) -> int | None:
+        """Restore G, D, EMA G, optimizers and step from the latest ``ckpt-*``; its step, or None."""
+        manager = self._checkpoints(ckpt_dir)
+        if not manager.latest_checkpoint:
+            return None
+        self.checkpoint.restore(manager.latest_checkpoint).assert_consumed()
+        return int(self.step_var.numpy())
+
+    def step(self, step: int, images: torch.Tensor) -> dict[str, float]:
+        """One update of both networks from one forward pass, then the generator's EMA.
+
+        The generator fills ``image * (1 - mask)`` given the mask; the discriminator sees the
+        real image and the composite (generator inside the holes), each with the mask (hinge
+        loss for D; L1 + adversarial for G). Returns ``loss`` (G's), ``d_loss``, ``hole_l1``,
+        ``valid_l1``, ``g_adv`` and both pre-clipping gradient norms.
+        """
+        tf, config = self.tf, self.config
+        masks = self.task.masks(images.shape[0], config.seed, step).float()
+        out = self._train_step(tf.constant(_to_nhwc(images)), tf.constant(_to_nhwc(masks)),
+                               tf.constant(config.lr_at(step), tf.float32),
+                               tf.constant(config.ema_decay_at(step), tf.float32))
+        return {k: float(v) for k, v in out.items()}
+
+    def save_checkpoint(self, ckpt_dir: Path, step: int) -> None:
+        """``ckpt_dir/ckpt-<step>.*`` (the previous one is deleted)."""
+        self.step_var.assign(step)
+        self._checkpoints(ckpt_dir).save(checkpoint_number=step)
+
+    def export(self, final_dir: Path) -> Path:
+        """``generator.safetensors`` + ``generator.json`` of the EMA (or plain) generator."""
+        return save_generator(self.ema_net if self.ema_net is not None else self.gen_net, self.spec, final_dir)
+
+    def summary(self) -> dict[str, Any]:
+        """``GANTask``, its config and the TensorFlow version."""
+        return {"task": type(self.task).__name__, "task_config": self.task.config,
+                "tensorflow": self.tf.__version__}
+
+
+def train_gan(task: GANTask, dataset: Dataset, config: TrainConfig, out_dir: str | os.PathLike,
+              *, resume: bool = True) -> Path:
+    """Train the GAN of ``task`` on ``dataset``; returns ``out_dir / "final"``.
+
+    Same signature, loop and ``out_dir`` layout as :func:`inpaintbench.methods.training.loop.train`
+    (both run :func:`~inpaintbench.methods.training.shell.run_loop`); :class:`GANBackend` is
+    the TensorFlow half.
+
+    Args:
+        task: networks, losses and masks (see :class:`GANTask`).
+        dataset: items are :class:`inpaintbench.api.Sample` with float32 ``[C, S, S]``
+            images in ``[0, 1]``, ``C, S`` matching the task.
+        config: the shared :class:`TrainConfig` (steps, batch_size, lr, seed, ema_decay,
+            grad_clip, weight_decay, warmup_steps, checkpoint_every, log_every, device,
+            num_threads).
+        out_dir: run folder (created).
+        resume: continue from ``out_dir/checkpoint`` when it holds a checkpoint.
+    """
+    tf, _ = import_tensorflow()
+    _set_num_threads(tf, config.num_threads)
+    spec = task.spec()
+    shape = tuple(dataset[0].image.shape)
+    if shape != (spec.channels, spec.height, spec.width):
+        raise InputError(f"dataset images are {list(shape)}, the task expects "
+                         f"[{spec.channels}, {spec.height}, {spec.width}]")
+    with tf.device(_tf_device(config.device)):
+        return run_loop(GANBackend(task, config), dataset, config, out_dir, resume=resume)

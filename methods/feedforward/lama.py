@@ -32,7 +32,8 @@ from inpaintbench.api import (
 )
 from inpaintbench.masks import mixed_masks
 from inpaintbench.methods import WEIGHTS_DIR
-from inpaintbench.methods.feedforward.ffc import FFCInpaintNet, pad_to_multiple, reset_parameters_
+from inpaintbench.methods.feedforward.ffc import FFCInpaintNet, pad_to_multiple
+from inpaintbench.methods.training.init import seeded_init_
 
 #: The committed MNIST model (``config.json`` + ``model.safetensors`` + ``TRAINING.md``).
 MNIST_WEIGHTS = WEIGHTS_DIR / "lama-ffc-mnist"
@@ -156,7 +157,7 @@ class LamaTask:
             raise InputError("train_masks must name at least one mask family")
         self.families = [mask_registry().create(name) for name in train_masks]
         self.net = FFCInpaintNet(**self.arch)
-        reset_parameters_(self.net, init_seed)
+        seeded_init_(self.net, init_seed)
         self.perceptual = None
         if perceptual_weight:
             from inpaintbench.methods.training.perceptual import PerceptualLoss

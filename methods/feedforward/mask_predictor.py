@@ -34,6 +34,7 @@ from torch.utils.data import Dataset
 
 from inpaintbench.api import InputError, MethodUnavailable, apply_mask, check_image_batch, check_mask_batch
 from inpaintbench.methods import WEIGHTS_DIR
+from inpaintbench.methods.training.init import seeded_init_
 from inpaintbench.masks import mixed_masks
 from inpaintbench.seeding import make_generator
 
@@ -219,10 +220,8 @@ class MaskPredictorTask:
     def __init__(self, *, families: Sequence[str] = DEFAULT_FAMILIES, in_channels: int = 1,
                  channels: Sequence[int] = (16, 32, 64), norm_groups: int = 8, threshold: float = 0.5,
                  init_seed: int = 0):
-        from inpaintbench.methods.diffusion.ddpm import init_weights_
-
         self.net = MaskPredictorUNet(in_channels, channels, norm_groups)
-        init_weights_(self.net, init_seed)
+        seeded_init_(self.net, init_seed)
         self.families = _create_families(families)
         self.threshold = float(threshold)
         self.config = {"families": list(families), **self.net.config, "threshold": self.threshold,

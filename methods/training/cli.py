@@ -1,8 +1,9 @@
-"""``inpaintbench train <method>``: train a learned method with the shared loop.
+"""``inpaintbench train <method>``: train a learned method with the suite's one training loop.
 
-Each trainable method is one row of :data:`TRAINERS`: its name, the factory of its
-:class:`~inpaintbench.methods.training.loop.TrainTask` (``"module:attribute"``, imported lazily)
-and its default config file. A config file is TOML with three tables::
+Trainable methods are the entries of :func:`inpaintbench.registry.trainer_registry` (the
+``TRAINERS`` rows of :mod:`inpaintbench.catalog` plus plugins of the entry-point group
+``inpaintbench.trainers``): each names its task factory, its default config file and its loop.
+A config file is TOML with three tables::
 
     [task]   keyword arguments of the task factory
     [data]   dataset = registry name, split, and any other dataset keyword arguments
@@ -14,78 +15,46 @@ Command-line flags override the file.
 from __future__ import annotations
 
 import argparse
-import importlib
 import tomllib
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from inpaintbench.methods import CONFIG_DIR
 
 
-
-class Trainer(NamedTuple):
-    """A trainable method.
-
-    Attributes:
-        task_factory: ``"module:attribute"`` building the task from the ``[task]`` table
-            (its ``from_dict`` when it has one, else called with the table as keywords).
-        default_config: the TOML file used without ``--config``.
-        train_fn: ``"module:attribute"`` of the loop; the shared torch loop for every method
-            except the TensorFlow GAN, whose loop mirrors it.
-    """
-
-    task_factory: str
-    default_config: Path
-    train_fn: str = "inpaintbench.methods.training.loop:train"
-
-
-#: name -> trainer; adding a learned method is one line here.
-TRAINERS: dict[str, Trainer] = {
-    "ddpm": Trainer("inpaintbench.methods.diffusion.ddpm:DDPMTask", CONFIG_DIR / "ddpm-mnist.toml"),
-    "mask-predictor": Trainer("inpaintbench.methods.feedforward.mask_predictor:MaskPredictorTask", CONFIG_DIR / "mask-predictor-mnist.toml"),
-    "lama": Trainer("inpaintbench.methods.feedforward.lama:LamaTask", CONFIG_DIR / "lama-mnist.toml"),
-    "gan": Trainer("inpaintbench.methods.feedforward.gan_train:GANTask", CONFIG_DIR / "gan-mnist.toml",
-                   "inpaintbench.methods.feedforward.gan_train:train_gan"),
-    "gan-fc": Trainer("inpaintbench.methods.feedforward.gan_train:GANTask", CONFIG_DIR / "gan-fc-mnist.toml",
-                      "inpaintbench.methods.feedforward.gan_train:train_gan"),
-}
-
-
-def _resolve(target: str) -> Any:
-    module_name, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module_name), attr)
-
-
 def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add the ``train`` command (one sub-command per entry of :data:`TRAINERS`) to an
-    argparse ``subparsers`` object; each sub-command's handler is stored as ``func``."""
+    """Add the ``train`` command to an argparse ``subparsers`` object; its handler
+    (:func:`run_train`) is stored as ``func``. The method name is resolved at run time
+    through the trainer registry (did-you-mean hints, plugins), so building the parser
+    imports no method."""
+    from inpaintbench.catalog import TRAINERS
+
     train = subparsers.add_parser("train", help="train a learned method with the shared training loop")
-    methods = train.add_subparsers(dest="method", required=True, metavar="METHOD")
-    for name, trainer in TRAINERS.items():
-        sub = methods.add_parser(name, help=f"train {name} (default config {trainer.default_config.name})")
-        _add_common_flags(sub, trainer)
-        sub.set_defaults(func=run_train, trainer_name=name)
+    train.add_argument("method", metavar="METHOD",
+                       help=f"trainer name: {', '.join(e.name for e in TRAINERS)}, or a plugin's "
+                            "(entry-point group inpaintbench.trainers)")
+    train.add_argument("--config", type=Path,
+                       help="TOML with [task], [data], [train] tables (default: the trainer's, "
+                            f"in {CONFIG_DIR})")
+    train.add_argument("--dataset", help="dataset registry name (overrides [data].dataset)")
+    train.add_argument("--data-root", help="dataset root folder (e.g. ../shared/data)")
+    train.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, logs, final/)")
+    train.add_argument("--steps", type=int)
+    train.add_argument("--batch-size", type=int)
+    train.add_argument("--lr", type=float)
+    train.add_argument("--seed", type=int)
+    train.add_argument("--device", help="device, e.g. cpu or cuda")
+    train.add_argument("--num-threads", type=int)
+    train.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
+                       help="continue from OUT/checkpoint when present (default: on)")
+    train.set_defaults(func=run_train)
     return train
 
 
-def _add_common_flags(parser: argparse.ArgumentParser, trainer: Trainer) -> None:
-    parser.add_argument("--config", type=Path, default=trainer.default_config,
-                        help=f"TOML with [task], [data], [train] tables (default: {trainer.default_config})")
-    parser.add_argument("--dataset", help="dataset registry name (overrides [data].dataset)")
-    parser.add_argument("--data-root", help="dataset root folder (e.g. ../shared/data)")
-    parser.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, logs, final/)")
-    parser.add_argument("--steps", type=int)
-    parser.add_argument("--batch-size", type=int)
-    parser.add_argument("--lr", type=float)
-    parser.add_argument("--seed", type=int)
-    parser.add_argument("--device", help="torch device, e.g. cpu or cuda")
-    parser.add_argument("--num-threads", type=int)
-    parser.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
-                        help="continue from OUT/checkpoint when present (default: on)")
-
-
 def load_config(path: Path) -> dict[str, dict[str, Any]]:
-    """The ``[task]``, ``[data]`` and ``[train]`` tables of a train config file."""
+    """The ``[task]``, ``[data]`` and ``[train]`` tables of a train config file (each a dict,
+    empty when the file has no such table); :class:`InputError` for a missing file or an
+    unknown table."""
     from inpaintbench.api import InputError
 
     if not Path(path).is_file():
@@ -98,21 +67,51 @@ def load_config(path: Path) -> dict[str, dict[str, Any]]:
     return {key: dict(data.get(key, {})) for key in ("task", "data", "train")}
 
 
-def run_train(args: argparse.Namespace) -> Path:
-    """Build the task, dataset and TrainConfig from ``args`` and run the training loop;
-    returns the exported ``final`` folder."""
-    from inpaintbench.api import InputError
-    from inpaintbench.methods.training.loop import TrainConfig
-    from inpaintbench.registry import dataset_registry
+def _trainer_entry(name: str):
+    from inpaintbench.registry import UnknownName, trainer_registry
 
-    trainer = TRAINERS[args.trainer_name]
-    cfg = load_config(args.config)
-    factory = _resolve(trainer.task_factory)
+    registry = trainer_registry()
+    try:
+        return registry.entry(name)
+    except UnknownName as err:
+        # The registry's hint points at `inpaintbench list`, which lists methods, datasets and
+        # masks but not trainers: keep its did-you-mean part and name the trainers instead.
+        hint = str(err).split(" Run `inpaintbench list`", 1)[0]
+        raise UnknownName(f"{hint} Trainers: {', '.join(registry.names())}.") from None
+
+
+def run_train(args: argparse.Namespace) -> Path:
+    """Build the task, dataset and TrainConfig from ``args`` (the ``train`` command's flags)
+    and run the trainer's loop; returns the exported ``final`` folder.
+
+    Raises:
+        UnknownName: ``args.method`` is not a trainer (the message has close matches).
+        MethodUnavailable: the trainer needs an extra that is not installed.
+        InputError: no config file, a bad config, or no dataset.
+    """
+    from inpaintbench.api import InputError, MethodUnavailable
+    from inpaintbench.methods.training.shell import TrainConfig
+    from inpaintbench.registry import TORCH_LOOP, dataset_registry, resolve_target
+
+    entry = _trainer_entry(args.method)
+    config_path = args.config
+    if config_path is None:
+        if "config" not in entry.defaults:
+            raise InputError(f"trainer {args.method!r} has no default config: pass --config")
+        config_path = CONFIG_DIR / entry.defaults["config"]  # an absolute path stays as it is
+    cfg = load_config(config_path)
+    try:
+        factory = entry.resolve()
+        train = resolve_target(entry.defaults.get("loop", TORCH_LOOP))
+    except ImportError as err:
+        raise MethodUnavailable(
+            f"trainer {args.method!r} needs a package that is not installed ({err}); "
+            "install the matching extra, e.g. pip install -e '.[diffusion]' or '.[tf]'"
+        ) from err
     task = factory.from_dict(cfg["task"]) if hasattr(factory, "from_dict") else factory(**cfg["task"])
-    train = _resolve(trainer.train_fn)
 
     data = dict(cfg["data"])
-    name = args.dataset or data.pop("dataset", None)
+    name = args.dataset or data.get("dataset")
     data.pop("dataset", None)
     if name is None:
         raise InputError("no dataset: pass --dataset or set [data].dataset in the config")
@@ -124,23 +123,7 @@ def run_train(args: argparse.Namespace) -> Path:
         cfg["train"], steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
         device=args.device, num_threads=args.num_threads,
     )
-    print(f"training {args.trainer_name} on {name} ({len(dataset)} images) -> {args.out}")
+    print(f"training {args.method} on {name} ({len(dataset)} images) -> {args.out}")
     final = train(task, dataset, config, args.out, resume=args.resume)
     print(f"exported {final}")
     return final
-
-
-def main(argv: list[str] | None = None) -> None:
-    """``python -m inpaintbench.methods.training.cli METHOD ...`` (same flags as ``inpaintbench train``)."""
-    parser = argparse.ArgumentParser(prog="inpaintbench")
-    add_train_parser(parser.add_subparsers(dest="command", required=True))
-    argv = list(argv) if argv is not None else None
-    import sys
-
-    args_list = sys.argv[1:] if argv is None else argv
-    args = parser.parse_args(["train", *args_list])
-    args.func(args)
-
-
-if __name__ == "__main__":
-    main()
