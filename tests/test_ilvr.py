@@ -1,19 +1,21 @@
-"""ILVR: the low-pass filter, the update rule, the sampler's per-step invariants, NFE,
-determinism and the blind contract, on a tiny randomly initialised diffusers UNet."""
+"""ILVR: the low-pass filter, the update rule, the core loop's per-step invariants under ILVR
+guidance, the core's step against diffusers' DDPMScheduler (the step ILVR used before), NFE,
+per-sample randomness, ``ilvr`` with N = 1 = ``ddpm-paste``, and the blind contract, on a tiny
+randomly initialised diffusers UNet."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from inpaintbench.api import InputError, MethodUnavailable, apply_mask
+from inpaintbench.api import InputError, MethodUnavailable, Restoration, SampleRNG, apply_mask
+from inpaintbench.methods.diffusion import core
 from inpaintbench.methods.diffusion.ilvr import (
     BlindILVR,
     ILVRInpaint,
-    ILVRStep,
     PredictedMaskILVR,
+    StepRecord,
     check_down_n,
-    ilvr_sample,
     ilvr_update,
     lowpass,
 )
@@ -49,6 +51,20 @@ def hole() -> torch.Tensor:
 
 def gen(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
+
+
+def rng(n: int = 2, seed: int = 0) -> SampleRNG:
+    """Per-sample generators ``seed, seed + 1, ...``."""
+    return SampleRNG([gen(seed + i) for i in range(n)])
+
+
+def ilvr_chain(prior, reference, *, hole=None, down_n=1, range_t=0, num_steps=6, seed=0, callback=None):
+    """The core's loop with ILVR guidance on the plain schedule (what every ILVR method runs)."""
+    loaded = core.DiffusionPrior.from_pair(*prior)
+    respacing = core.Respacing(loaded.schedule, num_steps)
+    guidance = core.Guidance(reference, hole, down_n=down_n, stop=range_t)
+    return core.sample(loaded.denoiser, respacing, core.plain_schedule(num_steps), rng(reference.shape[0], seed),
+                       guidance=guidance, callback=callback)
 
 
 # ---------------------------------------------------------------- phi_N
@@ -89,62 +105,81 @@ def test_ilvr_update_imposes_reference_low_frequencies_keeps_proposal_high_ones(
     assert torch.equal(ilvr_update(proposal, reference, 1), reference)
 
 
-# ---------------------------------------------------------------- the sampler
+# ---------------------------------------------------------------- the core loop under ILVR guidance
 
 
 def test_known_mask_ilvr_with_n1_holds_known_pixels_at_every_step(prior, image, hole):
     """down_n=1, range_t=0: every x_{t-1} equals the noised reference on known pixels exactly,
     the holes carry the proposal, and x_0 equals the reference on known pixels."""
-    unet, scheduler = prior
     reference = image * 2 - 1
-    steps: list[ILVRStep] = []
-    x0 = ilvr_sample(unet, scheduler, reference, hole=hole, down_n=1, range_t=0, num_steps=6,
-                     generator=gen(), callback=steps.append)
+    steps: list[StepRecord] = []
+    x0, nfe = ilvr_chain(prior, reference, hole=hole, down_n=1, num_steps=6, callback=steps.append)
     known = ~hole.expand_as(reference)
-    assert len(steps) == 6
+    assert len(steps) == nfe == 6
     for step in steps:
-        assert torch.equal(step.sample[known], step.reference[known])
+        assert torch.equal(step.sample[known], step.target[known])
         assert torch.equal(step.sample[~known], step.proposal[~known])
     # Noise shrinks along the chain: the targets approach the clean reference.
-    errors = [float((s.reference - reference)[known].abs().mean()) for s in steps]
+    errors = [float((s.target - reference)[known].abs().mean()) for s in steps]
     assert errors[0] > errors[-2] > 0 and errors[-1] == 0
     assert torch.equal(x0[known], reference[known])
 
 
 def test_known_mask_ilvr_with_low_pass_imposes_cell_means(prior, image, hole):
-    unet, scheduler = prior
-    steps: list[ILVRStep] = []
-    ilvr_sample(unet, scheduler, image * 2 - 1, hole=hole, down_n=4, num_steps=5, generator=gen(),
-                callback=steps.append)
+    steps: list[StepRecord] = []
+    ilvr_chain(prior, image * 2 - 1, hole=hole, down_n=4, num_steps=5, callback=steps.append)
     for step in steps:
-        torch.testing.assert_close(lowpass(step.sample, 4), lowpass(step.reference, 4), atol=1e-5, rtol=0)
+        torch.testing.assert_close(lowpass(step.sample, 4), lowpass(step.target, 4), atol=1e-5, rtol=0)
         # the target is the proposal inside the holes
-        assert torch.equal(step.reference[hole.expand_as(image)], step.proposal[hole.expand_as(image)])
+        assert torch.equal(step.target[hole.expand_as(image)], step.proposal[hole.expand_as(image)])
 
 
 def test_range_t_leaves_the_last_steps_unconditioned(prior, image):
-    unet, scheduler = prior
-    steps: list[ILVRStep] = []
-    ilvr_sample(unet, scheduler, image * 2 - 1, down_n=2, range_t=3, num_steps=8, generator=gen(),
-                callback=steps.append)
-    assert [s.reference is None for s in steps] == [False] * 5 + [True] * 3
+    steps: list[StepRecord] = []
+    ilvr_chain(prior, image * 2 - 1, down_n=2, range_t=3, num_steps=8, callback=steps.append)
+    assert [s.target is None for s in steps] == [False] * 5 + [True] * 3
     for s in steps[5:]:
         assert torch.equal(s.sample, s.proposal)
-    assert [s.timestep for s in steps] == sorted((s.timestep for s in steps), reverse=True)
+    # leading spacing: index i is timestep i * (T // num_steps), as DDPMScheduler.set_timesteps
+    assert [s.timestep for s in steps] == [i * (1000 // 8) for i in range(7, -1, -1)]
 
 
-def test_range_t_out_of_bounds_is_an_input_error(prior, image):
-    with pytest.raises(InputError, match="range_t"):
-        ilvr_sample(*prior, image, range_t=9, num_steps=8, generator=gen())
+def test_range_t_out_of_bounds_is_an_input_error(prior):
     with pytest.raises(InputError, match="range_t"):
         ILVRInpaint(num_steps=4, range_t=5, prior=prior)
 
 
-def test_sampler_leaves_the_scheduler_unchanged(prior, image):
+def test_core_step_is_diffusers_ddpm_step_where_nothing_is_clipped(prior):
+    """Oracle for the step ILVR runs: with respacing, fixed-small variance and the same noise,
+    the core's reverse step (eta = 1) equals diffusers' DDPMScheduler.step (the step of the first
+    ILVR version) on every pixel whose x0_hat is not clipped; where it is clipped the core keeps
+    the network's eps (DDIM form, as diffusers' RePaintScheduler) and the two differ."""
+    import copy
+
     unet, scheduler = prior
-    before = scheduler.timesteps.clone()
-    ilvr_sample(unet, scheduler, image, num_steps=3, generator=gen())
-    assert torch.equal(scheduler.timesteps, before)
+    respaced = copy.deepcopy(scheduler)
+    respaced.set_timesteps(10)
+    loaded = core.DiffusionPrior.from_pair(unet, scheduler)
+    respacing = core.Respacing(loaded.schedule, 10)
+    assert respaced.timesteps.tolist() == [respacing.timestep(i) for i in range(9, -1, -1)]
+    x = torch.randn(2, 1, SIZE, SIZE, generator=gen(3))
+    saw_clipping = False
+    for index in (9, 5, 1, 0):
+        t = respacing.timestep(index)
+        with torch.no_grad():
+            eps = unet(x, torch.full((2,), t)).sample
+        a_t, a_prev = respacing.alpha_bar(index), respacing.alpha_bar(index - 1)
+        noise = torch.randn(x.shape, generator=gen(index))  # what diffusers draws from gen(index)
+        theirs = respaced.step(eps, t, x, generator=gen(index))
+        ours, x0_hat = core.reverse_step(x, core.DenoiserOutput(eps), a_t, a_prev, noise)
+        torch.testing.assert_close(x0_hat, theirs.pred_original_sample, atol=1e-5, rtol=0)
+        unclipped = ((x - (1 - a_t).sqrt() * eps) / a_t.sqrt()).abs() <= 1
+        torch.testing.assert_close(ours[unclipped], theirs.prev_sample[unclipped], atol=1e-5, rtol=0)
+        if index > 0 and (~unclipped).any():  # (the last step returns the clipped x0_hat in both)
+            saw_clipping = True
+            assert not torch.allclose(ours[~unclipped], theirs.prev_sample[~unclipped], atol=1e-5)
+        x = ours
+    assert saw_clipping
 
 
 # ---------------------------------------------------------------- the methods
@@ -168,30 +203,96 @@ def test_nfe_counts_network_evaluations(cls, prior, image, hole):
     counting = CountingUNet(prior[0])
     method = cls(num_steps=7, range_t=2, prior=(counting, prior[1]))
     mask = None if method.blind else hole
-    method.inpaint(apply_mask(image, hole), mask, generator=gen())
+    result = method.inpaint(apply_mask(image, hole), mask, rng=rng())
+    assert isinstance(result, Restoration)
     assert counting.calls == 7
-    assert method.call_stats() == {"nfe": 7.0}
+    assert result.stats == {"nfe": 7.0}
 
 
 def test_known_mask_method_keeps_known_pixels_and_is_seeded(prior, image, hole):
     method = ILVRInpaint(num_steps=5, down_n=2, prior=prior)
     masked = apply_mask(image, hole)
-    out = method.inpaint(masked, hole, generator=gen(3))
+    out = method.inpaint(masked, hole, rng=rng(seed=3)).image
     known = ~hole.expand_as(image)
     assert torch.equal(out[known], image[known])
     assert out.dtype == torch.float32 and 0 <= out.min() and out.max() <= 1
-    assert torch.equal(out, method.inpaint(masked, hole, generator=gen(3)))
-    assert not torch.equal(out, method.inpaint(masked, hole, generator=gen(4)))
+    assert torch.equal(out, method.inpaint(masked, hole, rng=rng(seed=3)).image)
+    assert not torch.equal(out, method.inpaint(masked, hole, rng=rng(seed=4)).image)
+
+
+@pytest.mark.parametrize("down_n", [1, 2])
+def test_batch_of_n_equals_n_single_calls(prior, image, hole, down_n):
+    """Per-sample randomness: image i of a batch equals image i alone with generator i, up to
+    the batched UNet's float rounding."""
+    method = ILVRInpaint(num_steps=6, down_n=down_n, prior=prior)
+    masked = apply_mask(image, hole)
+    batched = method.inpaint(masked, hole, rng=rng()).image
+    for i in range(2):
+        single = method.inpaint(masked[i:i + 1], hole[i:i + 1], rng=SampleRNG([gen(i)])).image
+        torch.testing.assert_close(batched[i:i + 1], single, atol=1e-4, rtol=0)
+
+
+class ZeroUNet(torch.nn.Module):
+    """A UNet stub predicting eps = 0: the output is a fixed function of the draws."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        self.dummy = torch.nn.Parameter(torch.zeros(()))
+
+    def forward(self, x, t):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(sample=torch.zeros_like(x))
+
+
+@pytest.mark.parametrize("cls", [ILVRInpaint, BlindILVR])
+def test_noise_of_a_sample_is_bitwise_independent_of_its_batch(cls, prior, image, hole):
+    method = cls(num_steps=6, down_n=2, prior=(ZeroUNet(prior[0].config), prior[1]))
+    masked = apply_mask(image, hole)
+    mask = None if method.blind else hole
+    batched = method.inpaint(masked, mask, rng=rng()).image
+    for i in range(2):
+        single = method.inpaint(masked[i:i + 1], None if mask is None else mask[i:i + 1],
+                                rng=SampleRNG([gen(i)])).image
+        assert torch.equal(batched[i:i + 1], single)
+
+
+def test_ilvr_with_n1_is_ddpm_paste(prior, image, hole, tmp_path):
+    """No method twice: ``ilvr`` with down_n = 1 and ``ddpm-paste`` (RePaint, r = 1) with the
+    same steps run the same core code (replacement guidance, one shared draw per step) and give
+    the same output, bit for bit, from the same per-sample generators."""
+    from inpaintbench.methods.diffusion.repaint import RePaint
+
+    unet, scheduler = prior
+    unet.save_pretrained(tmp_path, safe_serialization=True)
+    scheduler.save_pretrained(tmp_path)
+    masked = apply_mask(image, hole)
+    ilvr = ILVRInpaint(num_steps=5, down_n=1, weights=tmp_path).inpaint(masked, hole, rng=rng(seed=7))
+    paste = RePaint(weights=tmp_path, num_steps=5, jump_n_sample=1).inpaint(masked, hole, rng=rng(seed=7))
+    assert ilvr.stats == paste.stats == {"nfe": 5.0}
+    assert torch.equal(ilvr.image, paste.image)
+    # with N > 1 the algorithm differs (only cell means of the known region are imposed)
+    other = ILVRInpaint(num_steps=5, down_n=2, weights=tmp_path).inpaint(masked, hole, rng=rng(seed=7))
+    assert not torch.equal(other.image, paste.image)
+
+
+def test_ilvr_registry_default_is_a_low_pass():
+    from inpaintbench.registry import method_registry
+
+    entry = method_registry().entry("ilvr")
+    assert entry.defaults["down_n"] > 1 and 28 % entry.defaults["down_n"] == 0
+    assert "ddpm-paste" in entry.summary
 
 
 def test_known_mask_method_needs_the_mask(prior, image):
     with pytest.raises(InputError, match="needs the hole mask"):
-        ILVRInpaint(num_steps=2, prior=prior).inpaint(image, None, generator=gen())
+        ILVRInpaint(num_steps=2, prior=prior).inpaint(image, None, rng=rng())
 
 
 def test_wrong_image_size_is_an_input_error(prior, hole):
     with pytest.raises(InputError, match="models 1x16x16 images"):
-        ILVRInpaint(num_steps=2, prior=prior).inpaint(torch.zeros(2, 1, 8, 8), hole[..., :8, :8], generator=gen())
+        ILVRInpaint(num_steps=2, prior=prior).inpaint(torch.zeros(2, 1, 8, 8), hole[..., :8, :8], rng=rng())
 
 
 def test_config_holds_the_sweep_parameters(prior):
@@ -205,6 +306,16 @@ def test_missing_weights_raise_method_unavailable_naming_the_file(tmp_path):
         ILVRInpaint(weights=str(missing))
 
 
+def test_loaded_files_name_the_prior_and_the_predictor():
+    from inpaintbench.methods.diffusion.ddpm import MNIST_WEIGHTS
+    from inpaintbench.methods.feedforward.mask_predictor import MNIST_WEIGHTS as PREDICTOR
+
+    if not (MNIST_WEIGHTS / "config.json").exists() or not PREDICTOR.exists():
+        pytest.skip("committed MNIST weights absent")
+    assert ILVRInpaint(num_steps=2).weight_files() == [str(MNIST_WEIGHTS)]
+    assert PredictedMaskILVR(num_steps=2).weight_files() == [str(MNIST_WEIGHTS), str(PREDICTOR)]
+
+
 # ---------------------------------------------------------------- blind methods
 
 
@@ -213,9 +324,9 @@ def test_blind_ilvr_refuses_a_mask_and_runs_without(prior, image, hole):
     assert method.blind and not method.preserves_known
     masked = apply_mask(image, hole)
     with pytest.raises(InputError, match="blind"):
-        method.inpaint(masked, hole, generator=gen())
-    out = method.inpaint(masked, None, generator=gen())
-    assert out.shape == image.shape and torch.equal(out, method.inpaint(masked, generator=gen()))
+        method.inpaint(masked, hole, rng=rng())
+    out = method.inpaint(masked, None, rng=rng()).image
+    assert out.shape == image.shape and torch.equal(out, method.inpaint(masked, rng=rng()).image)
 
 
 def test_blind_ilvr_follows_the_corrupted_image_cell_means(prior, image, hole):
@@ -223,7 +334,7 @@ def test_blind_ilvr_follows_the_corrupted_image_cell_means(prior, image, hole):
     phi_N of the zero-filled input (up to the final clip), holes included."""
     method = BlindILVR(num_steps=4, down_n=2, prior=prior)
     masked = apply_mask(image, hole)
-    out = method.inpaint(masked, None, generator=gen())
+    out = method.inpaint(masked, None, rng=rng()).image
     inside = (out > 0) & (out < 1)  # the final clip to [0, 1] breaks the identity elsewhere
     cells_ok = lowpass(inside.float(), 2) == 1
     torch.testing.assert_close(lowpass(out, 2)[cells_ok], lowpass(masked, 2)[cells_ok], atol=1e-5, rtol=0)
@@ -250,13 +361,13 @@ def test_predicted_mask_ilvr_equals_known_mask_ilvr_given_the_true_mask(prior, i
     blind = PredictedMaskILVR(num_steps=5, down_n=2, prior=prior, predictor=predictor)
     assert blind.blind
     with pytest.raises(InputError, match="blind"):
-        blind.inpaint(masked, hole, generator=gen())
-    out = blind.inpaint(masked, None, generator=gen(5))
+        blind.inpaint(masked, hole, rng=rng())
+    result = blind.inpaint(masked, None, rng=rng(seed=5))
     assert torch.equal(predictor.seen[-1], masked)  # the predictor sees only the corrupted image
     assert torch.equal(blind.last_predicted_mask, hole)
-    expected = ILVRInpaint(num_steps=5, down_n=2, prior=prior).inpaint(masked, hole, generator=gen(5))
-    assert torch.equal(out, expected)
-    assert blind.call_stats() == {"nfe": 5.0, "predictor_calls": 1.0}
+    expected = ILVRInpaint(num_steps=5, down_n=2, prior=prior).inpaint(masked, hole, rng=rng(seed=5))
+    assert torch.equal(result.image, expected.image)
+    assert result.stats == {"nfe": 5.0, "predictor_calls": 1.0}
 
 
 def test_predicted_mask_ilvr_keeps_pixels_predicted_known(prior, image, hole):
@@ -264,7 +375,7 @@ def test_predicted_mask_ilvr_keeps_pixels_predicted_known(prior, image, hole):
     wrong[:, :, :4] = True  # a prediction unrelated to the true holes
     method = PredictedMaskILVR(num_steps=3, prior=prior, predictor=FixedPredictor(wrong))
     masked = apply_mask(image, hole)
-    out = method.inpaint(masked, generator=gen())
+    out = method.inpaint(masked, rng=rng()).image
     keep = ~wrong.expand_as(image)
     assert torch.equal(out[keep], masked[keep])
     assert not torch.equal(out[~keep], masked[~keep])

@@ -8,19 +8,16 @@ import numpy as np
 import pytest
 import torch
 
-from inpaintbench.api import InputError, MethodUnavailable
+from inpaintbench.api import InputError, MethodUnavailable, Restoration, SampleRNG
+from inpaintbench.baselines.bicubic import BicubicUpscale, bicubic_upscale
 from inpaintbench.methods.wrappers.super_resolution import (
     TASK,
     BicubicILVRUpscale,
-    BicubicUpscale,
     InpaintingUpscale,
-    SuperResolutionMethod,
-    bicubic_upscale,
-    downscale,
     zero_insert,
 )
 from inpaintbench.registry import mask_registry, method_registry
-from inpaintbench.seeding import make_generator
+from inpaintbench.tasks import SuperResolution, downscale
 
 SR_METHODS = [n for n in method_registry().names() if method_registry().entry(n).group == "super-resolution"]
 
@@ -28,6 +25,10 @@ SR_METHODS = [n for n in method_registry().names() if method_registry().entry(n)
 
 def gen(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
+
+
+def rng(n: int = 2, seed: int = 0) -> SampleRNG:
+    return SampleRNG([gen(seed + i) for i in range(n)])
 
 
 def test_downscale_is_the_cell_mean():
@@ -64,21 +65,25 @@ def test_bicubic_matches_opencv_inter_cubic():
     reference = np.stack([cv2.resize(img[0].numpy(), (28, 28), interpolation=cv2.INTER_CUBIC) for img in low])
     expected = torch.from_numpy(reference).unsqueeze(1).clamp(0, 1)
     torch.testing.assert_close(ours, expected, atol=2e-6, rtol=0)
-    method = BicubicUpscale(scale=4)
-    assert torch.equal(method.upscale(low, 4, generator=gen()), ours)
+    method = BicubicUpscale()
+    assert torch.equal(method.upscale(low, 4, rng=rng()), ours)
 
 
-def test_sr_methods_refuse_to_inpaint():
-    method = BicubicUpscale(scale=2)
-    assert method.task == TASK == "super-resolution"
-    with pytest.raises(InputError, match="super-resolution method"):
-        method.inpaint(torch.zeros(1, 1, 8, 8), torch.zeros(1, 1, 8, 8, dtype=torch.bool), generator=gen())
+def test_sr_methods_declare_their_task_and_have_no_inpaint_hook():
+    from inpaintbench.tasks import Inpainting
+
+    method = BicubicUpscale()
+    assert method.tasks == (TASK,) == ("super-resolution",)
+    assert not hasattr(method, "inpaint")
+    with pytest.raises(InputError, match="solves"):
+        method.restore(Inpainting(torch.zeros(1, 1, 8, 8, dtype=torch.bool)).observe(torch.zeros(1, 1, 8, 8)), rng(1))
 
 
 def test_inpainting_upscale_keeps_the_inserted_pixels_and_uses_the_inner_method():
     low = torch.rand(2, 1, 7, 7, generator=gen())
-    method = InpaintingUpscale(scale=4, inpainter="pde-heat")
-    out = method.upscale(low, 4, generator=gen())
+    method = InpaintingUpscale(inpainter="pde-heat")
+    out = method.upscale(low, 4, rng=rng())
+    out = out.image if isinstance(out, Restoration) else out
     assert out.shape == (2, 1, 28, 28)
     assert torch.equal(out[..., 2::4, 2::4], low)
     # heat diffusion from the grid is a smooth interpolant: far closer to bicubic than zeros are
@@ -99,38 +104,72 @@ def test_bicubic_ilvr_imposes_the_reference_cell_means():
 
     unet = build_unet(16, 1, (8, 8), 1, (False, False), False, 8)
     init_weights_(unet, 0)
-    method = BicubicILVRUpscale(scale=2, num_steps=4, prior=(unet.eval(), build_scheduler()))
+    method = BicubicILVRUpscale(num_steps=4, prior=(unet.eval(), build_scheduler()))
     low = torch.rand(2, 1, 8, 8, generator=gen()) * 0.5 + 0.25
-    out = method.upscale(low, 2, generator=gen())
-    assert out.shape == (2, 1, 16, 16) and method.call_stats() == {"nfe": 4.0}
+    result = method.upscale(low, 2, rng=rng())
+    out = result.image
+    assert out.shape == (2, 1, 16, 16) and result.stats == {"nfe": 4.0}
     inside = lowpass(((out > 0) & (out < 1)).float(), 2) == 1
     reference = bicubic_upscale(low, 2)
     torch.testing.assert_close(lowpass(out, 2)[inside], lowpass(reference, 2)[inside], atol=1e-5, rtol=0)
     assert inside.any()
-    assert torch.equal(out, method.upscale(low, 2, generator=gen()))
+    assert torch.equal(out, method.upscale(low, 2, rng=rng()).image)
+    # the scale comes from the call: the same method at x4 imposes 4x4 means
+    low4 = torch.rand(2, 1, 4, 4, generator=gen()) * 0.5 + 0.25
+    out4 = method.upscale(low4, 4, rng=rng()).image
+    inside4 = lowpass(((out4 > 0) & (out4 < 1)).float(), 4) == 1
+    torch.testing.assert_close(lowpass(out4, 4)[inside4], lowpass(bicubic_upscale(low4, 4), 4)[inside4],
+                               atol=1e-5, rtol=0)
 
 
-def test_config_records_scale_and_inner_method():
-    method = method_registry().create("sr-inpaint-telea", scale=4)
-    assert method.config == {"scale": 4, "inpainter": "telea", "inpainter_config": {}}
-    assert method.scale == 4
+def test_bicubic_ilvr_is_batch_invariant():
+    from inpaintbench.methods.diffusion.ddpm import build_scheduler, build_unet, init_weights_
+
+    unet = build_unet(16, 1, (8, 8), 1, (False, False), False, 8)
+    init_weights_(unet, 0)
+    method = BicubicILVRUpscale(num_steps=4, prior=(unet.eval(), build_scheduler()))
+    low = torch.rand(3, 1, 8, 8, generator=gen()) * 0.5 + 0.25
+    batched = method.upscale(low, 2, rng=rng(3)).image
+    for i in range(3):
+        single = method.upscale(low[i:i + 1], 2, rng=SampleRNG([gen(i)])).image
+        torch.testing.assert_close(batched[i:i + 1], single, atol=1e-4, rtol=0)
 
 
+def test_config_records_the_inner_method_not_a_scale():
+    method = method_registry().create("sr-inpaint-telea")
+    assert method.config == {"inpainter": "telea", "inpainter_config": {}}
+    assert "scale" not in method.config
+
+
+def test_wrapper_reports_inner_effective_config_and_weight_files():
+    from inpaintbench.methods.diffusion.ddpm import MNIST_WEIGHTS
+
+    if not (MNIST_WEIGHTS / "config.json").exists():
+        pytest.skip("committed MNIST prior absent")
+    method = method_registry().create("sr-inpaint-repaint", inpainter_config={"num_steps": 4})
+    inner = method.effective_config()["inpainter_effective"]
+    # the inner's registry defaults (jump_length 5, jump_n_sample 2) and the override
+    assert inner["num_steps"] == 4 and inner["jump_length"] == 5 and inner["jump_n_sample"] == 2
+    assert method.weight_files() == [str(MNIST_WEIGHTS)]
+    assert method_registry().create("sr-bicubic-ilvr", num_steps=4).weight_files() == [str(MNIST_WEIGHTS)]
+
+
+@pytest.mark.parametrize("scale", [2, 4])
 @pytest.mark.parametrize("name", SR_METHODS)
-def test_registered_sr_method_contract(name, digits):
-    """Every registered super-resolution method: HR-sized output in [0, 1], float32, finite,
-    same seed -> same output, and ``inpaint`` refused."""
+def test_registered_sr_method_contract(name, scale, digits):
+    """Every registered super-resolution method, at every scale from the call: HR-sized output
+    in [0, 1], float32, finite, same generators -> same output, and no inpainting task."""
     entry = method_registry().entry(name)
     try:
         method = method_registry().create(name, **entry.tiny)
     except MethodUnavailable as err:
         pytest.skip(f"{name} unavailable here: {err}")
-    assert isinstance(method, SuperResolutionMethod) and method.task == TASK
-    low = downscale(digits[:2], method.scale)
-    out = method.upscale(low, method.scale, generator=make_generator(0, "sr-contract"))
-    assert out.shape == digits[:2].shape and out.dtype == torch.float32
-    assert torch.isfinite(out).all() and out.min() >= 0 and out.max() <= 1
-    again = method.upscale(low, method.scale, generator=make_generator(0, "sr-contract"))
-    assert torch.equal(out, again)
-    with pytest.raises(InputError):
-        method.inpaint(digits[:2], torch.zeros_like(digits[:2], dtype=torch.bool), generator=gen())
+    assert method.tasks == (TASK,)
+    task = SuperResolution(scale, tuple(digits[:2].shape))
+    observation = task.observe(digits[:2])
+    out = method.restore(observation, SampleRNG.for_samples("test", sample_ids=["a", "b"]))
+    assert out.image.shape == digits[:2].shape and out.image.dtype == torch.float32
+    assert torch.isfinite(out.image).all() and out.image.min() >= 0 and out.image.max() <= 1
+    again = method.restore(observation, SampleRNG.for_samples("test", sample_ids=["a", "b"]))
+    assert torch.equal(out.image, again.image) and out.stats == again.stats
+    assert "inpainting" not in method.tasks

@@ -1,7 +1,9 @@
 """DDPM prior (Ho et al. 2020): a diffusers ``UNet2DModel`` with a ``DDPMScheduler``.
 
 Model space is ``[-1, 1]``; the functions here take and return images in ``[0, 1]`` and
-convert at the edge. The network predicts the noise (epsilon) of ``x_t``.
+convert at the edge. The network predicts the noise (epsilon) of ``x_t``. Sampling goes through
+the diffusion core (:mod:`inpaintbench.methods.diffusion.core`), like every method built on
+the prior.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any, Sequence
 import torch
 import torch.nn.functional as F
 
-from inpaintbench.api import InputError, MethodUnavailable
+from inpaintbench.api import InputError, MethodUnavailable, SampleRNG
 from inpaintbench.methods import WEIGHTS_DIR
 from inpaintbench.methods.training.init import seeded_init_ as init_weights_  # the suite's one seeded init
 
@@ -220,34 +222,31 @@ def _missing_message(missing: Path) -> str:
     return f"DDPM weights not found: {missing} does not exist.{hint}"
 
 
-@torch.no_grad()
-def sample_ddpm(unet, scheduler, n: int, *, generator: torch.Generator,
-                num_inference_steps: int | None = None, batch_size: int = 64) -> torch.Tensor:
-    """Unconditional ancestral DDPM samples.
+def sample_ddpm(unet, scheduler, rng: SampleRNG, *, num_inference_steps: int | None = None,
+                batch_size: int = 64) -> torch.Tensor:
+    """Unconditional ancestral DDPM samples: the diffusion core's loop
+    (:func:`inpaintbench.methods.diffusion.core.sample`) on the plain schedule, no conditioning.
 
     Args:
-        unet, scheduler: as returned by :func:`load_ddpm`.
-        n: number of images.
-        generator: the only noise source (on the UNet's device).
-        num_inference_steps: respaced steps (None: all training steps).
+        unet, scheduler: as returned by :func:`load_ddpm` (neither is modified).
+        rng: one generator per image (``len(rng)`` images), on the UNet's device.
+        num_inference_steps: respaced steps ``t_T`` (None: all ``T`` training steps); index
+            ``i`` is timestep ``i * (T // t_T)``, diffusers' ``"leading"`` spacing.
+        batch_size: images per UNet batch (the output does not depend on it).
 
     Returns:
-        float32 ``[n, C, H, W]`` in ``[0, 1]``.
+        float32 ``[len(rng), C, H, W]`` in ``[0, 1]``.
     """
-    import copy
+    from inpaintbench.methods.diffusion.core import DiffusionPrior, Respacing, plain_schedule, sample
 
-    scheduler = copy.deepcopy(scheduler)
-    scheduler.set_timesteps(num_inference_steps or scheduler.config.num_train_timesteps)
-    device = next(unet.parameters()).device
-    size = unet.config.sample_size
-    size = (size, size) if isinstance(size, int) else tuple(size)
+    prior = DiffusionPrior.from_pair(unet, scheduler)
+    steps = num_inference_steps or prior.schedule.num_train_timesteps
+    respacing = Respacing(prior.schedule, steps)
+    shape = (prior.denoiser.in_channels, *prior.denoiser.sample_size)
     out = []
-    for start in range(0, n, batch_size):
-        b = min(batch_size, n - start)
-        x = torch.randn((b, unet.config.in_channels, *size), generator=generator, device=device)
-        for t in scheduler.timesteps:
-            eps = unet(x, t).sample
-            x = scheduler.step(eps, t, x, generator=generator).prev_sample
+    for lo in range(0, len(rng), batch_size):
+        chunk = rng[lo:lo + batch_size]
+        x = sample(prior.denoiser, respacing, plain_schedule(steps), chunk, shape=(len(chunk), *shape)).sample
         out.append(from_model_space(x))
     return torch.cat(out)
 
@@ -260,11 +259,9 @@ def save_sample_grid(weights: str | os.PathLike, out_png: str | os.PathLike, *, 
     """
     from torchvision.utils import save_image
 
-    from inpaintbench.seeding import make_generator
-
     unet, scheduler = load_ddpm(weights)
-    samples = sample_ddpm(unet, scheduler, n, generator=make_generator(seed, "ddpm-samples"),
-                          num_inference_steps=num_inference_steps)
+    rng = SampleRNG.for_samples(seed, "ddpm-samples", sample_ids=[str(i) for i in range(n)])
+    samples = sample_ddpm(unet, scheduler, rng, num_inference_steps=num_inference_steps)
     Path(out_png).parent.mkdir(parents=True, exist_ok=True)
     save_image(samples, str(out_png), nrow=8, padding=2, pad_value=0.5)
     return samples
