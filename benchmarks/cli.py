@@ -63,7 +63,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     from inpaintbench.suite import bundled_suites
 
-    registries = {"methods": method_registry(), "datasets": dataset_registry(), "masks": mask_registry()}
+    from inpaintbench.registry import trainer_registry
+
+    registries = {"methods": method_registry(), "datasets": dataset_registry(), "masks": mask_registry(),
+                  "trainers": trainer_registry()}
     wanted = [args.what] if args.what != "all" else [*registries, "suites"]
     for what in wanted:
         if what == "suites":
@@ -171,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.set_defaults(func=cmd_report)
 
     lst = sub.add_parser("list", help="list methods, datasets, mask families and suites")
-    lst.add_argument("what", nargs="?", default="all", choices=["all", "methods", "datasets", "masks", "suites"])
+    lst.add_argument("what", nargs="?", default="all", choices=["all", "methods", "datasets", "masks", "trainers", "suites"])
     lst.add_argument("--check", action="store_true", help="try to build each method and say why one is unavailable")
     lst.set_defaults(func=cmd_list)
 
