@@ -68,11 +68,19 @@ def _run(method: Method, observation: Observation, seed: int = 0) -> Restoration
 # ---- the checks, as functions of a method ------------------------------------------------------
 
 def leaks_hole_content(method: Method, images: torch.Tensor, mask: torch.Tensor) -> bool:
-    """True when garbage handed *directly* in the holes changes the output: the method reads
-    pixels it must never see."""
-    zero_filled = Inpainting(mask).observe(images)
+    """True when garbage in the holes changes the output: the method reads pixels it must
+    never see.
+
+    A known-mask method gets the garbage handed *directly* (it must not read its holes). A
+    blind method cannot tell holes from content, so for it the garbage goes into the ground
+    truth and the task must hide it: what it receives is the zero-filled observation.
+    """
     garbage = torch.rand(images.shape, generator=torch.Generator().manual_seed(7))
-    tampered = Observation(zero_filled.task, torch.where(mask, garbage, zero_filled.image), mask)
+    zero_filled = Inpainting(mask).observe(images)
+    if method.blind:
+        tampered = Inpainting(mask).observe(torch.where(mask, garbage, images))
+    else:
+        tampered = Observation(zero_filled.task, torch.where(mask, garbage, zero_filled.image), mask)
     return not torch.equal(_run(method, zero_filled).image, _run(method, tampered).image)
 
 

@@ -31,7 +31,13 @@ from inpaintbench.methods.feedforward.lama import (
     save_ffc_net,
 )
 from inpaintbench.registry import mask_registry, method_registry
+from inpaintbench.api import SampleRNG
 from inpaintbench.seeding import make_generator
+
+
+def _rng(seed: int, n: int = 4) -> SampleRNG:
+    """Per-sample generators for a batch of ``n`` images."""
+    return SampleRNG.for_samples(seed, sample_ids=[str(i) for i in range(n)])
 
 VGG16_FILE = Path(__file__).resolve().parents[1].parent / "shared" / "weights" / "lpips" / "vgg16_features.pth"
 SIZES = [(28, 28), (32, 32), (64, 64), (27, 31), (5, 9)]
@@ -198,12 +204,12 @@ def test_shared_training_loop_smoke_and_export_round_trip(tmp_path):
     assert (final / "model.safetensors").is_file() and (final / "config.json").is_file()
     method = LamaFFC(weights=str(final))
     image, mask = _rand(2, 1, 28, 28), _rand(2, 1, 28, 28, seed=3) > 0.7
-    out = method.inpaint(apply_mask(image, mask), mask, generator=make_generator(0))
+    out = method.inpaint(apply_mask(image, mask), mask, rng=_rng(0)).image
     torch.testing.assert_close(out, load_ffc_net(final)(apply_mask(image, mask), mask))
     # Same config and seed -> same weights.
     again = train(_tiny_task(), _TinyDigits(), config, tmp_path / "run2")
     torch.testing.assert_close(LamaFFC(weights=str(again)).inpaint(apply_mask(image, mask), mask,
-                                                                    generator=make_generator(0)), out, rtol=0, atol=0)
+                                                                    rng=_rng(0)).image, out, rtol=0, atol=0)
 
 
 # --------------------------------------------------------------------------- inference
@@ -212,17 +218,18 @@ def test_lama_ffc_shape_range_determinism_no_leak_and_rgb(tmp_path):
     save_ffc_net(_tiny_net(), {"image_channels": 1, "ngf": 8, "n_downsampling": 2, "n_blocks": 1}, tmp_path)
     method = LamaFFC(weights=str(tmp_path))
     image, mask = _rand(3, 1, 28, 28), _rand(3, 1, 28, 28, seed=1) > 0.6
-    out = method.inpaint(apply_mask(image, mask), mask, generator=make_generator(0))
+    result = method.inpaint(apply_mask(image, mask), mask, rng=_rng(0))
+    out = result.image
     assert out.shape == image.shape and out.dtype == torch.float32 and 0 <= out.min() and out.max() <= 1
-    assert method.call_stats() == {"nfe": 1.0}
+    assert result.stats == {"nfe": 1.0}
     tampered = torch.where(mask, 1 - image, image)
-    torch.testing.assert_close(method.inpaint(tampered, mask, generator=make_generator(5)), out, rtol=0, atol=0)
+    torch.testing.assert_close(method.inpaint(tampered, mask, rng=_rng(5)).image, out, rtol=0, atol=0)
     # A grey model on RGB: each channel separately, so grey-as-RGB gives three equal channels.
-    rgb = method.inpaint(apply_mask(image, mask).expand(-1, 3, -1, -1).contiguous(), mask, generator=make_generator(0))
+    rgb = method.inpaint(apply_mask(image, mask).expand(-1, 3, -1, -1).contiguous(), mask, rng=_rng(0)).image
     for c in range(3):
         torch.testing.assert_close(rgb[:, c:c + 1], out)
     with pytest.raises(InputError, match="mask"):
-        method.inpaint(image, None, generator=make_generator(0))
+        method.inpaint(image, None, rng=_rng(0))
 
 
 def test_lama_ffc_missing_weights_names_file_and_command(tmp_path):
@@ -244,8 +251,8 @@ def test_committed_mnist_model_beats_mean_fill_on_real_digits(digits, box_mask):
         pytest.skip(f"{MNIST_WEIGHTS} not trained yet")
     method = method_registry().create("lama-ffc")
     masked = apply_mask(digits, box_mask)
-    out = composite(method.inpaint(masked, box_mask, generator=make_generator(0)), digits, box_mask)
-    fill = method_registry().create("mean-fill").inpaint(masked, box_mask, generator=make_generator(0))
+    out = composite(method.inpaint(masked, box_mask, rng=_rng(0)).image, digits, box_mask)
+    fill = method_registry().create("mean-fill").inpaint(masked, box_mask, rng=_rng(0))
     err = (out - digits).abs()[box_mask.expand_as(digits)].mean()
     err_fill = (fill - digits).abs()[box_mask.expand_as(digits)].mean()
     assert err < 0.75 * err_fill
@@ -280,9 +287,9 @@ def test_lama_official_torchscript_round_trip(tmp_path):
     torch.jit.script(_ScriptedInpainter()).save(str(path))
     method = LamaOfficial(checkpoint=str(path))
     image, mask = _rand(2, 3, 30, 21), _rand(2, 1, 30, 21, seed=1) > 0.5
-    out = method.inpaint(apply_mask(image, mask), mask, generator=make_generator(0))
+    out = method.inpaint(apply_mask(image, mask), mask, rng=_rng(0)).image
     torch.testing.assert_close(out, torch.where(mask, torch.full_like(image, 0.5), image))
-    grey = method.inpaint(apply_mask(image[:, :1], mask), mask, generator=make_generator(0))
+    grey = method.inpaint(apply_mask(image[:, :1], mask), mask, rng=_rng(0)).image
     torch.testing.assert_close(grey, out[:, :1])
 
 
@@ -294,7 +301,7 @@ def test_lama_official_state_dict_round_trip_and_pickle_refusal(tmp_path):
     torch.save(lightning_like, tmp_path / "best.ckpt")
     method = LamaOfficial(checkpoint=str(tmp_path / "best.ckpt"), arch=arch)
     image, mask = _rand(1, 3, 32, 32), _rand(1, 1, 32, 32, seed=1) > 0.5
-    torch.testing.assert_close(method.inpaint(apply_mask(image, mask), mask, generator=make_generator(0)),
+    torch.testing.assert_close(method.inpaint(apply_mask(image, mask), mask, rng=_rng(0)).image,
                                net(apply_mask(image, mask), mask))
     torch.save({**lightning_like, "hyper_parameters": argparse.Namespace(lr=1.0)}, tmp_path / "pickled.ckpt")
     with pytest.raises(MethodUnavailable, match="weights_only"):

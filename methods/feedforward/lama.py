@@ -23,6 +23,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from inpaintbench.api import (
+    Restoration,
+    SampleRNG,
     InputError,
     Method,
     MethodUnavailable,
@@ -230,8 +232,9 @@ class LamaFFC(Method):
 
     def __init__(self, weights: str | None = None):
         super().__init__(weights=weights)
-        self.net = load_ffc_net(MNIST_WEIGHTS if weights is None else weights)
-        self._nfe = 0.0
+        folder = MNIST_WEIGHTS if weights is None else weights
+        self.net = load_ffc_net(folder)
+        self.loaded_files = [str(folder)]
 
     def to(self, device: torch.device | str) -> "LamaFFC":
         super().to(device)
@@ -240,21 +243,16 @@ class LamaFFC(Method):
 
     @torch.no_grad()
     def inpaint(self, image: torch.Tensor, mask: torch.Tensor | None, *,
-                generator: torch.Generator) -> torch.Tensor:
-        """Raw network output, float32 ``[B, C, H, W]`` in ``[0, 1]`` (see :meth:`Method.inpaint`).
-        Deterministic: ``generator`` is not used."""
+                rng: SampleRNG) -> Restoration:
+        """Raw network output, float32 ``[B, C, H, W]`` in ``[0, 1]``, one network evaluation
+        per image. Deterministic: ``rng`` is not drawn from."""
         check_image_batch(image)
         if mask is None:
             raise InputError(f"{self.name} needs the mask (it is not a blind method)")
         check_mask_batch(mask, image)
         x, m = image.to(self.device), mask.to(self.device)
         out = run_with_channels(self.net, self.net.image_channels, apply_mask(x, m), m)
-        self._nfe = 1.0
-        return out.float().clamp_(0.0, 1.0).to(image.device)
-
-    def call_stats(self) -> dict[str, float]:
-        """``{"nfe": 1.0}``: one network evaluation per image."""
-        return {"nfe": self._nfe}
+        return Restoration(out.float().clamp_(0.0, 1.0).to(image.device), {"nfe": 1.0})
 
 
 # --------------------------------------------------------------------------- official big-lama
@@ -350,6 +348,7 @@ class LamaOfficial(Method):
         path = Path(source).expanduser()
         if not path.is_file():
             raise MethodUnavailable(f"official LaMa weights not found: {path} does not exist. Get {BIG_LAMA_SOURCES}.")
+        self.loaded_files = [str(path)]
         self.pad_multiple = pad_multiple
         if _is_torchscript(path):
             self.model = torch.jit.load(str(path), map_location="cpu").eval()
@@ -378,17 +377,13 @@ class LamaOfficial(Method):
 
     @torch.no_grad()
     def inpaint(self, image: torch.Tensor, mask: torch.Tensor | None, *,
-                generator: torch.Generator) -> torch.Tensor:
-        """Raw model output, float32 ``[B, C, H, W]`` in ``[0, 1]`` (see :meth:`Method.inpaint`);
-        grey images run through the RGB model repeated to three channels."""
+                rng: SampleRNG) -> Restoration:
+        """Raw model output, float32 ``[B, C, H, W]`` in ``[0, 1]``, one network evaluation per
+        image; grey images run through the RGB model repeated to three channels."""
         check_image_batch(image)
         if mask is None:
             raise InputError(f"{self.name} needs the mask (it is not a blind method)")
         check_mask_batch(mask, image)
         x, m = image.to(self.device), mask.to(self.device)
         out = run_with_channels(self._forward, self.model_channels, apply_mask(x, m), m)
-        return out.float().clamp_(0.0, 1.0).to(image.device)
-
-    def call_stats(self) -> dict[str, float]:
-        """``{"nfe": 1.0}``: one network evaluation per image."""
-        return {"nfe": 1.0}
+        return Restoration(out.float().clamp_(0.0, 1.0).to(image.device), {"nfe": 1.0})
