@@ -28,10 +28,11 @@ SIZE = 16
 def prior():
     """A tiny random epsilon-UNet (16x16x1) and the project's 1000-step scheduler. Its samples
     are noise-like: only the conditioning mechanics are tested here."""
-    from inpaintbench.methods.diffusion.ddpm import build_scheduler, build_unet, init_weights_
+    from inpaintbench.methods.diffusion.ddpm import build_scheduler, build_unet
+    from inpaintbench.methods.training.init import seeded_init_
 
     unet = build_unet(SIZE, 1, (8, 8), 1, (False, False), False, 8)
-    init_weights_(unet, 0)
+    seeded_init_(unet, 0)
     return unet.eval(), build_scheduler()
 
 

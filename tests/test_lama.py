@@ -19,7 +19,6 @@ from inpaintbench.methods.feedforward.ffc import (
     FourierUnit,
     SpectralTransform,
     count_parameters,
-    reset_parameters_,
 )
 from inpaintbench.methods.feedforward.lama import (
     MNIST_WEIGHTS,
@@ -32,6 +31,7 @@ from inpaintbench.methods.feedforward.lama import (
 )
 from inpaintbench.registry import mask_registry, method_registry
 from inpaintbench.api import SampleRNG
+from inpaintbench.methods.training.init import seeded_init_
 from inpaintbench.seeding import make_generator
 
 
@@ -56,7 +56,7 @@ def _rand(*shape: int, seed: int = 0) -> torch.Tensor:
 
 def _tiny_net(image_channels: int = 1, seed: int = 0) -> FFCInpaintNet:
     net = FFCInpaintNet(image_channels=image_channels, ngf=8, n_downsampling=2, n_blocks=1)
-    reset_parameters_(net, seed)
+    seeded_init_(net, seed)
     return net.eval()
 
 
@@ -112,7 +112,7 @@ def test_spectral_transform_sees_the_whole_image_a_conv_does_not():
     y = x.clone()
     y[..., 2, 3] += 1.0
     for spectral in (FourierUnit(16, 16).eval(), SpectralTransform(16, 16).eval()):
-        reset_parameters_(spectral, 0)
+        seeded_init_(spectral, 0)
         changed = (spectral(y) - spectral(x)).abs().amax(dim=1) > 1e-6
         assert changed.all()
     conv = nn.Conv2d(16, 16, 3, padding=1)

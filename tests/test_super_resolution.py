@@ -99,11 +99,12 @@ def test_inpainting_upscale_refuses_blind_or_sr_inner_methods():
 def test_bicubic_ilvr_imposes_the_reference_cell_means():
     """ILVR with down_n = scale: the output's 2x2 means equal the bicubic reference's (where
     the final clip to [0, 1] does not interfere)."""
-    from inpaintbench.methods.diffusion.ddpm import build_scheduler, build_unet, init_weights_
+    from inpaintbench.methods.diffusion.ddpm import build_scheduler, build_unet
+    from inpaintbench.methods.training.init import seeded_init_
     from inpaintbench.methods.diffusion.ilvr import lowpass
 
     unet = build_unet(16, 1, (8, 8), 1, (False, False), False, 8)
-    init_weights_(unet, 0)
+    seeded_init_(unet, 0)
     method = BicubicILVRUpscale(num_steps=4, prior=(unet.eval(), build_scheduler()))
     low = torch.rand(2, 1, 8, 8, generator=gen()) * 0.5 + 0.25
     result = method.upscale(low, 2, rng=rng())
@@ -123,10 +124,11 @@ def test_bicubic_ilvr_imposes_the_reference_cell_means():
 
 
 def test_bicubic_ilvr_is_batch_invariant():
-    from inpaintbench.methods.diffusion.ddpm import build_scheduler, build_unet, init_weights_
+    from inpaintbench.methods.diffusion.ddpm import build_scheduler, build_unet
+    from inpaintbench.methods.training.init import seeded_init_
 
     unet = build_unet(16, 1, (8, 8), 1, (False, False), False, 8)
-    init_weights_(unet, 0)
+    seeded_init_(unet, 0)
     method = BicubicILVRUpscale(num_steps=4, prior=(unet.eval(), build_scheduler()))
     low = torch.rand(3, 1, 8, 8, generator=gen()) * 0.5 + 0.25
     batched = method.upscale(low, 2, rng=rng(3)).image

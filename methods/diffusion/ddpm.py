@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from inpaintbench.api import InputError, MethodUnavailable, SampleRNG
 from inpaintbench.methods import WEIGHTS_DIR
-from inpaintbench.methods.training.init import seeded_init_ as init_weights_  # the suite's one seeded init
+from inpaintbench.methods.training.init import seeded_init_
 
 #: Where the committed MNIST prior lives (a diffusers save_pretrained folder).
 MNIST_WEIGHTS = WEIGHTS_DIR / "ddpm-mnist"
@@ -117,7 +117,7 @@ class DDPMTask:
                        "init_seed": init_seed, **unet_kwargs}
         self.scheduler = build_scheduler(num_train_timesteps, beta_schedule)
         self.unet = build_unet(**unet_kwargs)
-        init_weights_(self.unet, init_seed)
+        seeded_init_(self.unet, init_seed)
 
     def modules(self) -> dict[str, torch.nn.Module]:
         """``{"unet": UNet2DModel}``."""

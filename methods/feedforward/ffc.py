@@ -22,7 +22,6 @@ from torch import nn
 
 from inpaintbench.api import InputError
 # The old name, kept for callers outside the package (tests/test_lama.py); new code imports seeded_init_.
-from inpaintbench.methods.training.init import seeded_init_ as reset_parameters_  # noqa: F401
 
 #: ``(local, global)`` feature maps, ``[B, C_local, H, W]`` and ``[B, C_global, H, W]``.
 FeaturePair = tuple[torch.Tensor | None, torch.Tensor | None]
