@@ -12,3 +12,19 @@ from pathlib import Path
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 #: Training configs (TOML) of those models.
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+
+
+def resolve_weights(value: "str | Path | None", default: Path) -> "str | Path":
+    """Where a method's weights are: ``default`` for None, a committed model by folder name
+    (``"ddpm-celeba32"`` is ``WEIGHTS_DIR / "ddpm-celeba32"``), else ``value`` as given (a
+    path, or a hub id the loader resolves).
+
+    The committed names keep suite files portable: the config records the name, not a path
+    that depends on where the package is installed.
+    """
+    if value is None:
+        return default
+    text = str(value)
+    if "/" not in text and "\\" not in text and (WEIGHTS_DIR / text).is_dir():
+        return WEIGHTS_DIR / text
+    return value

@@ -44,6 +44,7 @@ import torch
 import torch.nn.functional as F
 
 from inpaintbench.api import InputError, SampleRNG, check_image_batch
+from inpaintbench.methods import resolve_weights
 
 # ---------------------------------------------------------------------------- the denoiser
 
@@ -543,7 +544,7 @@ class DiffusionPrior:
         """
         from inpaintbench.methods.diffusion.ddpm import MNIST_WEIGHTS, load_ddpm
 
-        source = MNIST_WEIGHTS if weights is None else weights
+        source = resolve_weights(weights, MNIST_WEIGHTS)
         unet, scheduler = load_ddpm(source)
         folder = Path(source).expanduser()
         files = [str(folder)] if folder.is_dir() else []  # hub ids: the cache path is not known here

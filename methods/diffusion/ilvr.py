@@ -39,6 +39,7 @@ from typing import Any, ClassVar
 import torch
 
 from inpaintbench.api import InputError, Method, Restoration, SampleRNG, check_mask_batch
+from inpaintbench.methods import resolve_weights
 from inpaintbench.methods.diffusion.core import (
     DiffusionPrior,
     Guidance,
@@ -221,7 +222,7 @@ class PredictedMaskILVR(ILVRMethod):
 
         predictor_files: list[str] = []
         if predictor is None:
-            folder = MNIST_WEIGHTS if predictor_weights is None else predictor_weights
+            folder = resolve_weights(predictor_weights, MNIST_WEIGHTS)
             predictor = MaskPredictor.from_pretrained(folder, threshold=threshold)
             predictor_files = [str(folder)]
         super().__init__(predictor_weights=None if predictor_weights is None else str(predictor_weights),

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from inpaintbench.api import InputError, Method, MethodUnavailable, Restoration, SampleRNG, check_image_batch, check_mask_batch
-from inpaintbench.methods import WEIGHTS_DIR
+from inpaintbench.methods import WEIGHTS_DIR, resolve_weights
 from inpaintbench.seeding import derive_seed
 
 #: Committed weights, one folder per variant (``generator.safetensors`` + ``generator.json``).
@@ -287,7 +287,7 @@ class GANInpainter(Method):
         if variant not in VARIANTS:
             raise InputError(f"GAN variant must be one of {VARIANTS}, got {variant!r}")
         self._tf, _ = import_tensorflow()
-        folder = Path(weights).expanduser() if weights is not None else DEFAULT_WEIGHTS[variant]
+        folder = resolve_weights(weights, DEFAULT_WEIGHTS[variant])
         self._model, self.spec = load_generator(folder)
         self.loaded_files = [str(folder)]
         if self.spec.variant != variant:

@@ -33,7 +33,7 @@ from inpaintbench.api import (
     check_mask_batch,
 )
 from inpaintbench.masks import mixed_masks
-from inpaintbench.methods import WEIGHTS_DIR
+from inpaintbench.methods import WEIGHTS_DIR, resolve_weights
 from inpaintbench.methods.feedforward.ffc import FFCInpaintNet, pad_to_multiple
 from inpaintbench.methods.training.init import seeded_init_
 
@@ -232,7 +232,7 @@ class LamaFFC(Method):
 
     def __init__(self, weights: str | None = None):
         super().__init__(weights=weights)
-        folder = MNIST_WEIGHTS if weights is None else weights
+        folder = resolve_weights(weights, MNIST_WEIGHTS)
         self.net = load_ffc_net(folder)
         self.loaded_files = [str(folder)]
 
