@@ -223,8 +223,13 @@ class LamaFFC(Method):
 
     Args:
         weights: folder with ``config.json`` + ``model.safetensors`` (written by
-            ``inpaintbench train lama``); default: the committed MNIST model
-            (:data:`MNIST_WEIGHTS`, 28x28 grey digits; RGB images are inpainted per channel).
+            ``inpaintbench train lama``) or a committed model's name (``"lama-ffc-celeba32"``);
+            default: the committed MNIST model (:data:`MNIST_WEIGHTS`, 28x28 grey digits).
+
+    Images must have the channel count the network was trained on (a grey model is never run
+    silently channel by channel on photographs); being fully convolutional like LaMa, it runs
+    at any size divisible by ``2 ** n_downsampling`` (an explicit adaptation: quality away
+    from the training size is what the benchmark then measures).
 
     Raises:
         MethodUnavailable: the weights are missing (the message says how to make them).
@@ -251,7 +256,11 @@ class LamaFFC(Method):
             raise InputError(f"{self.name} needs the mask (it is not a blind method)")
         check_mask_batch(mask, image)
         x, m = image.to(self.device), mask.to(self.device)
-        out = run_with_channels(self.net, self.net.image_channels, apply_mask(x, m), m)
+        if image.shape[1] != self.net.image_channels:
+            raise InputError(f"{self.name} was trained on {self.net.image_channels}-channel images, got "
+                             f"{image.shape[1]} channels; pass weights= of a model trained on such images "
+                             "(e.g. lama-ffc-celeba32 for RGB faces)")
+        out = self.net(apply_mask(x, m), m)
         return Restoration(out.float().clamp_(0.0, 1.0).to(image.device), {"nfe": 1.0})
 
 
