@@ -23,7 +23,7 @@ from torch.utils.data import Dataset
 
 from inpaintbench.api import InputError, Sample
 
-from .files import image_to_tensor, list_image_files, open_image
+from .files import image_to_tensor, list_image_files, open_image, select_range
 
 #: The official partition numbers of ``list_eval_partition.txt``.
 PARTITIONS = {"train": 0, "val": 1, "valid": 1, "test": 2}
@@ -72,20 +72,15 @@ class CelebA(Dataset):
                  crop: int = 140, start: int = 0, limit: int | None = None):
         if split not in PARTITIONS:
             raise InputError(f"CelebA split must be one of {sorted(PARTITIONS)}, got {split!r}")
-        for name, value, low in (("size", size, 1), ("crop", crop, 1), ("start", start, 0)):
+        for name, value, low in (("size", size, 1), ("crop", crop, 1)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise InputError(f"CelebA {name} must be an int >= {low}, got {value!r}")
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-            raise InputError(f"CelebA limit must be a positive int or None, got {limit!r}")
         root = root if root is not None else os.environ.get(CELEBA_ROOT_ENV)
         if root is None:
             raise InputError(f"CelebA needs a data root: pass root=... (e.g. ../shared/data/celeba) "
                              f"or set ${CELEBA_ROOT_ENV}")
         files = _split_files(Path(root).expanduser(), "val" if split == "valid" else split)
-        stop = None if limit is None else start + limit
-        self.files = files[start:stop]
-        if not self.files:
-            raise InputError(f"CelebA {split!r} has {len(files)} images; start={start} leaves none")
+        self.files = select_range(files, start, limit, f"CelebA {split!r}")
         self.size, self.crop = size, crop
 
     def __len__(self) -> int:

@@ -10,6 +10,26 @@ import torch
 
 from inpaintbench.api import InputError
 
+def image_mode(channels: int) -> str:
+    """The PIL mode of ``channels`` (1: ``"L"``, 3: ``"RGB"``); :class:`InputError` otherwise."""
+    if channels not in (1, 3) or isinstance(channels, bool):
+        raise InputError(f"channels must be 1 (grey) or 3 (RGB), got {channels!r}")
+    return "L" if channels == 1 else "RGB"
+
+
+def select_range(items: list, start: int, limit: int | None, what: str) -> list:
+    """``items[start : start + limit]`` (``limit=None``: to the end), with the arguments checked:
+    ``start`` an int >= 0, ``limit`` a positive int or None, and a non-empty result."""
+    if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+        raise InputError(f"{what} start must be an int >= 0, got {start!r}")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise InputError(f"{what} limit must be a positive int or None, got {limit!r}")
+    chosen = items[start:None if limit is None else start + limit]
+    if not chosen:
+        raise InputError(f"{what} has {len(items)} items; start={start} leaves none")
+    return chosen
+
+
 #: File suffixes (lower case) read as images.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 

@@ -9,7 +9,7 @@ from torch.utils.data import Dataset
 
 from inpaintbench.api import InputError, Sample
 
-from .files import image_to_tensor, list_image_files, open_image, resize_and_crop
+from .files import image_mode, image_to_tensor, list_image_files, open_image, resize_and_crop, select_range
 
 
 class ImageFolder(Dataset):
@@ -19,9 +19,10 @@ class ImageFolder(Dataset):
         root: the folder.
         size: each image is resized (bicubic, antialiased) so its short side is ``size``
             pixels, then centre-cropped to ``size x size``. ``None`` keeps each file's size.
-        limit: keep only the first ``limit`` files in sorted order (``None``: all).
-        grayscale: load as 1-channel ``"L"``; otherwise every file (grey, RGBA, palette) is
-            converted to 3-channel RGB.
+        start: index (in sorted order) of the first file used.
+        limit: use at most ``limit`` files from ``start`` (``None``: the rest).
+        channels: 1 loads every file as grey (ITU-R 601 luma); 3 (default) converts every file
+            (grey, RGBA, palette) to RGB.
         recursive: also read sub-folders.
 
     Items are :class:`~inpaintbench.api.Sample` with ``image`` float32 ``[C, size, size]`` in
@@ -34,22 +35,20 @@ class ImageFolder(Dataset):
             unreadable file, naming it.
     """
 
-    def __init__(self, root: str | os.PathLike, size: int | None = 256, limit: int | None = None,
-                 grayscale: bool = False, recursive: bool = False):
+    def __init__(self, root: str | os.PathLike, size: int | None = 256, start: int = 0, limit: int | None = None,
+                 channels: int = 3, recursive: bool = False):
         if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
             raise InputError(f"ImageFolder size must be a positive int or None, got {size!r}")
-        if limit is not None and (not isinstance(limit, int) or limit < 1):
-            raise InputError(f"ImageFolder limit must be a positive int or None, got {limit!r}")
         self.root = Path(root).expanduser()
         files = list_image_files(self.root, recursive=recursive)
-        self.files = files if limit is None else files[:limit]
+        self.files = select_range(files, start, limit, f"image folder {self.root}")
         self.sample_ids = [p.relative_to(self.root).with_suffix("").as_posix() for p in self.files]
         duplicates = sorted({i for i in self.sample_ids if self.sample_ids.count(i) > 1})
         if duplicates:
             raise InputError(f"image folder {self.root} has several files per sample id {duplicates} "
                              "(same name, different suffix); ids must be unique")
         self.size = size
-        self.mode = "L" if grayscale else "RGB"
+        self.mode = image_mode(channels)
 
     def __len__(self) -> int:
         return len(self.files)

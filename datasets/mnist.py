@@ -10,6 +10,8 @@ from torch.utils.data import Dataset
 
 from inpaintbench.api import InputError, Sample
 
+from .files import select_range
+
 #: Environment variable naming a folder that holds ``MNIST/raw`` (torchvision's layout).
 MNIST_ROOT_ENV = "INPAINTBENCH_MNIST_ROOT"
 
@@ -22,13 +24,14 @@ class MNISTDataset(Dataset):
             ``$INPAINTBENCH_MNIST_ROOT``. With ``download=False`` the files must exist.
         split: ``"train"`` or ``"test"``.
         download: let torchvision download the files (needs internet).
-        limit: keep only the first ``limit`` images (``None``: all).
+        start: index of the first image used (evaluate any slice: ``start=5000, limit=1000``).
+        limit: use at most ``limit`` images from ``start`` (``None``: the rest).
 
     Sample ids are ``"mnist-<split>-<index>"``.
     """
 
     def __init__(self, root: str | os.PathLike | None = None, split: str = "test",
-                 download: bool = False, limit: int | None = None):
+                 download: bool = False, start: int = 0, limit: int | None = None):
         from torchvision.datasets import MNIST
 
         if split not in ("train", "test"):
@@ -47,12 +50,13 @@ class MNISTDataset(Dataset):
                 f"MNIST files not found under {root / 'MNIST' / 'raw'} ({err}); point root at a folder "
                 "holding MNIST/raw (e.g. ../shared/data) or pass download=True when online"
             ) from err
-        images = data.data if limit is None else data.data[:limit]
-        self.images = images.unsqueeze(1).to(torch.float32).div_(255.0)
+        self.indices = select_range(list(range(len(data.data))), start, limit, f"MNIST {split}")
+        self.images = data.data[self.indices[0]:self.indices[-1] + 1].unsqueeze(1).to(torch.float32).div_(255.0)
         self.split = split
 
     def __len__(self) -> int:
         return self.images.shape[0]
 
     def __getitem__(self, index: int) -> Sample:
-        return Sample(self.images[index], f"mnist-{self.split}-{index}")
+        # The id is the official index, so a slice's samples keep their seeds and records.
+        return Sample(self.images[index], f"mnist-{self.split}-{self.indices[index]}")

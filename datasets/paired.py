@@ -15,7 +15,7 @@ from torch.utils.data import Dataset
 
 from inpaintbench.api import InputError, Sample
 
-from .files import MASK_POLARITIES, image_to_tensor, list_image_files, mask_from_image, open_image, resize_and_crop
+from .files import MASK_POLARITIES, image_mode, image_to_tensor, list_image_files, mask_from_image, open_image, resize_and_crop, select_range
 
 
 class PairedFolder(Dataset):
@@ -29,8 +29,9 @@ class PairedFolder(Dataset):
             error; an int resizes both to a short side of ``size`` (image bicubic, mask
             nearest-neighbour) and centre-crops both to ``size x size`` (image and mask must
             then share an aspect ratio).
-        limit: keep only the first ``limit`` pairs in sorted order (``None``: all).
-        grayscale: load images as 1-channel ``"L"`` instead of RGB.
+        start: index (in sorted order) of the first pair used.
+        limit: use at most ``limit`` pairs from ``start`` (``None``: the rest).
+        channels: 1 loads images as grey, 3 (default) as RGB.
         image_dir, mask_dir: the sub-folder names.
 
     Items are :class:`~inpaintbench.api.Sample` with ``image`` float32 ``[C, H, W]`` in
@@ -43,14 +44,12 @@ class PairedFolder(Dataset):
     """
 
     def __init__(self, root: str | os.PathLike, mask_polarity: str = "white-known", size: int | None = None,
-                 limit: int | None = None, grayscale: bool = False, image_dir: str = "images",
+                 start: int = 0, limit: int | None = None, channels: int = 3, image_dir: str = "images",
                  mask_dir: str = "masks"):
         if mask_polarity not in MASK_POLARITIES:
             raise InputError(f"PairedFolder mask_polarity must be one of {MASK_POLARITIES}, got {mask_polarity!r}")
         if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
             raise InputError(f"PairedFolder size must be a positive int or None, got {size!r}")
-        if limit is not None and (not isinstance(limit, int) or limit < 1):
-            raise InputError(f"PairedFolder limit must be a positive int or None, got {limit!r}")
         self.root = Path(root).expanduser()
         if not self.root.is_dir():
             raise InputError(f"paired folder {self.root} does not exist or is not a directory")
@@ -66,11 +65,10 @@ class PairedFolder(Dataset):
             if len(found) > 1:
                 raise InputError(f"image {image} has several masks {[str(p) for p in found]}; keep one")
             self.pairs.append((image.stem, image, found[0]))
-        if limit is not None:
-            self.pairs = self.pairs[:limit]
+        self.pairs = select_range(self.pairs, start, limit, f"paired folder {self.root}")
         self.mask_polarity = mask_polarity
         self.size = size
-        self.mode = "L" if grayscale else "RGB"
+        self.mode = image_mode(channels)
 
     def __len__(self) -> int:
         return len(self.pairs)

@@ -13,6 +13,7 @@ from PIL import Image
 from inpaintbench.api import InputError
 from inpaintbench.datasets.folder import ImageFolder
 from inpaintbench.datasets.make_sample import make_sample
+from inpaintbench.datasets.mnist import MNISTDataset
 from inpaintbench.datasets.paired import PairedFolder
 from inpaintbench.datasets.sample import EmbeddedMNIST
 from inpaintbench.registry import dataset_registry
@@ -124,9 +125,9 @@ def test_image_folder_resizes_short_side_then_crops(tmp_path):
     assert torch.allclose(image[:, :, 4:28], torch.tensor([0.0, 1.0, 0.0])[:, None, None].expand(3, 32, 24), atol=0.02)
 
 
-def test_image_folder_grayscale_and_native_size(tmp_path):
+def test_image_folder_grey_channels_and_native_size(tmp_path):
     save(tmp_path / "x.png", stripes(20, 30))
-    grey = ImageFolder(tmp_path, size=None, grayscale=True)[0].image
+    grey = ImageFolder(tmp_path, size=None, channels=1)[0].image
     assert grey.shape == (1, 20, 30)
     # ITU-R 601 luma of pure red / green / blue
     assert [round(float(grey[0, 0, c]) * 255) for c in (0, 15, 29)] == [76, 150, 29]
@@ -183,7 +184,7 @@ def test_paired_folder_pairs_by_stem_and_converts_polarity(tmp_path):
     expected_hole[..., 8:] = True  # white = known on the left, so the hole is the right half
     assert torch.equal(sample.mask, expected_hole)
     assert torch.equal(PairedFolder(tmp_path, mask_polarity="white-hole")[0].mask, ~expected_hole)
-    assert PairedFolder(tmp_path, grayscale=True)[1].image.shape == (1, 16, 16)
+    assert PairedFolder(tmp_path, channels=1)[1].image.shape == (1, 16, 16)
     assert len(PairedFolder(tmp_path, limit=1)) == 1
 
 
@@ -223,3 +224,21 @@ def test_paired_folder_reads_migan_examples(subset):
     mask_file = np.asarray(Image.open(root / "masks" / f"{sample.sample_id}.png").convert("L"))
     assert torch.equal(sample.mask[0], torch.from_numpy(mask_file == 0))  # black = hole in MI-GAN files
     assert 0.0 < float(sample.mask.float().mean()) < 1.0
+
+
+def test_any_slice_of_a_dataset_keeps_the_official_ids(shared_data):
+    """start/limit pick any slice; sample ids (and so seeds and records) do not depend on it."""
+    whole = MNISTDataset(root=shared_data, split="test", limit=12)
+    part = MNISTDataset(root=shared_data, split="test", start=7, limit=5)
+    assert [part[i].sample_id for i in range(5)] == [whole[7 + i].sample_id for i in range(5)]
+    assert torch.equal(part[0].image, whole[7].image)
+    with pytest.raises(InputError, match="start"):
+        MNISTDataset(root=shared_data, split="test", start=10**6)
+
+
+def test_image_folder_start_and_channels_are_checked(tmp_path):
+    for i in range(3):
+        save(tmp_path / f"{i}.png", stripes(8, 8))
+    assert [s.sample_id for s in ImageFolder(tmp_path, size=None, start=1)] == ["1", "2"]
+    with pytest.raises(InputError, match="channels"):
+        ImageFolder(tmp_path, channels=2)
