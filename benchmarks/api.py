@@ -32,6 +32,11 @@ class InputError(InpaintBenchError, ValueError):
     """Bad input: wrong shape, dtype, range, mask values, size mismatch, unreadable file."""
 
 
+class StorageError(InpaintBenchError, OSError):
+    """Writing a results folder failed (disk full, read-only, quota): the message names the file
+    and the cause; every record written before is kept, so a rerun resumes."""
+
+
 class MethodUnavailable(InpaintBenchError, RuntimeError):
     """A method cannot be built here (missing optional extra, missing weights file).
 

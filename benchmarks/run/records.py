@@ -8,6 +8,7 @@ the keys of a record by hand. Writes are interrupt-safe; a rerun resumes by reco
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -17,6 +18,10 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Iterable, Iterator
+
+from inpaintbench.api import StorageError
+from inpaintbench.notices import one_line, warn
+from inpaintbench.run.lock import FolderLock
 
 #: The fields that identify one sample's result; a rerun skips records whose key exists.
 KEY_FIELDS = ("task", "method", "config_hash", "dataset", "dataset_hash", "mask", "mask_hash", "sample_id", "seed")
@@ -77,7 +82,9 @@ class SampleRecord:
     ``config`` (effective) and ``config_hash``, ``dataset`` label and ``dataset_hash``,
     ``mask`` (the condition label: mask family or ``x<scale>``), ``mask_hash``,
     ``mask_config``, ``sample_id``, ``seed``.
-    Attributes (outcome): ``status`` ``"ok"`` or ``"error"`` (then ``error`` says why),
+    Attributes (outcome): ``status`` ``"ok"``, ``"error"`` (then ``error`` says why) or
+    ``"skipped"`` (not run and left out of every mean; ``note`` says why, e.g. an image whose
+    mask has no hole: ``hole_fraction == 0``),
     ``metrics`` ``{name: value}`` (see :data:`inpaintbench.metrics.METRICS`), ``time_s``
     seconds per image of the timed call, ``batch_size``, ``peak_memory_bytes`` (CUDA),
     ``hole_fraction``, ``counters`` per-image counters of the call (``nfe``...), ``run_id``,
@@ -107,6 +114,7 @@ class SampleRecord:
     peak_memory_bytes: int | None = None
     hole_fraction: float | None = None
     counters: dict[str, float] = field(default_factory=dict)
+    note: str | None = None
 
     def key(self) -> tuple:
         """The identity of the record (see :data:`KEY_FIELDS`)."""
@@ -207,49 +215,175 @@ def _from_json(value: Any) -> Any:
     return value
 
 
-class ResultsStore:
-    """A JSON-lines file of records, each written whole or not at all.
+#: Sample statuses a rerun does not redo (errors are retried).
+DONE_STATUSES = ("ok", "skipped")
 
-    Each record is one ``write`` of one line followed by ``flush`` + ``fsync``. A run killed
-    mid-write can leave at most one partial last line; opening the store cuts it off, so the
-    file always holds complete records and a resumed run redoes only that one.
+#: Malformed lines named one by one in warnings; the rest are counted.
+_NAMED_BAD_LINES = 5
+
+
+def _parse_line(raw: bytes) -> tuple[Any, str | None]:
+    """``(record or None for an unknown kind, None)`` or ``(None, why the line is malformed)``."""
+    try:
+        data = json.loads(raw)
+    except ValueError as err:  # JSONDecodeError, UnicodeDecodeError
+        return None, f"not valid JSON ({err})"
+    if not isinstance(data, dict):
+        return None, f"not a JSON object but {type(data).__name__}"
+    try:
+        return parse_record(_from_json(data)), None
+    except (TypeError, ValueError) as err:
+        return None, f"not a valid {data.get('kind')!r} record ({one_line(err)})"
+
+
+class ResultsStore:
+    """A JSON-lines file of records: appended whole by one writer, read without being written.
+
+    Writing: :meth:`writing` holds the folder's lock (``<file>.lock``, see
+    :class:`~inpaintbench.run.lock.FolderLock`) around a whole run; an :meth:`append` outside
+    it takes the lock for itself. Each append is one ``write`` + ``flush`` + ``fsync``; one
+    that fails (disk full) is cut back to the last whole record and raises
+    :class:`~inpaintbench.api.StorageError`. The writer, and only the writer, repairs the file
+    under the lock before its first append (:meth:`repair`): a partial last line (a run
+    killed mid-write) and malformed lines move to ``<file>.quarantine``, raw, and every good
+    record stays, in order.
+
+    Reading (iteration, :meth:`done_keys`) never writes: a last line without its newline is
+    ignored (it is being written, or was cut), a malformed line is skipped with a warning
+    naming the file and line number.
     """
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._drop_partial_tail()
+        self.lock = FolderLock(self.path.with_name(self.path.name + ".lock"))
+        self.quarantine_path = self.path.with_name(self.path.name + ".quarantine")
 
-    def _drop_partial_tail(self) -> None:
+    @contextlib.contextmanager
+    def writing(self) -> Iterator["ResultsStore"]:
+        """Hold the folder's lock for a block of appends (a run), after repairing the file.
+
+        Raises:
+            FolderBusy: another run holds the lock (nothing is written).
+        """
+        self._make_folder()
+        self.lock.acquire(wait=False)
+        try:
+            self.repair()
+            yield self
+        finally:
+            self.lock.release()
+
+    def _make_folder(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise StorageError(f"cannot create the results folder {self.path.parent}: {err.strerror or err}") from err
+
+    def repair(self) -> int:
+        """Move malformed lines and a partial last line to the quarantine file; the number moved.
+
+        Call it only while holding the lock (:meth:`writing` and :meth:`append` do).
+        """
         if not self.path.exists() or self.path.stat().st_size == 0:
-            return
-        data = self.path.read_bytes()
-        if not data.endswith(b"\n"):
-            with open(self.path, "r+b") as handle:
-                handle.truncate(data.rfind(b"\n") + 1)
+            return 0
+        lines = self.path.read_bytes().split(b"\n")
+        tail = lines.pop()  # b"" when the file ends with a newline
+        good, bad = [], []
+        for number, raw in enumerate(lines, 1):
+            problem = _parse_line(raw)[1]
+            if problem is None:
+                good.append(raw)
+            else:
+                bad.append((number, raw, problem))
+        if tail:
+            bad.append((len(lines) + 1, tail, "a partial last line (a write was interrupted)"))
+        if not bad:
+            return 0
+        for number, _, problem in bad[:_NAMED_BAD_LINES]:
+            warn(f"{self.path} line {number} is {problem}; moved to {self.quarantine_path.name}")
+        if len(bad) > _NAMED_BAD_LINES:
+            warn(f"{self.path}: {len(bad) - _NAMED_BAD_LINES} more malformed lines moved to {self.quarantine_path.name}")
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        try:
+            with open(self.quarantine_path, "ab") as handle:
+                handle.write(b"".join(raw + b"\n" for _, raw, _ in bad))
+                handle.flush()
+                os.fsync(handle.fileno())
+            with open(tmp, "wb") as handle:
+                handle.write(b"".join(raw + b"\n" for raw in good))
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.path)
+        except OSError as err:
+            tmp.unlink(missing_ok=True)
+            raise StorageError(f"cannot repair {self.path}: {err.strerror or err}; nothing was lost") from err
+        return len(bad)
 
     def append(self, records: Iterable[Any]) -> None:
-        """Append record dataclasses (inf/NaN floats are encoded as strings)."""
+        """Append record dataclasses (inf/NaN floats are encoded as strings).
+
+        Raises:
+            StorageError: the write failed; the file is cut back to its last whole record.
+        """
         text = "".join(json.dumps(_json_safe(record_to_json(r)), sort_keys=True) + "\n" for r in records)
         if not text:
             return
-        with open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
+        if self.lock.held:
+            self._write(text.encode("utf-8"))
+            return
+        self._make_folder()
+        self.lock.acquire(wait=True)
+        try:
+            if self._partial_tail():
+                self.repair()
+            self._write(text.encode("utf-8"))
+        finally:
+            self.lock.release()
+
+    def _partial_tail(self) -> bool:
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            return False
+        with open(self.path, "rb") as handle:
+            handle.seek(-1, os.SEEK_END)
+            return handle.read(1) != b"\n"
+
+    def _write(self, data: bytes) -> None:
+        size = self.path.stat().st_size if self.path.exists() else 0
+        try:
+            with open(self.path, "ab") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as err:
+            with contextlib.suppress(OSError):
+                os.truncate(self.path, size)  # back to the last whole record
+            raise StorageError(
+                f"cannot write {self.path}: {err.strerror or err}; every record before this one is kept; "
+                "free space (or fix the folder) and rerun to resume") from err
 
     def __iter__(self) -> Iterator[Any]:
-        """The records of the file as dataclasses (lines of unknown kinds are skipped)."""
+        """The records of the file as dataclasses (lines of unknown kinds are skipped silently,
+        malformed lines with a warning naming the line)."""
         if not self.path.exists():
             return
-        with open(self.path, encoding="utf-8") as handle:
-            for line in handle:
-                if line.endswith("\n"):
-                    record = parse_record(_from_json(json.loads(line)))
-                    if record is not None:
-                        yield record
+        bad = 0
+        with open(self.path, "rb") as handle:
+            for number, raw in enumerate(handle, 1):
+                if not raw.endswith(b"\n"):
+                    break  # still being written, or cut by a crash: the writer repairs it
+                record, problem = _parse_line(raw)
+                if problem is not None:
+                    bad += 1
+                    if bad <= _NAMED_BAD_LINES:
+                        warn(f"{self.path} line {number} is {problem}; skipped")
+                    continue
+                if record is not None:
+                    yield record
+        if bad > _NAMED_BAD_LINES:
+            warn(f"{self.path}: {bad - _NAMED_BAD_LINES} more malformed lines skipped")
 
     def done_keys(self) -> set[tuple]:
-        """Keys of successful sample records: a resumed run skips them and retries errors
-        (the report keeps the last record of each key, so a retried error is superseded)."""
-        return {r.key() for r in self if isinstance(r, SampleRecord) and r.status == "ok"}
+        """Keys of finished sample records (:data:`DONE_STATUSES`): a resumed run skips them and
+        retries errors (the report keeps the last record of each key, so a retried error is
+        superseded)."""
+        return {r.key() for r in self if isinstance(r, SampleRecord) and r.status in DONE_STATUSES}
