@@ -4,15 +4,83 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
+from inpaintbench.api import InputError, StorageError
+from inpaintbench.notices import warn
+
 
 def safe_name(label: str) -> str:
-    """A file-system-safe version of a method / dataset / mask label."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", label)
+    """A file-system-safe version of a method / dataset / mask label.
+
+    Characters other than letters, digits, ``.``, ``_`` and ``-`` become ``_`` (so no
+    separator survives), and a name that is empty or starts with a dot (``.``, ``..``, hidden
+    files) gets a leading ``_``: no label can name a parent folder, every path built from
+    labels stays under the results folder.
+    """
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", str(label))
+    return name if name and not name.startswith(".") else f"_{name}"
+
+
+def check_output_dir(path: str | os.PathLike, what: str) -> None:
+    """Raise :class:`InputError` unless ``path`` is a directory that can be written, or can be
+    created (nothing is created here: call it before writing anything).
+
+    Args:
+        what: how the message names the folder, e.g. ``"results folder (--out)"``.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InputError(f"{what} {path} is a file, not a directory; pass a folder")
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InputError(f"{what} {path} cannot be created: {existing} is a file")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(f"{what} {path} is not writable ({existing} does not allow writing); pass another folder")
+
+
+def _atomic_savez(path: Path, **arrays: Any) -> None:
+    """Write an npz through a temporary file and an atomic rename; a failed write (disk full)
+    leaves neither half a file nor the temporary one and raises :class:`StorageError`."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as handle:
+            np.savez_compressed(handle, **arrays)
+        os.replace(tmp, path)
+    except BaseException as err:
+        tmp.unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            raise StorageError(f"cannot write {path}: {err.strerror or err}; every record before it is kept; "
+                               "free space and rerun to resume") from err
+        raise
+
+
+def _read_npz(path: Path, what: str, *, rebuild: bool) -> dict[str, np.ndarray] | None:
+    """The arrays of an npz side file; None when absent or corrupt. A corrupt file is a
+    warning: a writer (``rebuild``) moves it aside to ``<name>.corrupt`` and starts it anew, a
+    reader ignores it."""
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
+    except Exception as err:  # noqa: BLE001 - BadZipFile, ValueError, OSError, EOFError: all mean corrupt
+        reason = f"{type(err).__name__}: {err}"
+        if rebuild:
+            aside = path.with_name(path.name + ".corrupt")
+            os.replace(path, aside)
+            warn(f"{what} {path} is corrupt ({reason}); moved to {aside.name} and rebuilt from this run's images")
+        else:
+            warn(f"{what} {path} is corrupt ({reason}); ignored")
+        return None
 
 
 def example_path(root: Path, dataset: str, mask: str, what: str) -> Path:
@@ -27,7 +95,7 @@ def save_examples(path: Path, ids: list[str], **arrays: torch.Tensor) -> None:
         ids: sample ids, one per row of each array.
         arrays: tensors ``[N, C, H, W]`` in ``[0, 1]`` (stored as uint8) or bool masks.
     """
-    stored = load_examples(path)
+    stored = load_examples(path, rebuild=True)
     for i, sample_id in enumerate(ids):
         if sample_id in stored:
             continue
@@ -36,22 +104,18 @@ def save_examples(path: Path, ids: list[str], **arrays: torch.Tensor) -> None:
                 else np.round(v[i].detach().cpu().clamp(0, 1).numpy() * 255).astype(np.uint8))
             for k, v in arrays.items()
         }
-    path.parent.mkdir(parents=True, exist_ok=True)
     flat = {f"{sid}\x1f{k}": a for sid, parts in stored.items() for k, a in parts.items()}
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, **flat)
-    os.replace(tmp, path)  # atomic: an interrupt never leaves half a file
+    _atomic_savez(path, **flat)  # an interrupt never leaves half a file
 
 
-def load_examples(path: Path) -> dict[str, dict[str, np.ndarray]]:
-    """``{sample_id: {array name: uint8 [C,H,W] or bool [1,H,W]}}``; empty if absent."""
-    if not path.exists():
-        return {}
+def load_examples(path: Path, *, rebuild: bool = False) -> dict[str, dict[str, np.ndarray]]:
+    """``{sample_id: {array name: uint8 [C,H,W] or bool [1,H,W]}}``; empty if absent or
+    corrupt (a warning; ``rebuild``: the writer moves the file aside)."""
+    data = _read_npz(path, "example file", rebuild=rebuild)
     out: dict[str, dict[str, np.ndarray]] = {}
-    with np.load(path) as data:
-        for key in data.files:
-            sample_id, _, name = key.partition("\x1f")
-            out.setdefault(sample_id, {})[name] = data[key]
+    for key, array in (data or {}).items():
+        sample_id, _, name = key.rpartition("\x1f")  # array names never hold the separator; ids may
+        out.setdefault(sample_id, {})[name] = array
     return out
 
 
@@ -60,32 +124,50 @@ def heatmap_path(root: Path, dataset: str, mask: str, method: str) -> Path:
     return root / "examples" / safe_name(dataset) / safe_name(mask) / f"{safe_name(method)}.heat.npz"
 
 
-def accumulate_heatmap(path: Path, abs_error: torch.Tensor, hole: torch.Tensor) -> None:
+def accumulate_heatmap(path: Path, abs_error: torch.Tensor, hole: torch.Tensor,
+                       sample_ids: list[str] | None = None) -> None:
     """Add a batch to the running per-pixel sums of ``|raw output - original|`` and of the holes.
 
     Args:
         abs_error: float ``[B, C, H, W]`` absolute error of the raw output (averaged over C here).
         hole: bool ``[B, 1, H, W]``.
+        sample_ids: the batch's ids. The accumulator stores the ids it holds and adds a sample
+            only once, so it can be written before the batch's records: a crash between the
+            two makes the rerun redo the samples and the heat map skip them (exactly once,
+            never 36 images for 32). A file of the first version (no ids) keeps adding.
 
-    The accumulator stores sums and a count, so a resumed run (which only processes samples
-    not yet written) adds to it without double counting.
+    A corrupt file is moved aside with a warning and the accumulator starts anew.
     """
-    err = abs_error.detach().float().mean(dim=1).sum(dim=0).cpu().numpy().astype(np.float64)
-    holes = hole.detach().float()[:, 0].sum(dim=0).cpu().numpy().astype(np.float64)
-    count = abs_error.shape[0]
-    if path.exists():
-        with np.load(path) as old:
-            err, holes, count = err + old["error_sum"], holes + old["hole_sum"], count + int(old["count"])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, error_sum=err, hole_sum=holes, count=np.int64(count))
-    os.replace(tmp, path)
+    old = _read_npz(path, "heat map", rebuild=True)
+    if old is not None and not {"error_sum", "hole_sum", "count"} <= set(old):
+        warn(f"heat map {path} lacks its sums; rebuilt from this run's images")
+        old = None
+    errors = abs_error.detach().float().mean(dim=1).cpu().numpy().astype(np.float64)  # [B, H, W]
+    holes = hole.detach().float()[:, 0].cpu().numpy().astype(np.float64)
+    if old is not None and old["error_sum"].shape != errors.shape[1:]:
+        warn(f"heat map {path} is for {old['error_sum'].shape} images, this run's are {errors.shape[1:]}; rebuilt")
+        old = None
+    keyed = sample_ids is not None and (old is None or "ids" in old)
+    seen = set(old["ids"].tolist()) if keyed and old is not None else set()
+    keep = [j for j in range(errors.shape[0]) if not keyed or str(sample_ids[j]) not in seen]
+    if not keep:
+        return
+    error_sum, hole_sum, count = errors[keep].sum(axis=0), holes[keep].sum(axis=0), len(keep)
+    ids = [str(sample_ids[j]) for j in keep] if keyed else []
+    if old is not None:
+        error_sum, hole_sum, count = error_sum + old["error_sum"], hole_sum + old["hole_sum"], count + int(old["count"])
+        ids = [*(old["ids"].tolist() if keyed else []), *ids]
+    arrays = dict(error_sum=error_sum, hole_sum=hole_sum, count=np.int64(count))
+    if keyed:
+        arrays["ids"] = np.array(ids, dtype=str)
+    _atomic_savez(path, **arrays)
 
 
 def load_heatmap(path: Path) -> tuple[np.ndarray, np.ndarray, int] | None:
-    """``(mean |error| [H, W], hole frequency [H, W] in [0, 1], n images)`` or None if absent."""
-    if not path.exists():
+    """``(mean |error| [H, W], hole frequency [H, W] in [0, 1], n images)``; None if absent or
+    corrupt (a warning)."""
+    data = _read_npz(path, "heat map", rebuild=False)
+    if data is None or not {"error_sum", "hole_sum", "count"} <= set(data) or int(data["count"]) < 1:
         return None
-    with np.load(path) as data:
-        count = int(data["count"])
-        return data["error_sum"] / count, data["hole_sum"] / count, count
+    count = int(data["count"])
+    return data["error_sum"] / count, data["hole_sum"] / count, count
