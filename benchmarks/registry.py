@@ -10,13 +10,15 @@ packages add entries through the entry-point groups ``inpaintbench.methods``,
 from __future__ import annotations
 
 import difflib
+import functools
 import importlib
+import inspect
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.metadata import entry_points
 from typing import Any, Callable, Iterable, Mapping
 
-from inpaintbench.api import InpaintBenchError, MethodUnavailable
+from inpaintbench.api import InpaintBenchError, InputError, MethodUnavailable
 
 
 class UnknownName(InpaintBenchError, KeyError):
@@ -48,11 +50,51 @@ class Entry:
     tiny: Mapping[str, Any] = field(default_factory=dict)
 
     def resolve(self) -> Callable[..., Any]:
-        """Import and return the target callable (raises ImportError if an extra is missing)."""
+        """Import and return the target callable (raises ImportError if an extra is missing).
+
+        A string target is ``"module:attribute"`` (the attribute may be dotted; an entry
+        point's ``[extras]`` are ignored). A target that is itself an :class:`Entry` (a plugin's
+        entry point may load to one) resolves to that entry's target with its defaults.
+        """
         if callable(self.target):
-            return self.target
-        module_name, _, attr = self.target.partition(":")
-        return getattr(importlib.import_module(module_name), attr)
+            target = self.target
+        else:
+            module_name, _, attr = self.target.partition(":")
+            target = importlib.import_module(module_name.strip())
+            for part in attr.split("[")[0].strip().split("."):
+                target = getattr(target, part)
+        if isinstance(target, Entry):
+            inner = target.resolve()
+            return functools.partial(inner, **target.defaults) if target.defaults else inner
+        return target
+
+
+def _plural(kind: str) -> str:
+    return kind[:-1] + "ies" if kind.endswith("y") else kind + "s"
+
+
+def check_options(kind: str, name: str, factory: Callable[..., Any], options: Mapping[str, Any]) -> None:
+    """Raise :class:`InputError` when ``options`` do not fit ``factory``'s signature: an unknown
+    option (with "did you mean"), or a required one missing. Factories taking ``**kwargs``
+    check their own options and only get the missing-option check."""
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):  # a builtin or C callable: nothing to check against
+        return
+    named = [p for p in signature.parameters.values()
+             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    accepted = [p.name for p in named]
+    if not any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values()):
+        unknown = [key for key in options if key not in accepted]
+        if unknown:
+            close = difflib.get_close_matches(unknown[0], accepted, n=2, cutoff=0.5)
+            hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+            raise InputError(f"{kind} {name!r} has no option {unknown[0]!r}.{hint} Its options: "
+                             f"{', '.join(accepted) or 'none'}")
+    missing = [p.name for p in named if p.default is p.empty and p.name not in options]
+    if missing:
+        raise InputError(f"{kind} {name!r} needs the option(s) {', '.join(repr(m) for m in missing)} "
+                         f"(e.g. {missing[0]} = ... in its suite table)")
 
 
 class Registry:
@@ -60,6 +102,7 @@ class Registry:
 
     def __init__(self, kind: str, entries: Iterable[Entry]):
         self.kind = kind
+        self.plural = _plural(kind)
         self._entries: dict[str, Entry] = {}
         for entry in entries:
             if entry.name in self._entries:
@@ -81,25 +124,45 @@ class Registry:
             close = difflib.get_close_matches(name, self._entries, n=3, cutoff=0.5)
             hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
             raise UnknownName(
-                f"unknown {self.kind} {name!r}.{hint} Run `inpaintbench list` to see all {self.kind}s."
+                f"unknown {self.kind} {name!r}.{hint} Run `inpaintbench list` to see all {self.plural}."
             ) from None
 
-    def create(self, name: str, **overrides: Any) -> Any:
-        """Build the entry ``name`` with its defaults updated by ``overrides``.
-
-        Raises:
-            UnknownName: ``name`` is not registered.
-            MethodUnavailable: the target's optional extra or its weights are missing.
-        """
+    def _factory(self, name: str) -> tuple[Entry, Callable[..., Any]]:
         entry = self.entry(name)
         try:
-            factory = entry.resolve()
+            return entry, entry.resolve()
         except ImportError as err:
             raise MethodUnavailable(
                 f"{self.kind} {name!r} needs a package that is not installed ({err}); "
                 "install the matching extra, e.g. pip install -e '.[diffusion]' or '.[tf]'"
             ) from err
-        obj = factory(**{**entry.defaults, **overrides})
+        except Exception as err:  # a plugin module that raises on import or names nothing
+            raise MethodUnavailable(f"{self.kind} {name!r} could not be loaded from {entry.target!r}: "
+                                    f"{type(err).__name__}: {err}") from err
+
+    def create(self, name: str, **overrides: Any) -> Any:
+        """Build the entry ``name`` with its defaults updated by ``overrides``.
+
+        The options are checked against the target's signature before it is called
+        (:func:`check_options`), and a ``TypeError`` / ``ValueError`` of the constructor
+        becomes an :class:`~inpaintbench.api.InputError` naming the entry and the options.
+
+        Raises:
+            UnknownName: ``name`` is not registered.
+            MethodUnavailable: the target's optional extra or its weights are missing, or a
+                plugin's module cannot be imported.
+            InputError: unknown, missing or bad options.
+        """
+        entry, factory = self._factory(name)
+        options = {**entry.defaults, **overrides}
+        check_options(self.kind, name, factory, options)
+        try:
+            obj = factory(**options)
+        except InpaintBenchError:
+            raise
+        except (TypeError, ValueError) as err:
+            given = ", ".join(f"{k}={v!r}" for k, v in overrides.items()) or "its defaults"
+            raise InputError(f"{self.kind} {name!r} cannot be built with {given}: {type(err).__name__}: {err}") from err
         try:
             obj.name = name
         except AttributeError:  # e.g. a frozen object: keep its own name
@@ -108,20 +171,74 @@ class Registry:
 
     def availability(self, name: str) -> tuple[bool, str]:
         """``(True, "")`` if ``name`` builds here, else ``(False, reason)``; never raises for
-        a missing extra or missing weights."""
+        a registered name (a broken plugin, a constructor that crashes: the reason says so).
+
+        A target with a ``check_available(**config)`` callable (a method that would load a
+        checkpoint the user did not ask to load just to be listed) is asked instead of built;
+        it raises :class:`~inpaintbench.api.MethodUnavailable` with the reason.
+        """
         try:
-            self.create(name)
+            entry, factory = self._factory(name)
+            probe = getattr(factory, "check_available", None)
+            if callable(probe):
+                probe(**entry.defaults)
+            else:
+                self.create(name)
         except MethodUnavailable as err:
             return False, str(err)
+        except UnknownName:
+            raise
+        except Exception as err:  # noqa: BLE001 - a listing must survive any broken entry
+            return False, f"{type(err).__name__}: {err}"
         return True, ""
 
 
-def _plugin_entries(group: str) -> list[Entry]:
+def _broken_plugin(reason: str) -> Callable[..., Any]:
+    def refuse(**_: Any) -> Any:
+        raise MethodUnavailable(reason)
+    return refuse
+
+
+def _plugin_entries(group: str, *, lazy: bool = True) -> list[Entry]:
+    """The entries of an entry-point group.
+
+    ``lazy`` (methods, datasets, mask families): nothing is imported here; an entry's target
+    is the entry point's ``module:attribute``, imported when the entry is built, exactly like
+    a built-in entry, so a broken plugin (missing module, import error, constructor that
+    raises) is listed as unavailable with its reason and never touches runs that do not use
+    it. Otherwise (trainers, whose entries carry settings read before building) the entry
+    point is loaded here, and one that fails becomes an entry that is unavailable with the
+    reason.
+    """
     found = []
     for ep in entry_points(group=group):
-        obj = ep.load()
+        if lazy:
+            found.append(Entry(name=ep.name, target=ep.value, group="plugin", summary=f"plugin {ep.value}"))
+            continue
+        try:
+            obj = ep.load()
+        except Exception as err:  # noqa: BLE001 - one broken plugin must not break the others
+            reason = f"plugin {ep.name!r} ({ep.value}) could not be loaded: {type(err).__name__}: {err}"
+            found.append(Entry(name=ep.name, target=_broken_plugin(reason), group="plugin", summary=reason))
+            continue
         found.append(obj if isinstance(obj, Entry) else Entry(name=ep.name, target=obj, group="plugin"))
     return found
+
+
+def _with_plugins(kind: str, builtins: Iterable[Entry], plugins: Iterable[Entry]) -> Registry:
+    """A registry of ``builtins`` and the ``plugins`` whose names are free (a plugin cannot
+    replace a built-in or an earlier plugin: it is ignored with a warning)."""
+    from inpaintbench.notices import warn
+
+    entries = list(builtins)
+    taken = {e.name for e in entries}
+    for entry in plugins:
+        if entry.name in taken:
+            warn(f"plugin {kind} {entry.name!r} ({entry.target}) is ignored: that name is already registered")
+            continue
+        taken.add(entry.name)
+        entries.append(entry)
+    return Registry(kind, entries)
 
 
 @cache
@@ -129,7 +246,7 @@ def method_registry() -> Registry:
     """All methods: the built-in catalogue plus ``inpaintbench.methods`` entry points."""
     from inpaintbench.catalog import METHODS
 
-    return Registry("method", [*METHODS, *_plugin_entries("inpaintbench.methods")])
+    return _with_plugins("method", METHODS, _plugin_entries("inpaintbench.methods"))
 
 
 @cache
@@ -137,7 +254,7 @@ def dataset_registry() -> Registry:
     """All datasets: built-ins plus ``inpaintbench.datasets`` entry points."""
     from inpaintbench.catalog import DATASETS
 
-    return Registry("dataset", [*DATASETS, *_plugin_entries("inpaintbench.datasets")])
+    return _with_plugins("dataset", DATASETS, _plugin_entries("inpaintbench.datasets"))
 
 
 @cache
@@ -145,7 +262,7 @@ def mask_registry() -> Registry:
     """All mask families: built-ins plus ``inpaintbench.masks`` entry points."""
     from inpaintbench.catalog import MASKS
 
-    return Registry("mask family", [*MASKS, *_plugin_entries("inpaintbench.masks")])
+    return _with_plugins("mask family", MASKS, _plugin_entries("inpaintbench.masks"))
 
 
 #: The loop of a trainer whose entry names none (e.g. a plugin that loads to a bare task factory).
@@ -174,4 +291,4 @@ def trainer_registry() -> Registry:
     """
     from inpaintbench.catalog import TRAINERS
 
-    return Registry("trainer", [*TRAINERS, *_plugin_entries("inpaintbench.trainers")])
+    return _with_plugins("trainer", TRAINERS, _plugin_entries("inpaintbench.trainers", lazy=False))
