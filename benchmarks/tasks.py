@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 import torch.nn.functional as F
 
-from inpaintbench.api import InputError, apply_mask, check_image_batch, check_mask_batch
+from inpaintbench.api import InpaintBenchError, InputError, apply_mask, check_image_batch, check_mask_batch
 
 if TYPE_CHECKING:
     from inpaintbench.api import Method, SampleRNG
@@ -42,6 +42,19 @@ class Observation:
     task: "Task"
     image: torch.Tensor
     mask: torch.Tensor | None = None
+
+
+class ArgumentModified(InpaintBenchError):
+    """A method changed one of its input tensors in place (the harness scores its own copy;
+    the call is recorded as an error)."""
+
+
+def check_unchanged(method: "Method", what: str, given: torch.Tensor, original: torch.Tensor) -> None:
+    """Raise :class:`ArgumentModified` when the copy ``given`` to ``method`` no longer equals ``original``."""
+    if given.shape != original.shape or not torch.equal(given, original):
+        raise ArgumentModified(
+            f"method {method.name!r} modified its {what} argument in place; the harness scores its own "
+            f"{what}, so this call is not scored (copy an input before changing it)")
 
 
 class Task(abc.ABC):
@@ -94,9 +107,15 @@ class Inpainting(Task):
         return Observation(self, apply_mask(original, mask), mask)
 
     def call_hook(self, method: "Method", observation: Observation, rng: "SampleRNG") -> Any:
-        """``method.inpaint(image, mask or None if blind, rng=rng)`` on copies."""
+        """``method.inpaint(image, mask or None if blind, rng=rng)`` on copies; a copy changed
+        in place by the method raises :class:`ArgumentModified` (the call is not scored)."""
+        image = observation.image.clone()
         mask = None if method.blind else observation.mask.clone()
-        return method.inpaint(observation.image.clone(), mask, rng=rng)
+        out = method.inpaint(image, mask, rng=rng)
+        check_unchanged(method, "image", image, observation.image)
+        if mask is not None:
+            check_unchanged(method, "mask", mask, observation.mask)
+        return out
 
     def composite(self, raw: torch.Tensor, original: torch.Tensor) -> torch.Tensor:
         """``raw`` in the holes, ``original`` elsewhere."""
@@ -155,8 +174,11 @@ class SuperResolution(Task):
         return Observation(self, downscale(original, self.scale))
 
     def call_hook(self, method: "Method", observation: Observation, rng: "SampleRNG") -> Any:
-        """``method.upscale(low_res, scale, rng=rng)`` on a copy."""
-        return method.upscale(observation.image.clone(), self.scale, rng=rng)
+        """``method.upscale(low_res, scale, rng=rng)`` on a copy (changed in place: :class:`ArgumentModified`)."""
+        low_res = observation.image.clone()
+        out = method.upscale(low_res, self.scale, rng=rng)
+        check_unchanged(method, "low-resolution image", low_res, observation.image)
+        return out
 
     def composite(self, raw: torch.Tensor, original: torch.Tensor) -> torch.Tensor:
         """``raw``: no high-resolution pixel is known."""
