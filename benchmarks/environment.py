@@ -56,11 +56,26 @@ def library_versions() -> dict[str, str]:
 
 def resolve_device(name: str) -> torch.device:
     """``"auto"`` -> CUDA when available, else CPU; any other torch device string as given."""
+    from inpaintbench.api import InputError
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        from inpaintbench.api import InputError
-
-        raise InputError(f"device {name!r} requested but CUDA is not available here; use --device cpu or auto")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError, ValueError) as err:
+        raise InputError(f"unknown device {name!r} ({err}); use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cpu":
+        return device
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InputError(f"device {name!r} requested but CUDA is not available here; use --device cpu or auto")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise InputError(f"device {name!r} requested but this machine has {torch.cuda.device_count()} CUDA "
+                             "device(s); use cuda:0 or auto")
+        return device
+    backend = getattr(torch.backends, device.type, None) or getattr(torch, device.type, None)
+    available = getattr(backend, "is_available", None)
+    if not callable(available) or not available():
+        raise InputError(f"device {name!r} requested but {device.type} is not available here; "
+                         "use --device cpu or auto")
     return device

@@ -62,18 +62,36 @@ def open_image(path: str | os.PathLike, mode: str):
     """Open an image file and convert it to PIL ``mode`` (``"RGB"``, ``"L"``).
 
     Alpha is dropped (RGBA -> RGB keeps the colour channels), grey files become RGB with
-    three equal channels and colour files become ``"L"`` by ITU-R 601 luma.
+    three equal channels and colour files become ``"L"`` by ITU-R 601 luma. 16-bit grey files
+    (PIL modes ``I;16*`` / ``I``) are scaled to 8 bits (``round(v / 257)``), not clipped: a
+    50 % grey stays 50 %. Files larger than PIL's ``Image.MAX_IMAGE_PIXELS`` are refused
+    (a decompression bomb), PIL's warning included.
 
     Raises:
-        InputError: the file is missing or cannot be decoded as an image (named).
+        InputError: the file is missing, too large, or cannot be decoded as an image (named).
     """
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as image:
-            image.load()
-            return image.convert(mode)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                image.load()
+                if image.mode.startswith("I;16") or image.mode == "I":
+                    values = np.asarray(image).astype(np.float64)
+                    if values.min() < 0 or values.max() > 65535:
+                        raise InputError(f"image file {path} holds values outside 16 bits ({image.mode}); "
+                                         "save it as 8- or 16-bit PNG")
+                    image = Image.fromarray(np.round(values / 257.0).astype(np.uint8), "L")
+                return image.convert(mode)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise InputError(f"image file {path} is too large to open safely: {err} (raise PIL.Image.MAX_IMAGE_PIXELS "
+                         "only for files you trust)") from None
     except (OSError, UnidentifiedImageError, ValueError) as err:
+        if isinstance(err, InputError):
+            raise
         raise InputError(f"cannot read image file {path}: {err}") from err
 
 

@@ -110,13 +110,20 @@ class TorchBackend:
         if not (ckpt_dir / STATE_FILE).exists():
             return None
         device = str(self.device)
-        state = torch.load(ckpt_dir / STATE_FILE, map_location=self.device, weights_only=True)
-        _load_flat_state(self.modules, load_file(str(ckpt_dir / MODULES_FILE), device=device))
-        if self.ema is not None:
-            _load_flat_state(self.ema, load_file(str(ckpt_dir / EMA_FILE), device=device))
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.generator.set_state(state["generator"])
-        return int(state["step"])
+        try:
+            state = torch.load(ckpt_dir / STATE_FILE, map_location=self.device, weights_only=True)
+            _load_flat_state(self.modules, load_file(str(ckpt_dir / MODULES_FILE), device=device))
+            if self.ema is not None:
+                _load_flat_state(self.ema, load_file(str(ckpt_dir / EMA_FILE), device=device))
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.generator.set_state(state["generator"])
+            return int(state["step"])
+        except Exception as err:  # noqa: BLE001 - unpickling, zip, safetensors, key and shape errors alike
+            first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+            raise InputError(
+                f"cannot resume from {ckpt_dir / STATE_FILE}: the checkpoint is corrupt or from another "
+                f"config ({type(err).__name__}: {first}); restore it, or start over with --no-resume "
+                "(or another --out)") from err
 
     def step(self, step: int, images: torch.Tensor) -> dict[str, float]:
         """One AdamW step on ``task.loss`` (clipped to ``grad_clip``), then the EMA update.
