@@ -33,8 +33,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     suite = load_suite(args.suite).with_overrides(
         methods=_names(args.methods), datasets=_names(args.datasets), masks=_names(args.masks),
         dataset_options=dataset_options, n_images=args.n_images, seed=args.seed, device=args.device,
-        batch_size=args.batch_size, num_threads=args.num_threads)
+        batch_size=args.batch_size, num_threads=args.num_threads, call_timeout_s=args.call_timeout)
     out = Path(args.out) if args.out else DEFAULT_RESULTS_ROOT / suite.name
+    if not args.no_report:  # a report folder that cannot be written fails now, not after the run
+        from inpaintbench.run.artifacts import check_output_dir
+
+        check_output_dir(Path(args.report_dir) if args.report_dir else report_dir_for(suite.name),
+                         "report folder (--report-dir)")
     summary = run_suite(suite, out, progress=not args.quiet, lpips_weights=args.lpips_weights,
                         command=shlex.join(["inpaintbench", *sys.argv[1:]]))
     print(f"wrote {summary.written} records ({summary.errors} errors), skipped {summary.skipped} already done "
@@ -51,10 +56,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from inpaintbench.reporting.leaderboard import write_leaderboard
 
+    from inpaintbench.run.artifacts import check_output_dir
+
     paths = [Path(p) for p in args.results]
     for path in paths:
+        if path.is_dir():
+            raise InputError(f"results file {path} is a directory; pass the results.jsonl inside it")
         if not path.is_file():
             raise InputError(f"results file {path} does not exist; run `inpaintbench run` first or pass --results")
+    check_output_dir(Path(args.report_dir), "report folder (--report-dir)")
     board = write_leaderboard(paths, Path(args.report_dir))
     print(f"leaderboard -> {board}")
     return 0
@@ -160,6 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", help="auto, cpu, cuda, cuda:N")
     run.add_argument("--batch-size", type=int, help="images per method call")
     run.add_argument("--num-threads", type=int, help="torch CPU threads for the run (default: torch's)")
+    run.add_argument("--call-timeout", type=float, metavar="SECONDS",
+                     help="kill a method call (one batch) that runs longer and record its batch as errors; "
+                     "calls then run in a forked worker process (CPU only; default: no limit)")
     run.add_argument("--out", help="results folder (default: results/<suite>)")
     run.add_argument("--report-dir", help="where LEADERBOARD.md goes (default: reports/, or reports/<suite>/)")
     run.add_argument("--no-report", action="store_true", help="do not regenerate the leaderboard")
@@ -220,12 +233,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``inpaintbench`` console script; returns the exit status."""
+    from inpaintbench.notices import one_line, printed_on_stderr
+
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR, format="%(levelname)s %(message)s")
     try:
-        status = args.func(args)
+        with printed_on_stderr():
+            status = args.func(args)
     except InpaintBenchError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {one_line(err)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as err:  # Ctrl-C: what was written stays; no traceback
+        written = getattr(err, "written", None)
+        kept = f"{written} records kept" if written is not None else "every record written so far is kept"
+        where = f" in {err.results_path}" if getattr(err, "results_path", None) else ""
+        print(f"interrupted; {kept}{where}; rerun to resume", file=sys.stderr)
+        return 130
+    except OSError as err:  # the machine, not the code: a full disk, a folder that vanished
+        print(f"error: {one_line(err)}", file=sys.stderr)
         return 2
     return status if isinstance(status, int) else 0  # `train` returns the exported folder
 

@@ -76,6 +76,12 @@ class Suite:
         lpips_net: LPIPS backbone (``alex``, ``vgg``, ``squeeze``).
         scales: super-resolution factors (task ``super-resolution`` only).
         num_threads: torch CPU threads during the run (None: torch's default).
+        call_timeout_s: seconds one method call (one batch) may take; a call that runs longer
+            is killed and its batch becomes error records (None: no limit). Calls then run in
+            a forked worker process (see :mod:`inpaintbench.run.worker`); not on CUDA.
+
+    Every value is checked when the suite is made (types included: ``seed = "0"`` is refused,
+    not hashed as another seed), and so is every label: labels name folders and files.
     """
 
     name: str
@@ -92,12 +98,42 @@ class Suite:
     lpips_net: str = "alex"
     scales: tuple[int, ...] = (2, 4)
     num_threads: int | None = None
+    call_timeout_s: float | None = None
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
             raise InputError(f"suite task must be one of {TASKS}, got {self.task!r}")
-        if self.n_images < 1 or self.batch_size < 1:
-            raise InputError(f"n_images and batch_size must be >= 1, got {self.n_images} and {self.batch_size}")
+        where = f"suite {self.name!r}: [run]"
+        for key, minimum, flag in (("seed", None, "--seed"), ("n_images", 1, "--n-images"),
+                                   ("batch_size", 1, "--batch-size"), ("n_examples", 0, None),
+                                   ("band_px", 0, None), ("num_threads", 1, "--num-threads")):
+            value = getattr(self, key)
+            if key == "num_threads" and value is None:
+                continue
+            also = f" ({flag})" if flag else ""
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise InputError(f"{where} {key}{also} must be an integer, got {value!r} "
+                                 f"({type(value).__name__}); write it without quotes")
+            if minimum is not None and value < minimum:
+                raise InputError(f"{where} {key}{also} must be >= {minimum}, got {value!r}")
+        timeout = self.call_timeout_s
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                    or not timeout > 0):
+            raise InputError(f"{where} call_timeout_s (--call-timeout) must be a number of seconds > 0, got {timeout!r}")
+        for key in ("device", "lpips_net"):
+            if not isinstance(getattr(self, key), str):
+                raise InputError(f"{where} {key} must be a string, got {getattr(self, key)!r}")
+        if not isinstance(self.scales, tuple) or not all(
+                isinstance(s, int) and not isinstance(s, bool) and s >= 2 for s in self.scales):
+            raise InputError(f"{where} scales must be integers >= 2, got {self.scales!r}")
+        for kind, specs in (("method", self.methods), ("dataset", self.datasets), ("mask", self.masks)):
+            for spec in specs:
+                label = spec.label
+                if not label or label.startswith(".") or any(ord(c) < 32 or ord(c) == 127 for c in label):
+                    raise InputError(
+                        f"suite {self.name!r}: {kind} label {label!r} cannot name a folder (labels name the "
+                        "result files: no empty label, none starting with '.', no control characters); "
+                        "pick another label")
         if not self.datasets or not self.methods or (self.task == "inpainting" and not self.masks):
             raise InputError(f"suite {self.name!r} needs at least one dataset, one method and one mask family")
         for kind, specs in (("method", self.methods), ("dataset", self.datasets), ("mask", self.masks)):
