@@ -48,7 +48,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"unavailable: {label}: {reason}")
     if not args.no_report:
         report_dir = Path(args.report_dir) if args.report_dir else report_dir_for(suite.name)
-        board = write_leaderboard([summary.results_path], report_dir)
+        board = write_leaderboard([summary.results_path], report_dir, fid_weights=args.fid_weights)
         print(f"leaderboard -> {board}")
     return 0
 
@@ -65,8 +65,9 @@ def cmd_report(args: argparse.Namespace) -> int:
         if not path.is_file():
             raise InputError(f"results file {path} does not exist; run `inpaintbench run` first or pass --results")
     check_output_dir(Path(args.report_dir), "report folder (--report-dir)")
-    board = write_leaderboard(paths, Path(args.report_dir))
-    print(f"leaderboard -> {board}")
+    board = write_leaderboard(paths, Path(args.report_dir), reference=args.reference, fid_weights=args.fid_weights,
+                              html=not args.no_html)
+    print(f"leaderboard -> {board}" + ("" if args.no_html else f" and {board.with_suffix('.html')}"))
     return 0
 
 
@@ -178,12 +179,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-report", action="store_true", help="do not regenerate the leaderboard")
     run.add_argument("--lpips-weights", help="LPIPS backbone weights (file or folder); "
                      "else $INPAINTBENCH_LPIPS_WEIGHTS, else torchvision's download")
+    run.add_argument("--fid-weights", help="the 2015-12-05 FID Inception file for suites with fid = true; "
+                     "else $INPAINTBENCH_FID_WEIGHTS, else torch-fidelity's download")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     run.set_defaults(func=cmd_run)
 
     rep = sub.add_parser("report", help="regenerate the leaderboard from results files (recomputes nothing)")
     rep.add_argument("--results", nargs="+", default=[str(DEFAULT_RESULTS_ROOT / "default" / "results.jsonl")])
     rep.add_argument("--report-dir", default=str(DEFAULT_REPORT_ROOT))
+    rep.add_argument("--reference", help="compare every method with this one (default: each table's best)")
+    rep.add_argument("--fid-weights", help="the 2015-12-05 FID Inception file (FID/KID of results kept with "
+                     "fid = true); else $INPAINTBENCH_FID_WEIGHTS, else torch-fidelity's download")
+    rep.add_argument("--no-html", action="store_true", help="do not write LEADERBOARD.html")
     rep.set_defaults(func=cmd_report)
 
     lst = sub.add_parser("list", help="list methods, datasets, mask families and suites")

@@ -76,6 +76,8 @@ class Suite:
         lpips_net: LPIPS backbone (``alex``, ``vgg``, ``squeeze``).
         scales: super-resolution factors (task ``super-resolution`` only).
         num_threads: torch CPU threads during the run (None: torch's default).
+        fid: keep every composited output (and the originals) so that the report adds FID and
+            KID columns (:mod:`inpaintbench.fid`; about 0.85 s per image on a CPU, so off by default).
         call_timeout_s: seconds one method call (one batch) may take; a call that runs longer
             is killed and its batch becomes error records (None: no limit). Calls then run in
             a forked worker process (see :mod:`inpaintbench.run.worker`); not on CUDA.
@@ -98,6 +100,7 @@ class Suite:
     lpips_net: str = "alex"
     scales: tuple[int, ...] = (2, 4)
     num_threads: int | None = None
+    fid: bool = False
     call_timeout_s: float | None = None
 
     def __post_init__(self) -> None:

@@ -199,11 +199,15 @@ def test_summary_table_golden():
     rows.append({"method": "bad", "status": "error", "error": "boom", "sample_id": "2"})
     table = summary_table(pd.DataFrame(rows))
     # Hand-checked: t(0.975, 1) = 12.706; LPIPS "bad" = {4, 3.333}: sd 0.4714 -> half-width 4.2354.
+    # PSNR (issue 13: the PSNR of the mean MSE, interval = the t interval of the mean MSE in dB):
+    # "good" MSE {1e-3, 6.310e-4}: mean 8.155e-4 -> 30.89 dB, sd 2.610e-4, half-width
+    # 12.706 * 2.610e-4 / sqrt(2) = 2.345e-3 > the mean -> [PSNR(3.160e-3), inf] = [25.00, inf];
+    # "bad" is the same x 100 in MSE: 10.89 dB, [5.00, inf] (two images say little).
     expected = (
-        "| method   | PSNR ↑        | SSIM ↑          | LPIPS ↓         |   time / image (ms) |   n |   errors |\n"
-        "|:---------|:--------------|:----------------|:----------------|--------------------:|----:|---------:|\n"
-        "| good     | 31.00 ± 12.71 | 0.5000 ± 0.0000 | 1.2917 ± 0.5294 |                   2 |   2 |        0 |\n"
-        "| bad      | 11.00 ± 12.71 | 0.5000 ± 0.0000 | 3.6667 ± 4.2354 |                   1 |   2 |        1 |"
+        "| method   | PSNR ↑             | SSIM ↑          | LPIPS ↓         |   time / image (ms) |   n |   errors |\n"
+        "|:---------|:-------------------|:----------------|:----------------|--------------------:|----:|---------:|\n"
+        "| good     | 30.89 [25.00, inf] | 0.5000 ± 0.0000 | 1.2917 ± 0.5294 |                   2 |   2 |        0 |\n"
+        "| bad      | 10.89 [5.00, inf]  | 0.5000 ± 0.0000 | 3.6667 ± 4.2354 |                   1 |   2 |        1 |"
     )
     assert "NFE" not in table  # a column no method has is dropped, not shown as dashes
     shown = table[["method", "PSNR ↑", "SSIM ↑", "LPIPS ↓", "time / image (ms)", "n", "errors"]]
@@ -236,9 +240,12 @@ def test_methods_from_other_packages_arrive_through_the_entry_point_group(monkey
         registry.method_registry.cache_clear()
 
 
-def test_exact_reconstructions_are_counted_not_averaged_into_inf():
-    from inpaintbench.reporting.leaderboard import _fmt_column
+def test_exact_reconstructions_count_in_the_psnr_of_the_set():
+    # issue 13: no image is dropped; an exact one is MSE 0 in the PSNR of the mean MSE:
+    # MSE {0, 1e-3, 1e-3}: mean 6.667e-4 -> 31.76 dB; sd 5.774e-4, t(0.975, 2) = 4.303, half-width
+    # 1.434e-3 > the mean -> [PSNR(2.101e-3), inf] = [26.78, inf].
+    from inpaintbench.reporting.statistics import format_interval, summary_interval
 
-    assert _fmt_column(pd.Series([math.inf, 30.0, 32.0]), "psnr") == "31.00 ± 12.71 (+1 exact)"
-    assert _fmt_column(pd.Series([math.inf, math.inf]), "psnr") == "inf"
-    assert _fmt_column(pd.Series([0.5, 0.5]), "ssim") == "0.5000 ± 0.0000"
+    assert format_interval(*summary_interval(pd.Series([math.inf, 30.0, 30.0]), "psnr"), "psnr") == "31.76 [26.78, inf]"
+    assert format_interval(*summary_interval(pd.Series([math.inf, math.inf]), "psnr"), "psnr") == "inf"
+    assert format_interval(*summary_interval(pd.Series([0.5, 0.5]), "ssim"), "ssim") == "0.5000 ± 0.0000"

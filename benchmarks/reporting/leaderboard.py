@@ -13,10 +13,24 @@ matplotlib.use("Agg")  # reports are files; never open a window
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from scipy import stats  # noqa: E402
 
+from inpaintbench.api import InputError  # noqa: E402
+from inpaintbench.fid import FIDScorer, FIDUnavailable, originals_path, score_outputs  # noqa: E402
+from inpaintbench.metrics import metric_info  # noqa: E402
+from inpaintbench.reporting.html import Section, viewer_data, write_html  # noqa: E402
+from inpaintbench.reporting.plots import compute_plot, compute_points, hole_size_plot  # noqa: E402
+from inpaintbench.reporting.statistics import METHOD_NOTE, N_RESAMPLES, common_samples, mean_ci  # noqa: E402,F401
+from inpaintbench.reporting.tables import (  # noqa: E402,F401  (COLUMNS, summary_table: public here too)
+    COLUMNS,
+    binned,
+    binned_table,
+    compare_methods,
+    comparison_table,
+    ranking_metric,
+    separation_counts,
+    summary_table,
+)
 from inpaintbench.run.artifacts import example_path, load_examples, safe_name  # noqa: E402
-from inpaintbench.metrics import METRICS, metric_info  # noqa: E402
 from inpaintbench.run.records import (  # noqa: E402
     KEY_FIELDS,
     DatasetRecord,
@@ -25,11 +39,6 @@ from inpaintbench.run.records import (  # noqa: E402
     SampleRecord,
     UnavailableRecord,
 )
-
-#: (record key, column title, higher is better), from the one metric table in
-#: :mod:`inpaintbench.metrics`.
-COLUMNS: tuple[tuple[str, str, bool], ...] = tuple(
-    (m.name, f"{m.title}{' (raw)' if m.output == 'raw' else ''} {m.arrow}", m.higher_is_better) for m in METRICS)
 
 
 def load_records(paths: Iterable[str | os.PathLike]) -> tuple[pd.DataFrame, list[dict], list[dict]]:
@@ -57,68 +66,6 @@ def load_records(paths: Iterable[str | os.PathLike]) -> tuple[pd.DataFrame, list
         frame = frame.drop_duplicates(subset=[k for k in KEY_FIELDS if k in frame], keep="last")
     frame.attrs["lpips_notes"] = notes
     return frame, runs, unavailable
-
-
-def mean_ci(values: pd.Series) -> tuple[float, float]:
-    """Mean and the half-width of its 95 % Student-t confidence interval (NaN if n < 2).
-
-    Infinite values (PSNR of a perfect reconstruction) make the mean infinite on purpose.
-    """
-    values = values.dropna().astype(float)
-    n = len(values)
-    if n == 0:
-        return math.nan, math.nan
-    mean = float(values.mean())
-    if n < 2 or not np.isfinite(values).all():
-        return mean, math.nan
-    half = float(stats.t.ppf(0.975, n - 1) * values.std(ddof=1) / math.sqrt(n))
-    return mean, half
-
-
-def _fmt(mean: float, half: float, key: str) -> str:
-    if math.isnan(mean):
-        return "–"
-    if math.isinf(mean):
-        return "inf" if mean > 0 else "-inf"
-    digits = metric_info(key).digits
-    text = f"{mean:.{digits}f}"
-    return text if math.isnan(half) else f"{text} ± {half:.{digits}f}"
-
-
-def _fmt_column(values: pd.Series, key: str) -> str:
-    """Mean ± CI; for PSNR, images reconstructed exactly (inf dB) are counted, not averaged:
-    one exact image would otherwise turn the whole mean into inf."""
-    values = values.dropna().astype(float)
-    exact = int(np.isposinf(values).sum())
-    if metric_info(key).unit == "dB" and exact:
-        finite = values[np.isfinite(values)]
-        text = _fmt(*mean_ci(finite), key) if len(finite) else "inf"
-        return f"{text} (+{exact} exact)" if len(finite) else text
-    return _fmt(*mean_ci(values), key)
-
-
-def summary_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per method of one (task, dataset, mask) group: means ± 95 % CI, cost, errors."""
-    rows = []
-    for method, group in frame.groupby("method", sort=False):
-        ok = group[group["status"] == "ok"]
-        row = {"method": method}
-        for key, title, _ in COLUMNS:
-            row[title] = _fmt_column(ok[key], key) if key in ok else "–"
-        row["time / image (ms)"] = f"{1000 * ok['time_s'].mean():.1f}" if len(ok) else "–"
-        row["NFE"] = f"{ok['nfe'].mean():.3g}" if "nfe" in ok and ok["nfe"].notna().any() else "–"
-        calls = ok["inner_calls"] if "inner_calls" in ok else pd.Series(dtype=float)
-        row["inner calls"] = f"{calls.mean():.1f}" if calls.notna().any() else "–"
-        if "peak_memory_bytes" in ok and ok["peak_memory_bytes"].notna().any():
-            row["peak GPU MB"] = f"{ok['peak_memory_bytes'].max() / 2**20:.0f}"
-        row["n"] = len(ok)
-        row["errors"] = int((group["status"] == "error").sum())
-        row["_sort"] = ok["lpips"].mean() if "lpips" in ok and ok["lpips"].notna().any() else -ok["psnr"].mean()
-        rows.append(row)
-    table = pd.DataFrame(rows).sort_values("_sort", na_position="last").drop(columns="_sort")
-    # Columns no method has (known-region change in super-resolution, LPIPS without weights).
-    empty = [c for c in table if (table[c].astype(str) == "–").all()]
-    return table.drop(columns=empty).reset_index(drop=True)
 
 
 def comparison_grid(results_dir: Path, dataset: str, mask: str, methods: list[str], out_path: Path,
@@ -156,67 +103,193 @@ def comparison_grid(results_dir: Path, dataset: str, mask: str, methods: list[st
     return out_path
 
 
-def write_leaderboard(results_paths: list[Path], report_dir: Path) -> Path:
-    """Regenerate ``report_dir/LEADERBOARD.md`` (and its grids) from results files.
+def write_leaderboard(results_paths: list[Path], report_dir: Path, *, reference: str | None = None,
+                      fid_weights: str | None = None, html: bool = True, n_resamples: int = N_RESAMPLES) -> Path:
+    """Regenerate ``report_dir/LEADERBOARD.md`` and ``LEADERBOARD.html`` (and their figures)
+    from results files.
 
-    Nothing is recomputed: tables come from the records, grids from the examples each run
-    saved beside its results file.
+    Nothing is recomputed: tables come from the records, grids and the per-sample view from
+    the examples each run saved beside its results file. FID/KID columns appear when a run
+    kept every composited output (suite option ``fid = true``); their Inception features are
+    cached beside the outputs.
+
+    Args:
+        reference: compare every method with this one instead of each table's best.
+        fid_weights: the FID Inception file (else ``$INPAINTBENCH_FID_WEIGHTS``, else the
+            original's download).
+        html: also write the browsable page.
+        n_resamples: bootstrap resamples of the paired comparisons.
     """
     frame, runs, unavailable = load_records(results_paths)
+    if reference is not None and not frame.empty and reference not in set(frame["method"]):
+        raise InputError(f"--reference {reference!r} is in none of the tables; their methods: "
+                         f"{', '.join(sorted(set(frame['method'])))}")
     report_dir.mkdir(parents=True, exist_ok=True)
     suites = sorted({r.suite for r in runs} - {""})
     title = "inpaintbench leaderboard" + (f": suite {', '.join(suites)}" if suites else "")
-    lines = [f"# {title}", "", "Generated by `inpaintbench report` from "
-             + ", ".join(f"`{_rel(p, report_dir)}`" for p in results_paths) + ". Do not edit by hand.", ""]
-    lines += _provenance(runs)
-    lines += ["", "Quality metrics (PSNR, SSIM, LPIPS, hole PSNR) are computed per image on the composited output "
-              "(known pixels pasted back) and averaged over images; ± is the 95 % confidence interval of the mean "
-              "(Student t); for PSNR, images reconstructed exactly (inf dB) are counted as \"+k exact\" and the mean is over the others. Known-region change and the boundary band (pixels within the run's band width of a hole's "
-              "edge, both sides) are measured on the raw output: how much a method altered pixels it was given. "
-              "Time is wall-clock per image of the method call alone (batched; after a warm-up call; CUDA "
-              "synchronized). NFE = network evaluations per image. Rows are sorted by LPIPS (or PSNR without it).", ""]
+    source = ", ".join(f"`{_rel(p, report_dir)}`" for p in results_paths)
+    lines = [f"# {title}", "", f"Generated by `inpaintbench report` from {source}. Do not edit by hand."
+             + (" Browsable version (sortable tables, plots, per-sample view): [LEADERBOARD.html](LEADERBOARD.html)."
+                if html else ""), ""]
+    provenance = _provenance(runs)
+    lines += provenance
+    legend = ("Quality metrics (PSNR, SSIM, LPIPS, hole PSNR) are computed per image on the composited output "
+              "(known pixels pasted back); ± is the 95 % confidence interval (Student t). PSNR and hole PSNR of a set "
+              "are the PSNR of its mean MSE, with exact reconstructions (inf dB) counted as MSE 0: nothing is dropped, "
+              "and the interval [low, high] is the one of the mean MSE in dB. Known-region change and the boundary "
+              "band (pixels within the run's band width of a hole's edge, both sides) are measured on the raw output: "
+              "how much a method altered pixels it was given. Time is wall-clock per image of the method call alone "
+              "(batched; after a warm-up call; CUDA synchronized). NFE = network evaluations per image. Rows are "
+              "sorted by LPIPS (or PSNR without it). Each table also has a paired comparison, results by hole size "
+              "when its holes vary, and quality against compute.")
+    lines += ["", legend, "", METHOD_NOTE, ""]
+    totals_at = len(lines)
+    sections: list[Section] = []
+    totals = [0, 0, 0, 0]  # paired separated, unpaired disjoint, comparisons, tables
+    scorer, fid_problem = None, None
     if frame.empty:
         lines.append("_No results yet._")
     else:
         for (task, dataset, mask), group in frame.groupby(["task", "dataset", "mask"], sort=False):
             results_dir = _results_dir_of(group, results_paths)
-            lines += [f"## {task}: {dataset} · {mask}", ""]
-            table = summary_table(group)
+            heading = f"{task}: {dataset} · {mask}"
+            section = Section(safe_name(f"{task}_{dataset}_{mask}"), heading)
+            stem = f"{safe_name(task)}_{safe_name(dataset)}_{safe_name(mask)}"
+            common = common_samples(group)
+            table = summary_table(group, common)
             if task == "super-resolution":  # the whole image is the "hole": hole PSNR = PSNR
                 table = table.drop(columns=["hole PSNR ↑"], errors="ignore")
-            lines += [table.to_markdown(index=False), ""]
+            methods = list(table["method"])
+            key = ranking_metric(group)
+            notes = [common.note()] if common.note() else []
+            if originals_path(results_dir, dataset).exists() and methods:
+                if scorer is None and fid_problem is None:
+                    try:
+                        scorer = FIDScorer(fid_weights)
+                    except FIDUnavailable as err:
+                        fid_problem = str(err)
+                if scorer is not None:
+                    scores = score_outputs(scorer, results_dir, dataset, mask, methods, common.ids)
+                    if scores:
+                        table["FID ↓"] = [f"{scores[m].fid:.2f}" if m in scores else "–" for m in methods]
+                        table["KID ↓"] = [f"{scores[m].kid:.4f} ± {scores[m].kid_std:.4f}" if m in scores else "–"
+                                          for m in methods]
+                        s = next(iter(scores.values()))
+                        notes.append(f"FID/KID on the 2015-12-05 Inception ({scorer.source}), composited outputs against "
+                                     f"the originals of the same {s.n} images; KID: mean ± standard deviation over "
+                                     f"100 subsets of {s.kid_subset_size} images"
+                                     + (f"; {s.n} images are too few for FID to be meaningful (its 2048x2048 covariance "
+                                        "is singular below 2,048 images: read KID, and compare FIDs only within this "
+                                        "table)" if s.small else ""))
+                else:
+                    notes.append(fid_problem)
+            lines += [f"## {heading}", "", _markdown(table), ""]
+            section.blocks.append(("table", table))
             note = frame.attrs.get("lpips_notes", {}).get(dataset)
             if note:
-                lines += [f"_{note}._", ""]
-            grid_name = f"figures/grid_{safe_name(task)}_{safe_name(dataset)}_{safe_name(mask)}.png"
-            grid = comparison_grid(results_dir, dataset, mask, list(table["method"]), report_dir / grid_name)
+                notes.append(note)
+            for text in notes:
+                lines += [f"_{text}._", ""]
+                section.blocks.append(("text", f"_{text}._"))
+            comparison = compare_methods(group, key, common, reference, n_resamples)
+            if comparison is not None:
+                paired, unpaired, k = separation_counts(comparison, group, common)
+                totals = [totals[0] + paired, totals[1] + unpaired, totals[2] + k, totals[3] + 1]
+                metric_title = metric_info(key).title
+                caption = (f"Paired comparison on {metric_title} ({comparison.n_images} images, "
+                           f"{comparison.n_resamples:,} bootstrap resamples; {k} comparisons with "
+                           f"`{comparison.reference}`, each interval at {100 * comparison.level:.2f} % (Bonferroni)). "
+                           f"The paired test separates {paired} of {k}; the unpaired 95 % intervals are disjoint for "
+                           f"{unpaired} of {k}.")
+                ctable = comparison_table(comparison)
+                lines += [f"**{caption}**", "", _markdown(ctable), ""]
+                section.blocks += [("heading", "Paired comparison"), ("text", caption), ("table", ctable)]
+            data = binned(group, common)
+            if data is not None:
+                btable = binned_table(data, key, methods)
+                caption = (f"By hole size ({metric_info(key).title}; bins of the hole fraction as in LaMa's evaluator, "
+                           "a fraction on an edge in the bin above)")
+                fig_name = f"figures/holes_{stem}.png"
+                hole_size_plot(data, methods, [k for k in ("lpips", "psnr") if k in group], report_dir / fig_name,
+                               f"{dataset} · {mask}")
+                lines += [f"**{caption}:**", "", _markdown(btable), "",
+                          f"![{dataset} · {mask} by hole size]({fig_name})", ""]
+                section.blocks += [("heading", "By hole size"), ("text", caption), ("table", btable),
+                                   ("figure", report_dir / fig_name)]
+            grid_name = f"figures/grid_{stem}.png"
+            grid = comparison_grid(results_dir, dataset, mask, methods, report_dir / grid_name)
             if grid is not None:
                 lines += [f"![{dataset} · {mask}]({grid_name})", ""]
+                section.blocks.append(("figure", grid))
+            compute_name = f"figures/compute_{stem}.png"
+            if compute_plot(compute_points(group, common.ids, methods), report_dir / compute_name,
+                            f"{dataset} · {mask}") is not None:
+                lines += [f"![{dataset} · {mask}: quality against compute]({compute_name})", ""]
+                section.blocks += [("heading", "Quality against compute"), ("figure", report_dir / compute_name)]
             errors = group[group["status"] == "error"]
             if len(errors):
-                for method, err in errors.groupby("method")["error"].first().items():
-                    lines.append(f"- `{method}` failed on some samples: {err}")
-                lines.append("")
+                failures = []
+                for method, errs in errors.groupby("method", sort=False):
+                    n_all = group.loc[group["method"] == method, "sample_id"].nunique()
+                    what = ("failed on all samples" if method in common.failed_all
+                            else f"failed on {errs['sample_id'].nunique()} of {n_all} samples")
+                    failures.append(f"`{method}` {what}: {errs['error'].iloc[0]}")
+                lines += [f"- {f}" for f in failures] + [""]
+                section.blocks.append(("list", failures))
+            if html:
+                section.viewer = viewer_data(results_dir, group, dataset, mask, methods)
+            sections.append(section)
+    if totals[3]:
+        summary = (f"Over the {totals[3]} tables: the paired test separates {totals[0]} of the {totals[2]} comparisons "
+                   f"with each table's reference; the unpaired 95 % intervals are disjoint for {totals[1]} of them.")
+        lines[totals_at:totals_at] = [summary, ""]
+    outro: list[tuple[str, object]] = []
     studies = sorted(report_dir.glob("*/**/*.md"))  # other suites' leaderboards, sweeps
     figures = sorted(p for p in report_dir.glob("*.png"))
     if studies or figures:
-        lines += ["## Studies and figures", ""]
-        lines += [f"- [{p.relative_to(report_dir).parent.as_posix()}: {p.stem}]({p.relative_to(report_dir).as_posix()})"
-                  for p in studies]
-        lines += [f"- [{p.stem}]({p.name})" for p in figures]
-        lines += [f"- [{p.stem}]({p.name})" for p in sorted(report_dir.glob("*.md")) if p.name != "LEADERBOARD.md"]
-        lines.append("")
+        links = [f"[{p.relative_to(report_dir).parent.as_posix()}: {p.stem}]({p.relative_to(report_dir).as_posix()})"
+                 for p in studies]
+        links += [f"[{p.stem}]({p.name})" for p in figures]
+        links += [f"[{p.stem}]({p.name})" for p in sorted(report_dir.glob("*.md")) if p.name != "LEADERBOARD.md"]
+        lines += ["## Studies and figures", ""] + [f"- {link}" for link in links] + [""]
+        outro += [("heading", "Studies and figures"), ("list", links)]
     if unavailable:
-        lines += ["## Methods not available in these runs", ""]
         seen = {}
         for rec in unavailable:
             seen[rec.method] = rec.reason
-        lines += [f"- `{m}`: {reason}" for m, reason in seen.items()] + [""]
+        items = [f"`{m}`: {reason}" for m, reason in seen.items()]
+        lines += ["## Methods not available in these runs", ""] + [f"- {i}" for i in items] + [""]
+        outro += [("heading", "Methods not available in these runs"), ("list", items)]
     out = report_dir / "LEADERBOARD.md"
     tmp = out.with_suffix(".md.tmp")
     tmp.write_text("\n".join(lines), encoding="utf-8")
     os.replace(tmp, out)
+    if html:
+        intro = [("text", f"Generated by inpaintbench report from {source}.")]
+        intro += _provenance_blocks(provenance)
+        intro += [("text", legend), ("text", METHOD_NOTE)]
+        if totals[3]:
+            intro.append(("text", summary))
+        write_html(report_dir / "LEADERBOARD.html", title, intro, sections, outro)
     return out
+
+
+def _provenance_blocks(lines: list[str]) -> list[tuple[str, object]]:
+    """The provenance lines (a markdown table, then sentences) as page blocks."""
+    rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in lines if line.startswith("|")]
+    blocks: list[tuple[str, object]] = []
+    if len(rows) > 2:
+        blocks.append(("table", pd.DataFrame(rows[2:], columns=rows[0])))
+    blocks += [("text", line) for line in lines if line and not line.startswith("|")]
+    return blocks
+
+
+def _markdown(table: pd.DataFrame) -> str:
+    """``DataFrame.to_markdown`` with the pipes inside titles and cells escaped (``known max |Δ|``)."""
+    def escape(value):
+        return value.replace("|", "\\|") if isinstance(value, str) else value
+
+    return table.rename(columns=escape).map(escape).to_markdown(index=False)
 
 
 def _rel(path: Path, start: Path) -> str:

@@ -21,7 +21,8 @@ import pandas as pd  # noqa: E402
 
 from inpaintbench.api import InputError  # noqa: E402
 from inpaintbench.run.artifacts import heatmap_path, load_heatmap, safe_name  # noqa: E402
-from inpaintbench.reporting.leaderboard import COLUMNS, load_records, mean_ci  # noqa: E402
+from inpaintbench.reporting.leaderboard import COLUMNS, load_records  # noqa: E402
+from inpaintbench.reporting.statistics import summary_interval  # noqa: E402
 from inpaintbench.suite import Spec, Suite  # noqa: E402
 
 
@@ -94,11 +95,12 @@ def plot_sweep(frame: pd.DataFrame, x: str, line: str, out_path: Path,
     fig, axes = plt.subplots(1, len(shown), figsize=(3.6 * len(shown), 3.0), squeeze=False)
     for ax, metric in zip(axes[0], shown):
         for name, group in ok.groupby(line, sort=False):
-            points = sorted((float(v), *mean_ci(g[metric])) for v, g in group.groupby(x))
-            xs, means, halves = (np.array(p, dtype=float) for p in zip(*points))
+            # the leaderboard's summaries (PSNR of the mean MSE) and intervals
+            points = sorted((float(v), *summary_interval(g[metric], metric)) for v, g in group.groupby(x))
+            xs, means, lows, highs = (np.array(p, dtype=float) for p in zip(*points))
             ax.plot(xs, means, marker="o", label=str(name))
-            finite = np.isfinite(halves)
-            ax.fill_between(xs[finite], (means - halves)[finite], (means + halves)[finite], alpha=0.2)
+            finite = np.isfinite(lows) & np.isfinite(highs)
+            ax.fill_between(xs[finite], lows[finite], highs[finite], alpha=0.2)
         ax.set_xlabel(x.split(".", 1)[-1])
         ax.set_title(titles.get(metric, metric), fontsize=9)
         ax.grid(alpha=0.3)
