@@ -945,6 +945,23 @@ def _(ctx: Ctx):
     assert file_bytes(ctx.tmp / "run") == before
 
 
+@case("12-any-training-backend-with-an-unreadable-checkpoint-is-one-line")
+def _(ctx: Ctx):
+    from inpaintbench.api import Sample
+    from inpaintbench.methods.training.shell import TrainConfig, run_loop
+
+    class TFLikeBackend:  # e.g. the TensorFlow GAN's: its own checkpoint format
+        loss_keys = ("loss",)
+
+        def load_checkpoint(self, ckpt_dir):
+            raise ValueError("Unable to open table file: data corrupted")
+
+    config = TrainConfig(steps=2, batch_size=2, lr=1e-2, seed=0, checkpoint_every=1, log_every=1, num_threads=1)
+    with pytest.raises(InputError, match=r"cannot resume.*corrupt.*--no-resume") as info:
+        run_loop(TFLikeBackend(), [Sample(torch.rand(1, 8, 8), "a")] * 2, config, ctx.tmp / "run")
+    assert "\n" not in str(info.value)
+
+
 @case("12-control-characters-in-a-file-name")
 def _(ctx: Ctx):
     grey_images(ctx.tmp / "imgs", n=2)

@@ -32,7 +32,7 @@ import torch
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from inpaintbench.api import InputError
+from inpaintbench.api import InpaintBenchError, InputError
 from inpaintbench.seeding import derive_seed
 
 CHECKPOINT_DIR = "checkpoint"
@@ -236,7 +236,15 @@ def run_loop(backend: TrainBackend, dataset: Dataset, config: TrainConfig, out_d
     batches = SeededBatches(dataset, config.batch_size, config.seed)
     ckpt_dir = out_dir / CHECKPOINT_DIR
     log_path = out_dir / LOSS_LOG
-    start = backend.load_checkpoint(ckpt_dir) if resume else None
+    try:
+        start = backend.load_checkpoint(ckpt_dir) if resume else None
+    except InpaintBenchError:
+        raise
+    except Exception as err:  # noqa: BLE001 - any backend (torch, TensorFlow): a checkpoint that will not load
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        raise InputError(f"cannot resume from the checkpoint in {ckpt_dir}: it is corrupt or from another config "
+                         f"({type(err).__name__}: {first}); restore it, or start over with --no-resume "
+                         "(or another --out)") from err
     if start is not None:
         truncate_log(log_path, start)
     else:
