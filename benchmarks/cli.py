@@ -233,8 +233,10 @@ def build_parser() -> argparse.ArgumentParser:
     chk.set_defaults(func=cmd_check)
 
     from inpaintbench.methods.training.cli import add_train_parser
+    from inpaintbench.weights_catalog import add_weights_parser
 
     add_train_parser(sub)
+    add_weights_parser(sub)
     return parser
 
 

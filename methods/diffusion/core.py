@@ -373,20 +373,28 @@ def lowpass(x: torch.Tensor, down_n: int) -> torch.Tensor:
     return F.interpolate(F.avg_pool2d(x, down_n), scale_factor=down_n, mode="nearest")
 
 
-def ilvr_update(proposal: torch.Tensor, reference: torch.Tensor, down_n: int) -> torch.Tensor:
+def ilvr_update(proposal: torch.Tensor, reference: torch.Tensor, down_n: int, kind: str = "mean") -> torch.Tensor:
     """ILVR's refinement (Choi et al. 2021, Alg. 1 line 6): ``phi_N(reference) + proposal - phi_N(proposal)``.
 
     Args:
         proposal: the unconditional sample ``x'_{t-1}``, ``[B, C, H, W]`` (model space).
         reference: the noised target ``y_{t-1}``, same shape.
         down_n: ``N`` of :func:`lowpass`.
+        kind: ``"mean"``: :func:`lowpass` (cell means); ``"bicubic"``: the paper code's bicubic
+            down-then-up resize (:func:`inpaintbench.methods.diffusion.bicubic.lowpass_bicubic`).
 
     Returns:
         ``x_{t-1}``, same shape. With ``down_n = 1`` it is ``reference`` exactly: replacement.
     """
     if down_n == 1:
         return reference
-    return lowpass(reference, down_n) + (proposal - lowpass(proposal, down_n))
+    if kind == "bicubic":
+        from inpaintbench.methods.diffusion.bicubic import lowpass_bicubic as phi
+    elif kind == "mean":
+        phi = lowpass
+    else:
+        raise InputError(f"lowpass must be 'mean' or 'bicubic', got {kind!r}")
+    return phi(reference, down_n) + (proposal - phi(proposal, down_n))
 
 
 @dataclass
@@ -413,15 +421,20 @@ class Guidance:
         down_n: ``N`` of ``phi_N``.
         stop: steps from respaced index ``cur >= stop`` are conditioned; the last ``stop``
             steps run unconditioned (ILVR's ``range_t``).
+        lowpass: ``phi_N`` of :func:`ilvr_update`: ``"mean"`` (cell means) or ``"bicubic"``
+            (ILVR's released code).
     """
 
     reference: torch.Tensor
     hole: torch.Tensor | None = None
     down_n: int = 1
     stop: int = 0
+    lowpass: str = "mean"
 
     def __post_init__(self) -> None:
         check_down_n(self.down_n, self.reference.shape[-2:])
+        if self.lowpass not in ("mean", "bicubic"):
+            raise InputError(f"lowpass must be 'mean' or 'bicubic', got {self.lowpass!r}")
 
 
 class StepRecord(NamedTuple):
@@ -511,7 +524,7 @@ def sample(denoiser: Denoiser | Callable[[torch.Tensor, torch.Tensor], DenoiserO
             else:
                 noised = q_sample(y, a_nxt, z if guidance.down_n == 1 else rng.randn_like(x))
             target = noised if guidance.hole is None else torch.where(guidance.hole, proposal, noised)
-            x = ilvr_update(proposal, target, guidance.down_n)
+            x = ilvr_update(proposal, target, guidance.down_n, guidance.lowpass)
         else:
             x = proposal
         if callback is not None:

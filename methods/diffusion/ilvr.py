@@ -40,6 +40,7 @@ import torch
 
 from inpaintbench.api import InputError, Method, Restoration, SampleRNG, check_mask_batch
 from inpaintbench.methods import resolve_weights
+from inpaintbench.methods.diffusion.adm import load_prior, resolve_model_option
 from inpaintbench.methods.diffusion.core import (
     DiffusionPrior,
     Guidance,
@@ -72,6 +73,13 @@ class ILVRMethod(Method):
             :func:`inpaintbench.methods.diffusion.ddpm.load_ddpm`; None: the committed MNIST prior.
         prior: an already loaded ``(unet, scheduler)`` pair used instead of loading ``weights``
             (tests, or several methods sharing one model); not part of the config.
+        model: alias of ``weights``; also a guided-diffusion ADM ``.pt`` (then ``adm`` is needed).
+        adm: the ADM architecture of ``model`` (a preset or a ``.toml``/``.json`` args file,
+            :mod:`inpaintbench.methods.diffusion.adm`; guided-diffusion's timestep spacing is
+            then used); in the config only when given.
+        lowpass: ``phi_N``: ``"mean"`` (``N x N`` cell means, a projection) or ``"bicubic"``
+            (the released code's bicubic down-then-up resize,
+            :func:`~inpaintbench.methods.diffusion.bicubic.lowpass_bicubic`).
         **extra_config: further parameters of a subclass, stored in ``self.config``.
 
     Raises:
@@ -83,7 +91,15 @@ class ILVRMethod(Method):
 
     def __init__(self, *, num_steps: int = DEFAULT_NUM_STEPS, down_n: int = 1, range_t: int = 0,
                  weights: str | os.PathLike | None = None, prior: tuple[Any, Any] | None = None,
-                 **extra_config: Any):
+                 model: str | os.PathLike | None = None, adm: str | os.PathLike | None = None,
+                 lowpass: str = "mean", **extra_config: Any):
+        weights = resolve_model_option(weights, model)
+        if adm is not None:
+            extra_config = {**extra_config, "adm": str(adm)}
+        if lowpass not in ("mean", "bicubic"):
+            raise InputError(f"lowpass must be 'mean' or 'bicubic', got {lowpass!r}")
+        if lowpass != "mean":  # in the config only when given: existing results keep their hash
+            extra_config = {**extra_config, "lowpass": lowpass}
         check_down_n(down_n)
         if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 1:
             raise InputError(f"num_steps must be a positive int, got {num_steps!r}")
@@ -92,9 +108,12 @@ class ILVRMethod(Method):
         super().__init__(num_steps=num_steps, down_n=down_n, range_t=range_t,
                          weights=None if weights is None else str(weights), **extra_config)
         self.num_steps, self.down_n, self.range_t = num_steps, down_n, range_t
-        self.prior = DiffusionPrior.load(weights) if prior is None else DiffusionPrior.from_pair(*prior)
+        if prior is None:
+            self.prior, self.respacing = load_prior(weights, adm, num_steps)
+        else:
+            self.prior = DiffusionPrior.from_pair(*prior)
+            self.respacing = Respacing(self.prior.schedule, num_steps)
         self.loaded_files = list(self.prior.files)
-        self.respacing = Respacing(self.prior.schedule, num_steps)
         self.device = self.prior.device
 
     def to(self, device: torch.device | str) -> "ILVRMethod":
@@ -125,7 +144,8 @@ class ILVRMethod(Method):
         """
         y = to_model_space(reference.to(self.device))
         guidance = Guidance(y, None if hole is None else hole.to(self.device),
-                            down_n=self.down_n if down_n is None else down_n, stop=self.range_t)
+                            down_n=self.down_n if down_n is None else down_n, stop=self.range_t,
+                            lowpass=self.config.get("lowpass", "mean"))
         result = sample(self.prior.denoiser, self.respacing, plain_schedule(self.num_steps), rng,
                         guidance=guidance, callback=callback)
         return Restoration(from_model_space(result.sample), {"nfe": float(result.nfe)})

@@ -40,16 +40,16 @@ import os
 import torch
 
 from inpaintbench.api import InputError, Method, Restoration, SampleRNG, check_mask_batch
+from inpaintbench.methods.diffusion.adm import load_prior, resolve_model_option
 from inpaintbench.methods.diffusion.core import (
-    DiffusionPrior,
     Guidance,
-    Respacing,
     repaint_schedule,
     sample,
     schedule_nfe,
     sdedit_schedule,
 )
 from inpaintbench.methods.diffusion.ddpm import from_model_space, to_model_space
+from inpaintbench.methods.diffusion.repaint_official import sample_code_order
 
 __all__ = ["RePaint", "repaint_schedule", "schedule_nfe"]
 
@@ -75,6 +75,16 @@ class RePaint(Method):
         batch_size: images per chain (None: the whole batch at once); chunks draw from their
             own images' generators, so the output does not depend on it.
         clip_denoised: clip predicted ``x_0`` to ``[-1, 1]``.
+        model: alias of ``weights``; also a guided-diffusion ADM ``.pt`` (then ``adm`` is needed).
+        adm: the ADM architecture of ``model``: a preset (``repaint-celeba256``,
+            ``repaint-places256``, ``openai-256-uncond``, ``ilvr-ffhq256``) or a ``.toml``/``.json``
+            file of guided-diffusion ``create_model`` arguments
+            (:mod:`inpaintbench.methods.diffusion.adm`); the timesteps are then spaced as
+            guided-diffusion does (``SpacedRespacing``).
+        chain: ``"core"`` (default): the core's loop; ``"official"``: RePaint's released code's
+            order of injection and draws (:mod:`~inpaintbench.methods.diffusion.repaint_official`;
+            needs ``paste_known``, ``strength = 1``, ``eta = 1``). ``adm`` and ``chain`` enter the
+            config only when given, so existing results keep their config hash.
 
     The :class:`~inpaintbench.api.Restoration` carries ``{"nfe": network evaluations per image}``.
     """
@@ -92,8 +102,12 @@ class RePaint(Method):
         strength: float = 1.0,
         batch_size: int | None = None,
         clip_denoised: bool = True,
+        model: str | os.PathLike | None = None,
+        adm: str | os.PathLike | None = None,
+        chain: str = "core",
     ):
-        super().__init__(weights=None if weights is None else str(weights), num_steps=num_steps, jump_length=jump_length,
+        weights = resolve_model_option(weights, model)
+        super().__init__(weights=weights, num_steps=num_steps, jump_length=jump_length,
                          jump_n_sample=jump_n_sample, eta=eta, paste_known=paste_known,
                          strength=strength, batch_size=batch_size, clip_denoised=clip_denoised)
         if not 0.0 < strength <= 1.0:
@@ -102,9 +116,16 @@ class RePaint(Method):
             raise InputError(f"eta must lie in [0, 1], got {eta}")
         if batch_size is not None and batch_size < 1:
             raise InputError(f"batch_size must be >= 1 or None, got {batch_size}")
-        self.prior = DiffusionPrior.load(weights)
+        if chain not in ("core", "official"):
+            raise InputError(f"chain must be 'core' or 'official', got {chain!r}")
+        if chain == "official" and not (paste_known and strength == 1.0 and eta == 1.0):
+            raise InputError("chain='official' is RePaint's own loop: it needs paste_known=True, strength=1, eta=1")
+        if adm is not None:
+            self.config["adm"] = str(adm)
+        if chain != "core":
+            self.config["chain"] = chain
+        self.prior, self.respacing = load_prior(weights, adm, num_steps)  # checks 1 <= num_steps <= T
         self.loaded_files = list(self.prior.files)
-        self.respacing = Respacing(self.prior.schedule, num_steps)  # checks 1 <= num_steps <= T
         self.schedule = sdedit_schedule(repaint_schedule(num_steps, jump_length, jump_n_sample), num_steps, strength)
         self.start_index = self.schedule[0]
         self.preserves_known = paste_known
@@ -134,11 +155,15 @@ class RePaint(Method):
             x0 = to_model_space(image[lo:hi])
             # paste_known=False: nothing conditions the chain (SDEdit from the noised input).
             guidance = Guidance(x0, mask[lo:hi]) if self.config["paste_known"] else None
-            result = sample(
-                self.prior.denoiser, self.respacing, self.schedule, rng[lo:hi], shape=x0.shape,
-                start=x0 if self.config["strength"] < 1.0 else None, guidance=guidance,
-                eta=self.config["eta"], clip_denoised=self.config["clip_denoised"],
-            )
+            if self.config.get("chain") == "official":  # RePaint's released loop (same draws, same numbers)
+                result = sample_code_order(self.prior.denoiser, self.respacing, self.schedule, rng[lo:hi],
+                                           reference=x0, hole=mask[lo:hi], clip_denoised=self.config["clip_denoised"])
+            else:
+                result = sample(
+                    self.prior.denoiser, self.respacing, self.schedule, rng[lo:hi], shape=x0.shape,
+                    start=x0 if self.config["strength"] < 1.0 else None, guidance=guidance,
+                    eta=self.config["eta"], clip_denoised=self.config["clip_denoised"],
+                )
             nfe = result.nfe
             outputs.append(from_model_space(result.sample))
         out = torch.cat(outputs)

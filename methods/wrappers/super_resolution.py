@@ -141,12 +141,17 @@ class BicubicILVRUpscale(Method):
     deterministic: ClassVar[bool] = False
 
     def __init__(self, *, num_steps: int | None = None, range_t: int = 0,
-                 weights: str | os.PathLike | None = None, prior: tuple[Any, Any] | None = None):
+                 weights: str | os.PathLike | None = None, prior: tuple[Any, Any] | None = None,
+                 model: str | os.PathLike | None = None, adm: str | os.PathLike | None = None):
+        from inpaintbench.methods.diffusion.adm import resolve_model_option
         from inpaintbench.methods.diffusion.ilvr import DEFAULT_NUM_STEPS, ILVRMethod
 
         num_steps = DEFAULT_NUM_STEPS if num_steps is None else num_steps
-        super().__init__(num_steps=num_steps, range_t=range_t, weights=None if weights is None else str(weights))
-        self.ilvr = ILVRMethod(num_steps=num_steps, range_t=range_t, weights=weights, prior=prior)
+        weights = resolve_model_option(weights, model)
+        super().__init__(num_steps=num_steps, range_t=range_t, weights=weights)
+        if adm is not None:  # in the config only when given: existing results keep their hash
+            self.config["adm"] = str(adm)
+        self.ilvr = ILVRMethod(num_steps=num_steps, range_t=range_t, weights=weights, prior=prior, adm=adm)
         self.loaded_files = list(self.ilvr.loaded_files)
         self.device = self.ilvr.device
 
