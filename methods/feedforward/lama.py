@@ -7,7 +7,10 @@ Three pieces:
   every batch) with LaMa's pixel-weighted L1 plus a VGG16 perceptual term;
 * :class:`LamaFFC` -- the method running such a network (default: the committed MNIST model);
 * :class:`LamaOfficial` -- the same method family with the official big-lama weights, for users
-  who have them (a path; nothing is downloaded here).
+  who have them (a path; nothing is downloaded here). Superseded: the registry's
+  ``lama-official`` is now :class:`~inpaintbench.methods.feedforward.big_lama.BigLama` (LaMa's own
+  generator architecture, the Lightning checkpoint read without running its pickles);
+  this class stays for the callers that import it.
 """
 
 from __future__ import annotations
