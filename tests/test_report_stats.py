@@ -214,3 +214,10 @@ def test_leaderboard_has_paired_bins_compute_and_html(tmp_path):
     # a chosen reference
     board = write_leaderboard([path], report, reference="worst", n_resamples=200, html=False).read_text()
     assert "comparisons with `worst`" in board and "better" in board
+
+
+def test_skipped_images_are_not_images_of_the_table():
+    frame = pd.DataFrame({"method": ["a", "a", "b", "b"], "sample_id": ["s0", "s1", "s0", "s1"],
+                          "status": ["ok", "skipped", "ok", "skipped"], "psnr": [20.0, None, 21.0, None]})
+    common = common_samples(frame)
+    assert common.ids == ["s0"] and common.all_ids == ["s0"] and not common.incomplete and not common.note()

@@ -173,7 +173,12 @@ class CommonSet:
 
 
 def common_samples(group: pd.DataFrame) -> CommonSet:
-    """The images every method of one (task, dataset, condition) table completed."""
+    """The images every method of one (task, dataset, condition) table completed.
+
+    Records of status ``"skipped"`` (an image with nothing to restore, e.g. no hole) are not
+    images of the table at all.
+    """
+    group = group[group["status"] != "skipped"]
     all_ids = list(dict.fromkeys(group["sample_id"].astype(str)))
     ok = group[group["status"] == "ok"]
     done = {m: set(g["sample_id"].astype(str)) for m, g in ok.groupby("method", sort=False)}
