@@ -325,19 +325,22 @@ def _call(method: Method, condition: Condition, suite: Suite, original: torch.Te
     return timed.value, timed.seconds, timed.peak_memory_bytes
 
 
-def _call_in_worker(*args: Any) -> tuple:
-    """:func:`_call` in a forked worker killed after ``suite.call_timeout_s`` (always warmed up:
-    a worker starts from the parent's state)."""
-    method, suite = args[0], args[2]
-
+def _call_in_worker(method: Method, condition: Condition, suite: Suite, original: torch.Tensor, observation: Any,
+                    rng: SampleRNG, batch_ids: list[str], first_mask: torch.Tensor | None) -> tuple:
+    """:func:`_call` in a forked worker killed after ``suite.call_timeout_s``
+    (:mod:`inpaintbench.run.worker`). Always warmed up: a worker starts from the parent's
+    state, so what an earlier worker's warm-up did is gone."""
     def work() -> tuple:
-        restoration, seconds, peak = _call(*args[:-1], True)
+        restoration, seconds, peak = _call(method, condition, suite, original, observation, rng, batch_ids,
+                                           first_mask, warm=True)
         image = restoration.image
-        image = image.detach().cpu().numpy() if isinstance(image, torch.Tensor) else image
+        if isinstance(image, torch.Tensor):  # an array crosses the pipe by value (a tensor: by shared memory)
+            image = image.detach().cpu().numpy()
         return image, dict(restoration.stats), seconds, peak
 
     image, stats, seconds, peak = call_in_fork(work, suite.call_timeout_s)
-    image = torch.from_numpy(image).to(args[3].device) if hasattr(image, "shape") else image
+    if hasattr(image, "shape") and not isinstance(image, torch.Tensor):
+        image = torch.from_numpy(image).to(original.device)
     return Restoration(image, stats), seconds, peak
 
 
@@ -373,7 +376,7 @@ def _run_method(method: Method, base: dict[str, Any], images: torch.Tensor, data
         try:
             if suite.call_timeout_s is not None:
                 restoration, seconds, peak = _call_in_worker(method, condition, suite, original, observation, rng,
-                                                             batch_ids, first_mask, True)
+                                                             batch_ids, first_mask)
             else:
                 warm_key = (label, condition.task_name, tuple(original.shape[1:]))
                 restoration, seconds, peak = _call(method, condition, suite, original, observation, rng, batch_ids,
