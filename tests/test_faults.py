@@ -329,6 +329,20 @@ def _(ctx: Ctx):
         assert abs(value - 0.5) < 0.01, (mode, value)
 
 
+@case("03-16-bit-rgb-and-rgba-pngs-read-as-50-percent")
+def _(ctx: Ctx):
+    import cv2
+
+    from inpaintbench.datasets.files import image_to_tensor, open_image
+
+    for channels in (3, 4):
+        path = ctx.tmp / f"grey16_{channels}.png"
+        cv2.imwrite(str(path), np.full((8, 8, channels), 32768, dtype=np.uint16))  # 48- / 64-bit PNG
+        for mode in ("L", "RGB"):
+            value = float(image_to_tensor(open_image(path, mode)).mean())
+            assert abs(value - 0.5) < 0.01, (channels, mode, value)
+
+
 @case("03-16-bit-images-through-the-folder-dataset")
 def _(ctx: Ctx):
     from inpaintbench.datasets.folder import ImageFolder
@@ -678,6 +692,18 @@ def _(ctx: Ctx):
 
 
 # ----------------------------------------------------------------------------- 10. reading never truncates
+
+@case("10-report-on-a-folder-or-into-a-file-is-one-line")
+def _(ctx: Ctx):
+    assert ctx.run()[0] == 0
+    code, _, err = ctx.cli("report", "--results", ctx.out, "--report-dir", ctx.tmp / "rep")
+    one_error(code, err, "directory", "results.jsonl")
+    (ctx.tmp / "rep").write_text("x")
+    before = ctx.results.read_bytes()
+    code, _, err = ctx.cli("report", "--results", ctx.results, "--report-dir", ctx.tmp / "rep")
+    one_error(code, err, "report", "directory")
+    assert ctx.results.read_bytes() == before
+
 
 @case("10-report-leaves-a-partial-last-line-alone")
 def _(ctx: Ctx):
