@@ -165,7 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--datasets", help="comma-separated dataset names")
     run.add_argument("--masks", help="comma-separated mask family names")
     run.add_argument("--data-root", help="root folder for the datasets (MNIST root, image folder, paired folder)")
-    run.add_argument("--size", type=int, help="resize + centre-crop images to SIZE x SIZE (folder datasets)")
+    run.add_argument("--size", type=int, help="resize + centre-crop every dataset's images to SIZE x SIZE "
+                     "(default: the dataset's own; folder: 256)")
     run.add_argument("--n-images", type=int, help="images per dataset")
     run.add_argument("--seed", type=int, help="suite seed")
     run.add_argument("--device", help="auto, cpu, cuda, cuda:N")
