@@ -125,6 +125,7 @@ def test_forward_equals_official_unet(name):
     assert got.shape == expected.shape == (2, config.out_channels, 32, 32)
     assert expected.abs().max() > 0.1  # the comparison is not between two zero tensors
     diff = (got - expected).abs().max().item()
+    print(f"{name}: max |ours - official| = {diff:.3g}")
     assert diff <= 1e-5, f"{name}: max |ours - official| = {diff:.3g}"
     assert (out.v is not None) == config.learn_sigma
 
@@ -170,6 +171,7 @@ def test_full_256_preset_forward_equals_official():
     t = torch.tensor([500])
     with torch.no_grad():
         diff = (ours(x, t) - ref(x, t)).abs().max().item()
+    print(f"full ilvr-ffhq256 forward: max |ours - official| = {diff:.3g}")
     assert diff <= 1e-5, diff
 
 
@@ -746,3 +748,15 @@ def test_default_methods_keep_their_config_keys_and_prior():
     out = registry.create("repaint", num_steps=2, jump_length=1).inpaint(
         torch.where(hole, 0.0, image), hole, rng=SampleRNG([torch.Generator().manual_seed(0)]))
     assert out.image.shape == image.shape
+
+
+def test_super_resolution_by_inpainting_takes_the_adm_checkpoint(tiny_pt):
+    """sr-inpaint-repaint passes model= / adm= to its inner RePaint; the .pt is a weight file."""
+    from inpaintbench.registry import method_registry
+
+    args = _args_file(None, TINY["repaint-like"])
+    method = method_registry().create("sr-inpaint-repaint", inpainter_config={
+        "model": str(tiny_pt), "adm": args, "num_steps": 2, "jump_length": 1, "jump_n_sample": 1})
+    assert str(tiny_pt) in method.weight_files()
+    bicubic_ilvr = method_registry().create("sr-bicubic-ilvr", model=str(tiny_pt), adm=args, num_steps=2)
+    assert bicubic_ilvr.loaded_files == [str(tiny_pt)] and bicubic_ilvr.config["adm"] == args
