@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -19,6 +20,11 @@ def _names(text: str | None) -> list[str] | None:
     return None if text is None else [n.strip() for n in text.split(",") if n.strip()]
 
 
+def _dataset_options(args: argparse.Namespace) -> dict[str, int]:
+    """``--size`` and ``--channels``: set on every dataset of the run (but the embedded sample)."""
+    return {k: v for k, v in (("size", args.size), ("channels", args.channels)) if v is not None}
+
+
 def report_dir_for(suite_name: str, root: Path = DEFAULT_REPORT_ROOT) -> Path:
     """The default suite reports into ``reports/``; any other suite into ``reports/<suite>/``."""
     return root if suite_name == "default" else root / suite_name
@@ -29,10 +35,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from inpaintbench.run.runner import run_suite
     from inpaintbench.suite import load_suite
 
-    dataset_options = {k: v for k, v in (("root", args.data_root), ("size", args.size)) if v is not None}
     suite = load_suite(args.suite).with_overrides(
         methods=_names(args.methods), datasets=_names(args.datasets), masks=_names(args.masks),
-        dataset_options=dataset_options, n_images=args.n_images, seed=args.seed, device=args.device,
+        dataset_options=_dataset_options(args), data_root=args.data_root, n_images=args.n_images,
+        seed=args.seed, device=args.device,
         batch_size=args.batch_size, num_threads=args.num_threads, call_timeout_s=args.call_timeout)
     out = Path(args.out) if args.out else DEFAULT_RESULTS_ROOT / suite.name
     if not args.no_report:  # a report folder that cannot be written fails now, not after the run
@@ -119,7 +125,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     base = load_suite(args.suite).with_overrides(
         datasets=_names(args.datasets), n_images=args.n_images, seed=args.seed, device=args.device,
         batch_size=args.batch_size, num_threads=args.num_threads,
-        dataset_options={k: v for k, v in (("root", args.data_root), ("size", args.size)) if v is not None})
+        dataset_options=_dataset_options(args), data_root=args.data_root)
     values = [parse_value(v) for v in _names(args.values) or []]
     mask_values = [parse_value(v) for v in _names(args.mask_values) or []]
     suite = sweep_suite(base, methods=_names(args.methods), param=args.param, values=values,
@@ -141,16 +147,36 @@ def cmd_check(args: argparse.Namespace) -> int:
     from inpaintbench.run.check import apply_method_overrides, default_baseline_path, run_check
     from inpaintbench.suite import load_suite
 
-    suite = apply_method_overrides(load_suite(args.suite), _method_overrides(args.set or []))
-    baseline = Path(args.baseline) if args.baseline else default_baseline_path()
-    result = run_check(suite, baseline, update=args.update, time_ratio=args.time_ratio,
-                       lpips_weights=args.lpips_weights)
-    print(result.table.to_markdown(index=False))
-    if args.update:
-        print(f"baseline written -> {baseline}")
-        return 0
-    print("\nREGRESSION: see the rows above" if result.failed else "\nno regression")
-    return 1 if result.failed else 0
+    from inpaintbench.run.check import GATES
+    from inpaintbench.suite import DATA_ROOT_ENV
+
+    overrides = _method_overrides(args.set or [])
+    gates = [(args.suite, False)] if args.suite else [(name, needs) for name, _, needs in GATES]
+    data_root = args.data_root or os.environ.get(DATA_ROOT_ENV)
+    suites = []
+    for name, needs_data in gates:
+        if needs_data and data_root is None:
+            print(f"{name}: skipped: it reads CelebA under a data root; pass --data-root (e.g. ../shared/data) "
+                  f"or set ${DATA_ROOT_ENV}\n")
+            continue
+        suite = load_suite(name).with_overrides(data_root=data_root if (needs_data or args.suite) else None)
+        suites.append(apply_method_overrides(suite, overrides))
+    labels = {s.label for suite in suites for s in suite.methods}
+    if set(overrides) - labels:
+        raise InputError(f"--set names methods in no gate suite: {sorted(set(overrides) - labels)}; "
+                         f"they have {sorted(labels)}")
+    failed = False
+    for suite in suites:
+        baseline = Path(args.baseline) if args.baseline else default_baseline_path(suite.name)
+        result = run_check(suite, baseline, update=args.update, time_ratio=args.time_ratio,
+                           lpips_weights=args.lpips_weights)
+        print(f"## {suite.name}\n\n{result.table.to_markdown(index=False)}\n")
+        if args.update:
+            print(f"baseline written -> {baseline}\n")
+        failed |= result.failed and not args.update
+    if not args.update:
+        print("REGRESSION: see the rows above" if failed else "no regression")
+    return 1 if failed else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -164,9 +190,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--methods", help="comma-separated method names (replaces the suite's list)")
     run.add_argument("--datasets", help="comma-separated dataset names")
     run.add_argument("--masks", help="comma-separated mask family names")
-    run.add_argument("--data-root", help="root folder for the datasets (MNIST root, image folder, paired folder)")
+    run.add_argument("--data-root", help="root folder of the data (default $INPAINTBENCH_DATA_ROOT): a dataset's "
+                     "root, or what {data_root} means in a suite file's roots (suites with several datasets)")
     run.add_argument("--size", type=int, help="resize + centre-crop every dataset's images to SIZE x SIZE "
                      "(default: the dataset's own; folder: 256)")
+    run.add_argument("--channels", type=int, choices=(1, 3), help="load every folder dataset as grey (1) or RGB "
+                     "(3, the default); `inpaintbench list methods` says what each learned method was trained on")
     run.add_argument("--n-images", type=int, help="images per dataset")
     run.add_argument("--seed", type=int, help="suite seed")
     run.add_argument("--device", help="auto, cpu, cuda, cuda:N")
@@ -209,8 +238,9 @@ def build_parser() -> argparse.ArgumentParser:
     swp.add_argument("--mask-values", help="comma-separated values of --mask-param")
     swp.add_argument("--suite", default="default", help="suite giving the dataset and run settings")
     swp.add_argument("--datasets", help="comma-separated dataset names")
-    swp.add_argument("--data-root")
-    swp.add_argument("--size", type=int)
+    swp.add_argument("--data-root", help="as for run")
+    swp.add_argument("--size", type=int, help="as for run")
+    swp.add_argument("--channels", type=int, choices=(1, 3), help="as for run")
     swp.add_argument("--n-images", type=int)
     swp.add_argument("--seed", type=int)
     swp.add_argument("--device")
@@ -224,7 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
     swp.set_defaults(func=cmd_sweep)
 
     chk = sub.add_parser("check", help="quick suite vs the committed quality baseline; exit 1 on a regression")
-    chk.add_argument("--suite", default="check")
+    chk.add_argument("--suite", help="run this gate suite only (default: every gate: check, and check-faces "
+                     "when a data root is given)")
+    chk.add_argument("--data-root", help="folder holding celeba/ for the faces gate (default $INPAINTBENCH_DATA_ROOT)")
     chk.add_argument("--baseline", help="baseline JSON (default: the one shipped in the package)")
     chk.add_argument("--set", action="append", metavar="METHOD.OPTION=VALUE",
                      help="change a method's option for this check (repeatable), e.g. repaint.num_steps=5")

@@ -171,12 +171,17 @@ class Suite:
 
     def with_overrides(self, *, methods: Iterable[str] | None = None, datasets: Iterable[str] | None = None,
                        masks: Iterable[str] | None = None, dataset_options: dict[str, Any] | None = None,
-                       **run: Any) -> "Suite":
+                       data_root: str | None = None, **run: Any) -> "Suite":
         """A copy with some lists replaced by bare names and some [run] values replaced.
 
         A name already in the suite keeps its configured spec; ``None`` values are ignored.
-        ``dataset_options`` (e.g. ``{"root": ...}``) are set on every dataset except the
+        ``dataset_options`` (e.g. ``{"size": 64}``) are set on every dataset except the
         embedded sample, which takes no options.
+
+        ``data_root`` (default ``$INPAINTBENCH_DATA_ROOT``) fills the datasets' roots: a suite
+        with several datasets writes each root as a template, ``root = "{data_root}/celeba"``;
+        a dataset without a root takes ``data_root`` itself, which is refused as ambiguous
+        when two or more datasets would take it.
         """
         def pick(current: tuple[Spec, ...], names: Iterable[str] | None) -> tuple[Spec, ...]:
             if names is None:
@@ -189,8 +194,40 @@ class Suite:
         if dataset_options:
             chosen = tuple(s if s.name == "mnist-sample" else Spec(s.name, s.label, {**s.config, **dataset_options})
                            for s in chosen)
+        chosen = _fill_roots(self.name, chosen, data_root or os.environ.get(DATA_ROOT_ENV))
         return replace(self, methods=pick(self.methods, methods), datasets=chosen,
                        masks=pick(self.masks, masks), **changes)
+
+
+#: Environment variable giving ``--data-root`` when the flag is absent.
+DATA_ROOT_ENV = "INPAINTBENCH_DATA_ROOT"
+#: The placeholder a dataset's ``root`` may contain.
+DATA_ROOT_PLACEHOLDER = "{data_root}"
+
+
+def _fill_roots(suite: str, specs: tuple[Spec, ...], data_root: str | None) -> tuple[Spec, ...]:
+    """Put ``data_root`` into the datasets' roots (see :meth:`Suite.with_overrides`)."""
+    needs_root = [s for s in specs if s.name != "mnist-sample" and "root" not in s.config]
+    templated = [s for s in specs if DATA_ROOT_PLACEHOLDER in str(s.config.get("root", ""))]
+    if data_root is not None and len(needs_root) > 1:
+        raise InputError(f"--data-root is ambiguous for suite {suite!r}: datasets {[s.label for s in needs_root]} "
+                         f"would all read {data_root}; give each a root in the suite file "
+                         f'(root = "{DATA_ROOT_PLACEHOLDER}/<folder>") or pick one with --datasets')
+    if templated and data_root is None:
+        raise InputError(f"suite {suite!r} reads its data under a data root: pass --data-root (the folder holding "
+                         f"{', '.join(str(s.config['root']).replace(DATA_ROOT_PLACEHOLDER + '/', '') for s in templated)}) "
+                         f"or set ${DATA_ROOT_ENV}")
+    if data_root is None:
+        return specs
+    out = []
+    for spec in specs:
+        config = dict(spec.config)
+        if spec in templated:
+            config["root"] = str(config["root"]).replace(DATA_ROOT_PLACEHOLDER, str(data_root))
+        elif spec in needs_root:
+            config["root"] = str(data_root)
+        out.append(Spec(spec.name, spec.label, config))
+    return tuple(out)
 
 
 def bundled_suites() -> list[str]:

@@ -23,7 +23,7 @@ from torch.utils.data import Dataset
 
 from inpaintbench.api import InputError, Sample
 
-from .files import image_to_tensor, list_image_files, open_image, select_range
+from .files import image_mode, image_to_tensor, list_image_files, open_image, select_range
 
 #: The official partition numbers of ``list_eval_partition.txt``.
 PARTITIONS = {"train": 0, "val": 1, "valid": 1, "test": 2}
@@ -63,13 +63,14 @@ class CelebA(Dataset):
         crop: side of the centre crop taken from the 178x218 aligned image (140, the usual).
         start: index of the first image of the split (sorted by file name) to use.
         limit: at most this many images from ``start`` (None: the rest of the split).
+        channels: 3 (RGB, default) or 1 (grey, ITU-R 601 luma).
 
     Sample ids are ``"celeba/<file stem>"`` (the official image number), the same for both
     layouts, so results and seeds agree whichever copy a user holds.
     """
 
     def __init__(self, root: str | os.PathLike | None = None, split: str = "val", size: int = 64,
-                 crop: int = 140, start: int = 0, limit: int | None = None):
+                 crop: int = 140, start: int = 0, limit: int | None = None, channels: int = 3):
         if split not in PARTITIONS:
             raise InputError(f"CelebA split must be one of {sorted(PARTITIONS)}, got {split!r}")
         for name, value, low in (("size", size, 1), ("crop", crop, 1)):
@@ -81,7 +82,7 @@ class CelebA(Dataset):
                              f"or set ${CELEBA_ROOT_ENV}")
         files = _split_files(Path(root).expanduser(), "val" if split == "valid" else split)
         self.files = select_range(files, start, limit, f"CelebA {split!r}")
-        self.size, self.crop = size, crop
+        self.size, self.crop, self.mode = size, crop, image_mode(channels)
 
     def __len__(self) -> int:
         return len(self.files)
@@ -91,6 +92,6 @@ class CelebA(Dataset):
         from torchvision.transforms import functional as TF
 
         path = self.files[index]
-        image = TF.center_crop(open_image(path, "RGB"), self.crop)
+        image = TF.center_crop(open_image(path, self.mode), self.crop)
         image = TF.resize(image, [self.size, self.size], interpolation=InterpolationMode.BICUBIC, antialias=True)
         return Sample(image_to_tensor(image).clamp_(0.0, 1.0), f"celeba/{path.stem}")

@@ -26,14 +26,17 @@ class MNISTDataset(Dataset):
         download: let torchvision download the files (needs internet).
         start: index of the first image used (evaluate any slice: ``start=5000, limit=1000``).
         limit: use at most ``limit`` images from ``start`` (``None``: the rest).
+        channels: must be 1: MNIST is grey (an RGB model is not run on digits silently).
 
     Sample ids are ``"mnist-<split>-<index>"``.
     """
 
     def __init__(self, root: str | os.PathLike | None = None, split: str = "test",
-                 download: bool = False, start: int = 0, limit: int | None = None):
+                 download: bool = False, start: int = 0, limit: int | None = None, channels: int = 1):
         from torchvision.datasets import MNIST
 
+        if channels != 1:
+            raise InputError(f"MNIST is grey: channels must be 1, got {channels!r}")
         if split not in ("train", "test"):
             raise InputError(f"MNIST split must be 'train' or 'test', got {split!r}")
         root = root if root is not None else os.environ.get(MNIST_ROOT_ENV)

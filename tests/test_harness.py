@@ -249,3 +249,31 @@ def test_exact_reconstructions_count_in_the_psnr_of_the_set():
     assert format_interval(*summary_interval(pd.Series([math.inf, 30.0, 30.0]), "psnr"), "psnr") == "31.76 [26.78, inf]"
     assert format_interval(*summary_interval(pd.Series([math.inf, math.inf]), "psnr"), "psnr") == "inf"
     assert format_interval(*summary_interval(pd.Series([0.5, 0.5]), "ssim"), "ssim") == "0.5000 ± 0.0000"
+
+
+def test_data_root_fills_templated_roots_and_refuses_ambiguity(monkeypatch):
+    monkeypatch.delenv("INPAINTBENCH_DATA_ROOT", raising=False)
+    two = Suite.from_dict("two", {"datasets": [{"name": "celeba", "root": "{data_root}/celeba"},
+                                               {"name": "celebahq", "root": "{data_root}/hq", "size": 32}],
+                                  "masks": ["box"], "methods": ["telea"]})
+    roots = [s.config["root"] for s in two.with_overrides(data_root="/data").datasets]
+    assert roots == ["/data/celeba", "/data/hq"]
+    with pytest.raises(InputError, match="--data-root"):
+        two.with_overrides()
+    monkeypatch.setenv("INPAINTBENCH_DATA_ROOT", "/env")
+    assert two.with_overrides().datasets[0].config["root"] == "/env/celeba"
+    bare = Suite.from_dict("bare", {"datasets": ["celeba", "celebahq"], "masks": ["box"], "methods": ["telea"]})
+    with pytest.raises(InputError, match="ambiguous"):
+        bare.with_overrides(data_root="/data")
+    one = bare.with_overrides(datasets=["celeba"], data_root="/data")
+    assert one.datasets[0].config["root"] == "/data"
+
+
+def test_every_bundled_suite_parses():
+    from inpaintbench.suite import bundled_suites
+
+    names = bundled_suites()
+    assert {"default", "faces", "faces-paper", "check", "check-faces"} <= set(names)
+    for name in names:
+        suite = load_suite(name)
+        assert {s.name for s in suite.methods} <= set(method_registry().names())
