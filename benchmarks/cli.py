@@ -98,7 +98,8 @@ def cmd_list(args: argparse.Namespace) -> int:
                 ok, reason = registry.availability(name)
                 status = "  [available]" if ok else f"  [unavailable: {reason}]"
             group = f" ({entry.group})" if entry.group else ""
-            print(f"  {name:<22}{group:<19} {entry.summary}{status}")
+            trained = f" [trained on {entry.trained_on}]" if getattr(entry, "trained_on", "") else ""
+            print(f"  {name:<22}{group:<19} {entry.summary}{trained}{status}")
     return 0
 
 

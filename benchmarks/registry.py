@@ -40,6 +40,8 @@ class Entry:
         group: a family label for listings and reports (``classical``, ``diffusion``...).
         tiny: overrides that make the entry quick enough for the contract tests (e.g. a few
             diffusion steps); never used by benchmark runs.
+        trained_on: for learned methods, what their default weights were trained on (data,
+            size, channels) and which committed weights serve other images; shown by ``list``.
     """
 
     name: str
@@ -48,6 +50,7 @@ class Entry:
     summary: str = ""
     group: str = ""
     tiny: Mapping[str, Any] = field(default_factory=dict)
+    trained_on: str = ""
 
     def resolve(self) -> Callable[..., Any]:
         """Import and return the target callable (raises ImportError if an extra is missing).
