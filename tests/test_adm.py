@@ -760,3 +760,45 @@ def test_super_resolution_by_inpainting_takes_the_adm_checkpoint(tiny_pt):
     assert str(tiny_pt) in method.weight_files()
     bicubic_ilvr = method_registry().create("sr-bicubic-ilvr", model=str(tiny_pt), adm=args, num_steps=2)
     assert bicubic_ilvr.loaded_files == [str(tiny_pt)] and bicubic_ilvr.config["adm"] == args
+
+
+@pytest.mark.parametrize("down_n,range_t", [(4, 2), (2, 0)])
+def test_whole_ilvr_chain_official_equals_ilvr_loop(monkeypatch, tiny_pt, down_n, range_t):
+    """ILVR's released loop (p_sample_loop with Resizer down/up, range_t) equals the method's
+    chain="official" (bicubic phi_N, reference noised to the current level, t > range_t) from
+    the same draws; the core's default chain does not."""
+    from inpaintbench.methods.diffusion.ddpm import from_model_space, to_model_space
+    from inpaintbench.methods.diffusion.ilvr import ILVRMethod
+
+    gd, su = import_reference(ILVR_ROOT, ["guided_diffusion.gaussian_diffusion", "guided_diffusion.script_util"])
+    (resizer,) = import_reference(ILVR_ROOT, ["resizer"])
+    (gsu,) = import_reference(GD_ROOT, ["guided_diffusion.script_util"])
+    config = TINY["repaint-like"]
+    ref = gsu.create_model(**model_kwargs(config))
+    ref.load_state_dict(torch.load(tiny_pt, weights_only=True))
+    ref.eval()
+    diffusion = su.create_gaussian_diffusion(steps=1000, learn_sigma=True, noise_schedule="linear",
+                                             timestep_respacing="10")
+    shape = (2, 3, 32, 32)
+    down = resizer.Resizer(shape, 1 / down_n)
+    up = resizer.Resizer((2, 3, 32 // down_n, 32 // down_n), down_n)
+    reference = torch.rand(shape, generator=torch.Generator().manual_seed(4))
+    recorder = _Recorder(21)
+    monkeypatch.setattr(gd, "th", recorder)
+    with torch.no_grad():
+        official = diffusion.p_sample_loop(lambda x, t, **_: ref(x, t), shape,
+                                           model_kwargs={"ref_img": to_model_space(reference)},
+                                           resizers=(down, up), range_t=range_t, device=torch.device("cpu"))
+    draws = recorder.draws
+    assert len(draws) == 1 + 10 + (10 - 1 - range_t)  # start, z per step, reference noise while t > range_t
+    args = _args_file(None, config)
+    method = ILVRMethod(model=str(tiny_pt), adm=args, num_steps=10, down_n=down_n, range_t=range_t, chain="official")
+    assert method.config["chain"] == "official"
+    out = method.sample(reference, None, rng=_Replay(draws, 2))
+    diff = (out.image - from_model_space(official)).abs().max().item()
+    print(f"ILVR chain N={down_n} range_t={range_t}: max diff {diff:.3g}")
+    assert diff <= 1e-5, diff
+    # Make it fail: the core's chain (cell means, next level, conditioned last step) differs.
+    core_method = ILVRMethod(model=str(tiny_pt), adm=args, num_steps=10, down_n=down_n, range_t=range_t)
+    replay = _Replay(draws + draws, 2)
+    assert (core_method.sample(reference, None, rng=replay).image - from_model_space(official)).abs().max() > 1e-3

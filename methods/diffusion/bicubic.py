@@ -18,8 +18,9 @@ Resampling along one side of length ``L_in`` to ``L_out = ceil(L_in * s)``:
   are reflected back (``... 1 0 | 0 1 ... L-1 | L-1 L-2 ...``).
 
 Two other differences of ILVR's released loop (``ilvr_adm`` ``p_sample_loop_progressive``)
-from the core's ILVR conditioning, not options here (``tests/test_adm.py`` checks one step
-with the code's convention):
+from the core's ILVR conditioning; the ILVR methods' ``chain="official"`` reproduces all three
+(``Guidance(lowpass="bicubic", reference_level="current", stop=range_t + 1)``;
+``tests/test_adm.py`` replays the official loop's draws through it):
 
 * the reference is noised to the level the step *starts* from (``q_sample(ref, t)`` after
   sampling ``x_{t-1}``), the core noises it to the level the step lands on (``y_{t-1}``, the

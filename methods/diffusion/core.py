@@ -423,6 +423,9 @@ class Guidance:
             steps run unconditioned (ILVR's ``range_t``).
         lowpass: ``phi_N`` of :func:`ilvr_update`: ``"mean"`` (cell means) or ``"bicubic"``
             (ILVR's released code).
+        reference_level: ``"next"``: ``y`` is noised to the level the step lands on (``y_{t-1}``,
+            ILVR Alg. 1; ``y`` itself on the last step); ``"current"``: to the level the step
+            starts from, as ILVR's released code does (``q_sample(ref_img, t)``).
     """
 
     reference: torch.Tensor
@@ -430,11 +433,14 @@ class Guidance:
     down_n: int = 1
     stop: int = 0
     lowpass: str = "mean"
+    reference_level: str = "next"
 
     def __post_init__(self) -> None:
         check_down_n(self.down_n, self.reference.shape[-2:])
         if self.lowpass not in ("mean", "bicubic"):
             raise InputError(f"lowpass must be 'mean' or 'bicubic', got {self.lowpass!r}")
+        if self.reference_level not in ("next", "current"):
+            raise InputError(f"reference_level must be 'next' or 'current', got {self.reference_level!r}")
 
 
 class StepRecord(NamedTuple):
@@ -519,10 +525,11 @@ def sample(denoiser: Denoiser | Callable[[torch.Tensor, torch.Tensor], DenoiserO
         target = None
         if guidance is not None and cur >= guidance.stop:
             y = guidance.reference
-            if nxt < 0:
+            if nxt < 0 and guidance.reference_level == "next":
                 noised = y
             else:
-                noised = q_sample(y, a_nxt, z if guidance.down_n == 1 else rng.randn_like(x))
+                level = a_cur if guidance.reference_level == "current" else a_nxt
+                noised = q_sample(y, level, z if guidance.down_n == 1 else rng.randn_like(x))
             target = noised if guidance.hole is None else torch.where(guidance.hole, proposal, noised)
             x = ilvr_update(proposal, target, guidance.down_n, guidance.lowpass)
         else:

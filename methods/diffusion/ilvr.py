@@ -80,6 +80,10 @@ class ILVRMethod(Method):
         lowpass: ``phi_N``: ``"mean"`` (``N x N`` cell means, a projection) or ``"bicubic"``
             (the released code's bicubic down-then-up resize,
             :func:`~inpaintbench.methods.diffusion.bicubic.lowpass_bicubic`).
+        chain: ``"core"`` (default) or ``"official"``: ILVR's released loop (``ilvr_adm``): the
+            bicubic ``phi_N`` (whatever ``lowpass`` says), the reference noised to the level a
+            step starts from, and conditioning while ``t > range_t`` (never on the last step).
+            ``lowpass`` and ``chain`` enter the config only when not the default.
         **extra_config: further parameters of a subclass, stored in ``self.config``.
 
     Raises:
@@ -92,7 +96,7 @@ class ILVRMethod(Method):
     def __init__(self, *, num_steps: int = DEFAULT_NUM_STEPS, down_n: int = 1, range_t: int = 0,
                  weights: str | os.PathLike | None = None, prior: tuple[Any, Any] | None = None,
                  model: str | os.PathLike | None = None, adm: str | os.PathLike | None = None,
-                 lowpass: str = "mean", **extra_config: Any):
+                 lowpass: str = "mean", chain: str = "core", **extra_config: Any):
         weights = resolve_model_option(weights, model)
         if adm is not None:
             extra_config = {**extra_config, "adm": str(adm)}
@@ -100,6 +104,10 @@ class ILVRMethod(Method):
             raise InputError(f"lowpass must be 'mean' or 'bicubic', got {lowpass!r}")
         if lowpass != "mean":  # in the config only when given: existing results keep their hash
             extra_config = {**extra_config, "lowpass": lowpass}
+        if chain not in ("core", "official"):
+            raise InputError(f"chain must be 'core' or 'official', got {chain!r}")
+        if chain != "core":
+            extra_config = {**extra_config, "chain": chain}
         check_down_n(down_n)
         if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 1:
             raise InputError(f"num_steps must be a positive int, got {num_steps!r}")
@@ -143,9 +151,12 @@ class ILVRMethod(Method):
             ``{"nfe": num_steps}``.
         """
         y = to_model_space(reference.to(self.device))
+        official = self.config.get("chain") == "official"
         guidance = Guidance(y, None if hole is None else hole.to(self.device),
-                            down_n=self.down_n if down_n is None else down_n, stop=self.range_t,
-                            lowpass=self.config.get("lowpass", "mean"))
+                            down_n=self.down_n if down_n is None else down_n,
+                            stop=self.range_t + 1 if official else self.range_t,
+                            lowpass="bicubic" if official else self.config.get("lowpass", "mean"),
+                            reference_level="current" if official else "next")
         result = sample(self.prior.denoiser, self.respacing, plain_schedule(self.num_steps), rng,
                         guidance=guidance, callback=callback)
         return Restoration(from_model_space(result.sample), {"nfe": float(result.nfe)})
