@@ -543,6 +543,7 @@ class _Evil:
         return (Path.write_text, (Path(self.target), "pwned"))
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 def test_a_pickle_that_runs_code_is_refused_and_runs_nothing(tmp_path):
     target = tmp_path / "written-by-the-pickle.txt"
     evil = tmp_path / "evil.pt"

@@ -19,6 +19,16 @@ What is here:
 * :func:`load_adm_state_dict` / :func:`load_adm` / :func:`load_adm_prior`: safe, strict loading
   (``torch.load(..., weights_only=True)``, every key and shape checked first, one error line
   naming the file and the first mismatch).
+* :func:`load_prior` / :func:`resolve_model_option`: what the diffusion methods call for their
+  ``model=`` (alias of ``weights=``) and ``adm=`` options: an ADM ``.pt`` with guided-diffusion's
+  spacing, or a diffusers folder / hub id with the core's.
+
+How the official code's conventions map onto the core (each checked in ``tests/test_adm.py``):
+the network sees *training* timesteps (``SpacedDiffusion``'s ``timestep_map``,
+``rescale_timesteps=False``), so :class:`SpacedRespacing` returns the kept training step for a
+respaced index; the learned-range variance is the core's
+:func:`~inpaintbench.methods.diffusion.core.reverse_step` with ``out.v``; RePaint's and ILVR's
+loops are the methods' ``chain="official"`` options.
 
 Conventions: images in model space ``[-1, 1]``, float32 ``[B, 3, H, W]``; timesteps are long
 ``[B]`` *training* timesteps in ``[0, T)``.
@@ -52,12 +62,17 @@ __all__ = [
     "ADMUNet",
     "PRESETS",
     "SpacedRespacing",
+    "adm_respacing",
     "beta_schedule",
     "check_state_dict",
     "load_adm",
     "load_adm_prior",
     "load_adm_state_dict",
+    "load_args_file",
+    "load_prior",
+    "parameter_count",
     "resolve_adm",
+    "resolve_model_option",
     "space_timesteps",
     "timestep_embedding",
 ]
