@@ -58,7 +58,7 @@ def _adm_usage(file: str, preset: str) -> str:
 
 
 _ADM_METHODS = ("repaint", "repaint-paper", "ddpm-paste", "ilvr", "ilvr-blind", "ilvr-predicted-mask",
-                "sr-inpaint-repaint", "sr-inpaint-ilvr")
+                "sr-inpaint-repaint", "sr-inpaint-ilvr", "sr-bicubic-ilvr")
 
 #: Every public checkpoint the suite knows.
 CHECKPOINTS: tuple[Checkpoint, ...] = (
