@@ -39,6 +39,16 @@ from inpaintbench.methods.diffusion.bicubic import lowpass_bicubic
 from inpaintbench.methods.diffusion.core import repaint_schedule, reverse_step
 from inpaintbench.methods.diffusion.repaint_official import sample_code_order
 
+
+@pytest.fixture(autouse=True)
+def restore_grad_mode():
+    """RePaint's official loop yields from inside ``with th.no_grad()``: while its generator is
+    suspended (or dropped unfinished) grad mode stays off in this thread and would leak into
+    every later test that trains. Put it back after each test of this file."""
+    enabled = torch.is_grad_enabled()
+    yield
+    torch.set_grad_enabled(enabled)
+
 REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
 GD_ROOT, REPAINT_ROOT, ILVR_ROOT = REFERENCE / "guided-diffusion", REFERENCE / "repaint", REFERENCE / "ilvr"
 

@@ -17,7 +17,7 @@ import torch
 
 from inpaintbench.api import Method, MethodUnavailable, Restoration, SampleRNG
 from inpaintbench.registry import method_registry
-from inpaintbench.tasks import Inpainting, Observation, SuperResolution
+from inpaintbench.tasks import ArgumentModified, Inpainting, Observation, SuperResolution
 
 #: Batched kernels (oneDNN convolutions, GEMMs) pick different code paths per batch size, so a
 #: sample computed in a batch of 4 and alone agree to float rounding, not bit for bit (~1e-6
@@ -203,7 +203,8 @@ def test_the_checks_can_fail(digits, box_mask):
     assert not leaks_hole_content(method_registry().create("zero-fill"), digits, box_mask)
     assert batch_variance(_BatchSeeded(), _observe("inpainting", digits, box_mask)) > 0.1
     observation = _observe("inpainting", digits, box_mask)
-    _run(_MutatesMask(), observation)
+    with pytest.raises(ArgumentModified, match="mask"):
+        _run(_MutatesMask(), observation)
     assert observation.mask.any(), "a method changed the harness's own mask"
 
 

@@ -29,7 +29,6 @@ from inpaintbench.api import (
 )
 from inpaintbench.environment import device_name, git_commit, library_versions, resolve_device
 from inpaintbench.fid import save_originals, save_outputs
-from inpaintbench.fid import save_originals, save_outputs
 from inpaintbench.metrics import compute_image_metrics
 from inpaintbench.notices import one_line, warn
 from inpaintbench.registry import dataset_registry, mask_registry, method_registry
@@ -289,8 +288,6 @@ def _run_all(suite: Suite, out_dir: Path, device: torch.device, loaded: dict, co
                                     lpips_metric.resize_note(*images.shape[2:]) if lpips_metric else "")])
         if suite.fid:  # FID/KID need every original and every composited output (inpaintbench.fid)
             save_originals(out_dir, dataset_spec.label, ids, images)
-        if suite.fid:  # FID/KID need every original and every composited output (inpaintbench.fid)
-            save_originals(out_dir, dataset_spec.label, ids, images)
         for condition in conditions:
             n_ex = min(suite.n_examples, len(ids))
             if n_ex:
@@ -413,8 +410,6 @@ def _run_method(method: Method, base: dict[str, Any], images: torch.Tensor, data
             if keep:
                 save_examples(example_path(out_dir, dataset, condition.label, label),
                               [batch_ids[j] for j in keep], output=composited[keep])
-            if suite.fid:
-                save_outputs(out_dir, dataset, condition.label, label, batch_ids, composited)
             if suite.fid:
                 save_outputs(out_dir, dataset, condition.label, label, batch_ids, composited)
         store.append(records)
