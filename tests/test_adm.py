@@ -37,7 +37,6 @@ from inpaintbench.methods.diffusion.adm import (
 )
 from inpaintbench.methods.diffusion.bicubic import lowpass_bicubic
 from inpaintbench.methods.diffusion.core import repaint_schedule, reverse_step
-from inpaintbench.methods.diffusion.repaint_official import sample_code_order
 
 
 @pytest.fixture(autouse=True)
@@ -363,7 +362,8 @@ def test_whole_repaint_chain_with_replayed_noise_equals_official_loop(monkeypatc
     table = adm_respacing(config, t_T)
     assert table.kept == list(diffusion.timestep_map)
     n_draws = len(draws)
-    result = sample_code_order(ADMDenoiser(ours), table, schedule, _Replay(draws, 2), reference=gt, hole=hole)
+    result = core.sample(ADMDenoiser(ours), table, schedule, _Replay(draws, 2), shape=gt.shape,
+                         guidance=core.Guidance(gt, hole, timing="before"))
     down = sum(1 for a, b in zip(schedule, schedule[1:]) if b < a)
     up = len(schedule) - 1 - down
     assert n_draws == 1 + down + (down - 1) + up  # start, z per step, known-region noise but the first, jumps

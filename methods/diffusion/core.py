@@ -426,6 +426,12 @@ class Guidance:
         reference_level: ``"next"``: ``y`` is noised to the level the step lands on (``y_{t-1}``,
             ILVR Alg. 1; ``y`` itself on the last step); ``"current"``: to the level the step
             starts from, as ILVR's released code does (``q_sample(ref_img, t)``).
+        timing: ``"after"`` (the paper, diffusers): condition each reverse step's result, as
+            above. ``"before"`` (RePaint's released ``p_sample_loop_progressive``, needs a hole
+            mask and ``down_n = 1``): replace the known region by ``y`` noised to the *current*
+            level, with a fresh draw, just before each model call but the chain's first; the
+            jumped known pixels are thus overwritten and the final sample is left as the model
+            made it (the harness composites the input back).
     """
 
     reference: torch.Tensor
@@ -434,6 +440,7 @@ class Guidance:
     stop: int = 0
     lowpass: str = "mean"
     reference_level: str = "next"
+    timing: str = "after"
 
     def __post_init__(self) -> None:
         check_down_n(self.down_n, self.reference.shape[-2:])
@@ -441,6 +448,10 @@ class Guidance:
             raise InputError(f"lowpass must be 'mean' or 'bicubic', got {self.lowpass!r}")
         if self.reference_level not in ("next", "current"):
             raise InputError(f"reference_level must be 'next' or 'current', got {self.reference_level!r}")
+        if self.timing not in ("after", "before"):
+            raise InputError(f"timing must be 'after' or 'before', got {self.timing!r}")
+        if self.timing == "before" and (self.hole is None or self.down_n != 1):
+            raise InputError("timing='before' (RePaint's released order) needs a hole mask and down_n = 1")
 
 
 class StepRecord(NamedTuple):
@@ -517,13 +528,15 @@ def sample(denoiser: Denoiser | Callable[[torch.Tensor, torch.Tensor], DenoiserO
         if nxt > cur:
             x = forward_jump(x, a_cur, a_nxt, rng.randn_like(x))
             continue
+        z = rng.randn_like(x)  # drawn before the model call: the call draws nothing, so the order is free
+        if guidance is not None and guidance.timing == "before" and nfe > 0 and cur >= guidance.stop:
+            x = torch.where(guidance.hole, x, q_sample(guidance.reference, a_cur, rng.randn_like(x)))
         t = respacing.timestep(cur)
         out = denoiser(x, torch.full((x.shape[0],), t, device=device, dtype=torch.long))
         nfe += 1
-        z = rng.randn_like(x)
         proposal, _ = reverse_step(x, out, a_cur, a_nxt, z, eta=eta, clip_denoised=clip_denoised)
         target = None
-        if guidance is not None and cur >= guidance.stop:
+        if guidance is not None and guidance.timing == "after" and cur >= guidance.stop:
             y = guidance.reference
             if nxt < 0 and guidance.reference_level == "next":
                 noised = y

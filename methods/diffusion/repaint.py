@@ -31,6 +31,33 @@ RePaint is a configuration of the diffusion core (:mod:`inpaintbench.methods.dif
 the resampling schedule :func:`repaint_schedule`, the replacement hook (``Guidance`` with
 ``down_n = 1``) and, for ``strength < 1``, an SDEdit start. ``ddpm-paste`` is the same class
 with ``jump_n_sample = 1``.
+
+RePaint's released code (``chain="official"``). The core's default order and RePaint's released ``p_sample_loop_progressive`` (``inpa_inj_sched_prev=True``,
+``inpa_inj_sched_prev_cumnoise=False``, the setting of every paper config) sample the same
+distribution but differ in how they use their noise:
+
+1. **where the known region is injected.** The core replaces the known region *after* each
+   reverse step, with the input noised to the level it lands on, reusing the step's own draw
+   ``z`` (the regions are disjoint pixel sets). RePaint's code replaces it *before* each model
+   call, with the input noised to the current level by a *fresh* draw, and not before the
+   chain's first call (pure noise enters the network).
+2. **after a forward jump** the core keeps the jumped known region (it is the re-noised
+   input, already at the right level); RePaint's code overwrites it with a fresh noising of
+   the input at the next model call (point 1), so the jumped known pixels are never used.
+3. **the last step**: the core pastes the clean input into the known region of ``x_0``;
+   RePaint's code returns the raw model sample (its known pixels are the model's; the
+   harness composites the input back in both cases).
+4. **respacing**: RePaint's configs use guided-diffusion's ``space_timesteps`` (``0, 4, ...,
+   999`` for 250 of 1000 steps), the core's default table is ``i * (T // t_T)`` (``0, ...,
+   996``); give :class:`~inpaintbench.methods.diffusion.adm.SpacedRespacing` here to match.
+5. **draw order** per reverse step: ``z`` of the step, then (from the second model call on)
+   the fresh noise of the known region; one draw per forward jump; the start noise first.
+
+``chain="official"`` (:class:`~inpaintbench.methods.diffusion.core.Guidance` with ``timing="before"``) reproduces the code's chain exactly (``tests/test_adm.py`` replays
+the same draws through both); the arithmetic of every move is the core's
+(:func:`~inpaintbench.methods.diffusion.core.reverse_step`,
+:func:`~inpaintbench.methods.diffusion.core.forward_jump`,
+:func:`~inpaintbench.methods.diffusion.core.q_sample`).
 """
 
 from __future__ import annotations
@@ -49,7 +76,6 @@ from inpaintbench.methods.diffusion.core import (
     sdedit_schedule,
 )
 from inpaintbench.methods.diffusion.ddpm import from_model_space, to_model_space
-from inpaintbench.methods.diffusion.repaint_official import sample_code_order
 
 __all__ = ["RePaint", "repaint_schedule", "schedule_nfe"]
 
@@ -82,7 +108,7 @@ class RePaint(Method):
             (:mod:`inpaintbench.methods.diffusion.adm`); the timesteps are then spaced as
             guided-diffusion does (``SpacedRespacing``).
         chain: ``"core"`` (default): the core's loop; ``"official"``: RePaint's released code's
-            order of injection and draws (:mod:`~inpaintbench.methods.diffusion.repaint_official`;
+            order of injection and draws (see the module docstring;
             needs ``paste_known``, ``strength = 1``, ``eta = 1``). ``adm`` and ``chain`` enter the
             config only when given, so existing results keep their config hash.
 
@@ -154,16 +180,14 @@ class RePaint(Method):
             hi = lo + chunk
             x0 = to_model_space(image[lo:hi])
             # paste_known=False: nothing conditions the chain (SDEdit from the noised input).
-            guidance = Guidance(x0, mask[lo:hi]) if self.config["paste_known"] else None
-            if self.config.get("chain") == "official":  # RePaint's released loop (same draws, same numbers)
-                result = sample_code_order(self.prior.denoiser, self.respacing, self.schedule, rng[lo:hi],
-                                           reference=x0, hole=mask[lo:hi], clip_denoised=self.config["clip_denoised"])
-            else:
-                result = sample(
-                    self.prior.denoiser, self.respacing, self.schedule, rng[lo:hi], shape=x0.shape,
-                    start=x0 if self.config["strength"] < 1.0 else None, guidance=guidance,
-                    eta=self.config["eta"], clip_denoised=self.config["clip_denoised"],
-                )
+            # chain="official": RePaint's released loop order (same draws, same numbers).
+            timing = "before" if self.config.get("chain") == "official" else "after"
+            guidance = Guidance(x0, mask[lo:hi], timing=timing) if self.config["paste_known"] else None
+            result = sample(
+                self.prior.denoiser, self.respacing, self.schedule, rng[lo:hi], shape=x0.shape,
+                start=x0 if self.config["strength"] < 1.0 else None, guidance=guidance,
+                eta=self.config["eta"], clip_denoised=self.config["clip_denoised"],
+            )
             nfe = result.nfe
             outputs.append(from_model_space(result.sample))
         out = torch.cat(outputs)
