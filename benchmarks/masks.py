@@ -458,10 +458,13 @@ class FileMasks(_Family):
         folder: directory of mask images (searched non-recursively unless ``recursive``).
         polarity: ``"white-known"`` (RePaint and MI-GAN files) or ``"white-hole"``.
         recursive: also search sub-folders.
+        match: ``"random"`` (default): each mask picks a file uniformly with the generator (so
+            a sample's seed fixes its file). ``"sample"``: the sample's own file, the one whose
+            stem is the sample id's last component (RePaint's protocol: image ``000042`` gets
+            mask ``000042``); a folder of a single file gives that file to every sample.
 
-    Files are listed once, in sorted order; each mask picks a file uniformly with the
-    generator (so a sample's seed fixes its file), reads it with :func:`read_mask_file`
-    (nearest-neighbour resize to ``(h, w)``, 50 % threshold) and converts it to True = hole.
+    Files are listed once, in sorted order; each is read with :func:`read_mask_file`
+    (nearest-neighbour resize to ``(h, w)``, 50 % threshold) and converted to True = hole.
 
     Raises:
         InputError: missing folder, a folder with no image files, an unreadable file.
@@ -469,11 +472,33 @@ class FileMasks(_Family):
 
     name = "files"
 
-    def __init__(self, folder: str | os.PathLike, polarity: str = "white-known", recursive: bool = False):
+    def __init__(self, folder: str | os.PathLike, polarity: str = "white-known", recursive: bool = False,
+                 match: str = "random"):
         if polarity not in MASK_POLARITIES:
             raise InputError(f"FileMasks polarity must be one of {MASK_POLARITIES}, got {polarity!r}")
+        if match not in ("random", "sample"):
+            raise InputError(f"FileMasks match must be 'random' or 'sample', got {match!r}")
         self.files: list[Path] = list_image_files(folder, recursive=recursive, what="mask folder")
-        super().__init__(folder=str(folder), polarity=polarity, recursive=recursive)
+        super().__init__(folder=str(folder), polarity=polarity, recursive=recursive,
+                         **({"match": match} if match != "random" else {}))
+        self.by_stem = {p.stem: p for p in self.files}
+
+    @property
+    def per_sample(self) -> bool:
+        """True when the mask depends on the sample id (``match="sample"``), not on a seed."""
+        return self.config.get("match") == "sample"
+
+    def for_sample(self, sample_id: str, h: int, w: int) -> torch.Tensor:
+        """The mask of one sample under ``match="sample"``: bool ``[1, 1, h, w]``, True = hole."""
+        if len(self.files) == 1:
+            path = self.files[0]
+        else:
+            stem = sample_id.rsplit("/", 1)[-1]
+            if stem not in self.by_stem:
+                raise InputError(f"mask folder {self.config['folder']} has no mask for sample {sample_id!r} "
+                                 f"(expected {stem}.png or .jpg there)")
+            path = self.by_stem[stem]
+        return read_mask_file(path, h, w, self.config["polarity"])[None, None]
 
     def _generate(self, n, h, w, generator):
         picks = _draw_ints(generator, len(self.files), n)

@@ -194,9 +194,14 @@ class Suite:
         if dataset_options:
             chosen = tuple(s if s.name == "mnist-sample" else Spec(s.name, s.label, {**s.config, **dataset_options})
                            for s in chosen)
-        chosen = _fill_roots(self.name, chosen, data_root or os.environ.get(DATA_ROOT_ENV))
-        return replace(self, methods=pick(self.methods, methods), datasets=chosen,
-                       masks=pick(self.masks, masks), **changes)
+        root = data_root or os.environ.get(DATA_ROOT_ENV)
+        chosen = _fill_roots(self.name, chosen, root)
+        chosen_methods, chosen_masks = pick(self.methods, methods), pick(self.masks, masks)
+        if root is not None:  # the placeholder also names mask folders and checkpoints (paper suites)
+            chosen_methods, chosen_masks = _substitute(chosen_methods, root), _substitute(chosen_masks, root)
+        else:
+            _require_no_placeholder(self.name, (*chosen_methods, *chosen_masks))
+        return replace(self, methods=chosen_methods, datasets=chosen, masks=chosen_masks, **changes)
 
 
 #: Environment variable giving ``--data-root`` when the flag is absent.
@@ -228,6 +233,27 @@ def _fill_roots(suite: str, specs: tuple[Spec, ...], data_root: str | None) -> t
             config["root"] = str(data_root)
         out.append(Spec(spec.name, spec.label, config))
     return tuple(out)
+
+
+def _substitute(specs: tuple[Spec, ...], data_root: str) -> tuple[Spec, ...]:
+    """``{data_root}`` replaced in every string value (nested tables included) of ``specs``."""
+    def fill(value: Any) -> Any:
+        if isinstance(value, str):
+            return value.replace(DATA_ROOT_PLACEHOLDER, str(data_root))
+        if isinstance(value, dict):
+            return {k: fill(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [fill(v) for v in value]
+        return value
+
+    return tuple(Spec(s.name, s.label, fill(s.config)) for s in specs)
+
+
+def _require_no_placeholder(suite: str, specs: tuple[Spec, ...]) -> None:
+    used = [s.label for s in specs if DATA_ROOT_PLACEHOLDER in repr(s.config)]
+    if used:
+        raise InputError(f"suite {suite!r} reads {', '.join(used)} under a data root: pass --data-root or set "
+                         f"${DATA_ROOT_ENV}")
 
 
 def bundled_suites() -> list[str]:

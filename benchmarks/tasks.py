@@ -273,6 +273,8 @@ class MaskCondition(Condition):
             return Inpainting(dataset_masks)
         _, _, h, w = shape
         family = self.family()
+        if getattr(family, "per_sample", False):  # a mask file per sample id (RePaint's protocol)
+            return Inpainting(torch.cat([family.for_sample(sid, h, w) for sid in sample_ids]))
         masks = torch.cat([family(1, h, w, generator=make_generator(seed, "mask", self.label, sid))
                            for sid in sample_ids])
         return Inpainting(masks)

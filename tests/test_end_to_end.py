@@ -158,3 +158,12 @@ def test_paired_migan_folder_with_its_own_masks(tmp_path, shared_data):
     samples = [r for r in _records(out / "results.jsonl") if r["kind"] == "sample"]
     assert len(samples) == 2 and all(r["status"] == "ok" for r in samples)
     assert all(0.0 < r["hole_fraction"] < 1.0 for r in samples)
+
+
+@pytest.mark.parametrize("suite", ["repaint-celebahq", "lama-celebahq"])
+def test_paper_suites_stop_with_one_line_naming_what_is_missing(suite, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["run", "--suite", suite, "--data-root", str(tmp_path / "no-data"), "--out", str(out), "-q"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and "no-data" in err[0]
+    assert not out.exists()

@@ -315,3 +315,18 @@ def test_bad_request_is_an_input_error():
         family(1, 8, 8.0, generator=gen(0))
     with pytest.raises(InputError, match="explicit torch.Generator"):
         family(1, 8, 8, generator=None)
+
+
+def test_file_masks_matched_to_samples_follow_the_sample_id(tmp_path):
+    """RePaint's protocol: image 000001 gets mask 000001, a single-file folder serves all."""
+    from inpaintbench.tasks import MaskCondition
+
+    for i, frac in enumerate((0.25, 0.5)):
+        known = np.full((8, 8), 255, np.uint8)
+        known[: int(8 * frac)] = 0  # black = hole (white-known files)
+        Image.fromarray(known).save(tmp_path / f"{i:06d}.png")
+    cond = MaskCondition("files", "wide", {"folder": str(tmp_path), "match": "sample"})
+    task = cond.task_for(["c256/000001", "c256/000000"], (2, 3, 8, 8), seed=0, dataset_masks=None)
+    assert task.mask.float().mean(dim=(1, 2, 3)).tolist() == [0.5, 0.25]
+    with pytest.raises(InputError, match="000007"):
+        cond.task_for(["c256/000007"], (1, 3, 8, 8), seed=0, dataset_masks=None)

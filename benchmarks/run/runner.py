@@ -189,6 +189,9 @@ def run_suite(suite: Suite, out_dir: str | Path, *, progress: bool = True,
     out_dir = Path(out_dir)
     check_output_dir(out_dir, "results folder (--out)")
     methods, unavailable = build_methods(suite.methods, device)
+    if not methods:  # nothing could run: say what is missing instead of writing an empty run
+        raise InputError(f"no method of suite {suite.name!r} can run here: "
+                         + "; ".join(f"{label}: {reason}" for label, reason in unavailable.items()))
     task_name = conditions[0].task_name
     for label, method in methods.items():
         if task_name not in method.tasks:
