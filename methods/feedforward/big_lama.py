@@ -290,10 +290,11 @@ class BigLamaGenerator(nn.Module):
 
 # --------------------------------------------------------------------------- reading checkpoints
 
-class CheckpointError(MethodUnavailable):
-    """A weights file that is not a readable LaMa generator checkpoint (one line naming the
-    file and what is wrong). A :class:`MethodUnavailable`: the method is listed as
-    unavailable with this reason and a run goes on."""
+class CheckpointError(InputError):
+    """A weights file that exists but is not a readable LaMa generator checkpoint (one line
+    naming the file and what is wrong). Bad input, not a missing extra: a run that names it
+    stops before writing anything (exit 2); a file that does not exist is
+    :class:`MethodUnavailable` instead."""
 
 
 class _Inert:
