@@ -74,6 +74,17 @@ def cmd_report(args: argparse.Namespace) -> int:
     board = write_leaderboard(paths, Path(args.report_dir), reference=args.reference, fid_weights=args.fid_weights,
                               html=not args.no_html)
     print(f"leaderboard -> {board}" + ("" if args.no_html else f" and {board.with_suffix('.html')}"))
+    if args.orderings:
+        from inpaintbench.reporting.orderings import write_orderings
+
+        claims = Path(args.orderings)
+        if not claims.suffix:  # a bundled claims file by name
+            from importlib import resources
+
+            claims = Path(str(resources.files("inpaintbench") / "claims" / f"{args.orderings}.toml"))
+        page = write_orderings(paths, claims, Path(args.report_dir) / "ORDERINGS.md",
+                               shlex.join(["inpaintbench", *sys.argv[1:]]))
+        print(f"orderings -> {page}")
     return 0
 
 
@@ -222,6 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--fid-weights", help="the 2015-12-05 FID Inception file (FID/KID of results kept with "
                      "fid = true); else $INPAINTBENCH_FID_WEIGHTS, else torch-fidelity's download")
     rep.add_argument("--no-html", action="store_true", help="do not write LEADERBOARD.html")
+    rep.add_argument("--orderings", help="also test published orderings (a claims TOML, or a bundled name such "
+                     "as `faces`) and write ORDERINGS.md")
     rep.set_defaults(func=cmd_report)
 
     lst = sub.add_parser("list", help="list methods, datasets, mask families and suites")
