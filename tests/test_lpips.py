@@ -127,11 +127,12 @@ def test_every_backbone_loads_and_gives_its_pinned_value(net, expected):
 
 @needs_weights
 def test_official_example_images_when_available(alex):
-    folder = os.environ.get(EXAMPLES_ENV)
-    if not folder or not (Path(folder) / "ex_ref.png").is_file():
+    # ../shared/data/lpips-examples holds the LPIPS repository's images (their README's 0.722 / 0.138).
+    folder = os.environ.get(EXAMPLES_ENV) or str(WEIGHTS.parents[1] / "data" / "lpips-examples")
+    if not (Path(folder) / "ex_ref.png").is_file():
         pytest.skip(
             "the LPIPS repository's ex_ref.png/ex_p0.png/ex_p1.png are not in the pip package nor in "
-            f"../shared; set {EXAMPLES_ENV} to a folder holding them to check 0.722 / 0.138"
+            f"../shared/data/lpips-examples; set {EXAMPLES_ENV} to a folder holding them to check 0.722 / 0.138"
         )
     from PIL import Image
 
