@@ -3,7 +3,6 @@ and the VGG16 perceptual loss."""
 
 from __future__ import annotations
 
-import argparse
 import math
 from pathlib import Path
 
@@ -23,7 +22,6 @@ from inpaintbench.methods.feedforward.ffc import (
 from inpaintbench.methods.feedforward.lama import (
     MNIST_WEIGHTS,
     LamaFFC,
-    LamaOfficial,
     LamaTask,
     draw_training_masks,
     load_ffc_net,
@@ -255,58 +253,6 @@ def test_committed_mnist_model_beats_mean_fill_on_real_digits(digits, box_mask):
     err = (out - digits).abs()[box_mask.expand_as(digits)].mean()
     err_fill = (fill - digits).abs()[box_mask.expand_as(digits)].mean()
     assert err < 0.75 * err_fill
-
-
-# --------------------------------------------------------------------------- official LaMa
-
-def test_lama_official_without_weights_says_where_to_get_them(monkeypatch, tmp_path):
-    monkeypatch.delenv("INPAINTBENCH_BIG_LAMA", raising=False)
-    with pytest.raises(MethodUnavailable, match="big-lama.pt"):
-        LamaOfficial()
-    with pytest.raises(MethodUnavailable, match="missing.pt"):
-        LamaOfficial(checkpoint=str(tmp_path / "missing.pt"))
-    monkeypatch.setenv("INPAINTBENCH_BIG_LAMA", str(tmp_path / "from-env.ckpt"))
-    with pytest.raises(MethodUnavailable, match="from-env.ckpt"):
-        LamaOfficial()
-    available, reason = method_registry().availability("lama-official")
-    assert not available and "big-lama" in reason
-
-
-class _ScriptedInpainter(nn.Module):
-    """Stands in for big-lama.pt: forward(image [B,3,H,W], mask [B,1,H,W]) -> [B,3,H,W]."""
-
-    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        assert image.shape[-1] % 8 == 0 and image.shape[-2] % 8 == 0
-        return image * (1 - mask) + 0.5 * mask
-
-
-@pytest.mark.filterwarnings("ignore:`torch.jit:FutureWarning")  # deprecated, still the format big-lama.pt ships in
-def test_lama_official_torchscript_round_trip(tmp_path):
-    path = tmp_path / "big-lama.pt"
-    torch.jit.script(_ScriptedInpainter()).save(str(path))
-    method = LamaOfficial(checkpoint=str(path))
-    image, mask = _rand(2, 3, 30, 21), _rand(2, 1, 30, 21, seed=1) > 0.5
-    out = method.inpaint(apply_mask(image, mask), mask, rng=_rng(0)).image
-    torch.testing.assert_close(out, torch.where(mask, torch.full_like(image, 0.5), image))
-    grey = method.inpaint(apply_mask(image[:, :1], mask), mask, rng=_rng(0)).image
-    torch.testing.assert_close(grey, out[:, :1])
-
-
-def test_lama_official_state_dict_round_trip_and_pickle_refusal(tmp_path):
-    net = _tiny_net(image_channels=3)
-    arch = {"image_channels": 3, "ngf": 8, "n_downsampling": 2, "n_blocks": 1}
-    lightning_like = {"state_dict": {f"generator.{k}": v for k, v in net.state_dict().items()},
-                      "epoch": 3}
-    torch.save(lightning_like, tmp_path / "best.ckpt")
-    method = LamaOfficial(checkpoint=str(tmp_path / "best.ckpt"), arch=arch)
-    image, mask = _rand(1, 3, 32, 32), _rand(1, 1, 32, 32, seed=1) > 0.5
-    torch.testing.assert_close(method.inpaint(apply_mask(image, mask), mask, rng=_rng(0)).image,
-                               net(apply_mask(image, mask), mask))
-    torch.save({**lightning_like, "hyper_parameters": argparse.Namespace(lr=1.0)}, tmp_path / "pickled.ckpt")
-    with pytest.raises(MethodUnavailable, match="weights_only"):
-        LamaOfficial(checkpoint=str(tmp_path / "pickled.ckpt"), arch=arch)
-    with pytest.raises(MethodUnavailable, match="does not match"):
-        LamaOfficial(checkpoint=str(tmp_path / "best.ckpt"), arch={**arch, "n_blocks": 2})
 
 
 # --------------------------------------------------------------------------- perceptual loss

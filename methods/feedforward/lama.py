@@ -1,24 +1,17 @@
 """LaMa (Suvorov et al. 2022): single-pass inpainting with fast Fourier convolutions.
 
-Three pieces:
+Two pieces (the official Big LaMa is :mod:`inpaintbench.methods.feedforward.big_lama`, ``lama-official``):
 
 * :class:`LamaTask` -- the :class:`~inpaintbench.methods.training.loop.TrainTask` that trains an
   :class:`~inpaintbench.methods.feedforward.ffc.FFCInpaintNet` on the harness's mask families (fresh masks
   every batch) with LaMa's pixel-weighted L1 plus a VGG16 perceptual term;
 * :class:`LamaFFC` -- the method running such a network (default: the committed MNIST model);
-* :class:`LamaOfficial` -- the same method family with the official big-lama weights, for users
-  who have them (a path; nothing is downloaded here). Superseded: the registry's
-  ``lama-official`` is now :class:`~inpaintbench.methods.feedforward.big_lama.BigLama` (LaMa's own
-  generator architecture, the Lightning checkpoint read without running its pickles);
-  this class stays for the callers that import it.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import pickle
-import zipfile
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -37,7 +30,7 @@ from inpaintbench.api import (
 )
 from inpaintbench.masks import mixed_masks
 from inpaintbench.methods import WEIGHTS_DIR, resolve_weights
-from inpaintbench.methods.feedforward.ffc import FFCInpaintNet, pad_to_multiple
+from inpaintbench.methods.feedforward.ffc import FFCInpaintNet
 from inpaintbench.methods.training.init import seeded_init_
 
 #: The committed MNIST model (``config.json`` + ``model.safetensors`` + ``TRAINING.md``).
@@ -202,25 +195,6 @@ class LamaTask:
 
 # --------------------------------------------------------------------------- inference
 
-def run_with_channels(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], model_channels: int,
-                      image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Call ``fn(image, mask)`` of a ``model_channels``-channel model on an image of any C.
-
-    A grey model inpaints each channel of an RGB image separately (channels folded into the
-    batch); an RGB model inpaints a grey image repeated to RGB and returns the channel mean.
-    Shapes: ``image [B, C, H, W]``, ``mask [B, 1, H, W]`` -> ``[B, C, H, W]``.
-    """
-    b, c, h, w = image.shape
-    if c == model_channels:
-        return fn(image, mask)
-    if model_channels == 1:
-        out = fn(image.reshape(b * c, 1, h, w), mask.repeat_interleave(c, dim=0))
-        return out.reshape(b, c, h, w)
-    if c == 1:
-        return fn(image.expand(b, model_channels, h, w), mask).mean(dim=1, keepdim=True)
-    raise InputError(f"cannot run a {model_channels}-channel model on {c}-channel images")
-
-
 class LamaFFC(Method):
     """LaMa-style FFC inpainting network, one forward pass per image.
 
@@ -264,138 +238,4 @@ class LamaFFC(Method):
                              f"{image.shape[1]} channels; pass weights= of a model trained on such images "
                              "(e.g. lama-ffc-celeba32 for RGB faces)")
         out = self.net(apply_mask(x, m), m)
-        return Restoration(out.float().clamp_(0.0, 1.0).to(image.device), {"nfe": 1.0})
-
-
-# --------------------------------------------------------------------------- official big-lama
-
-#: Environment variable with the path of the official weights (used when checkpoint= is not given).
-BIG_LAMA_ENV = "INPAINTBENCH_BIG_LAMA"
-BIG_LAMA_SOURCES = (
-    "the TorchScript export big-lama.pt used by lama-cleaner / IOPaint "
-    "(https://github.com/Sanster/models/releases/download/add_big_lama/big-lama.pt), or the original "
-    "release (https://huggingface.co/smartywu/big-lama/resolve/main/big-lama.zip, file "
-    "big-lama/models/best.ckpt, or its generator weights converted to .safetensors)"
-)
-#: big-lama's generator (LaMa's configs/training/big-lama.yaml): 3 levels, 18 FFC blocks.
-BIG_LAMA_ARCH = {"image_channels": 3, "ngf": 64, "n_downsampling": 3, "n_blocks": 18,
-                 "ratio_global": 0.75, "max_features": 1024}
-
-
-def _is_torchscript(path: Path) -> bool:
-    # TorchScript archives carry their code (``<name>/code/...``); torch.save archives do not.
-    if not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as archive:
-        return any("/code/" in name for name in archive.namelist())
-
-
-def load_big_lama_state(path: Path) -> dict[str, torch.Tensor]:
-    """Generator weights of an official LaMa checkpoint, keys relative to :class:`FFCInpaintNet`.
-
-    Accepts ``.safetensors`` or a ``torch.save`` file readable with ``weights_only=True``
-    (a Lightning checkpoint's ``state_dict`` with ``generator.``-prefixed keys, or a bare
-    generator state dict). Pickled Python objects are refused, never executed.
-
-    Raises:
-        MethodUnavailable: the file holds pickled objects or no generator weights; the message
-            says how to convert it.
-    """
-    if path.suffix == ".safetensors":
-        state = load_file(str(path))
-    else:
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except (pickle.UnpicklingError, RuntimeError, EOFError) as err:
-            raise MethodUnavailable(
-                f"{path} could not be read with torch.load(weights_only=True) ({type(err).__name__}: "
-                f"{str(err).splitlines()[0] if str(err) else ''}); it holds pickled Python objects. "
-                "Convert it once, in an environment you trust, to safetensors: python -c \"import torch, "
-                "safetensors.torch as st; sd = torch.load('best.ckpt', map_location='cpu', weights_only=False)"
-                "['state_dict']; st.save_file({k: v.contiguous() for k, v in sd.items() if "
-                "k.startswith('generator.')}, 'big-lama.safetensors')\" and pass that file."
-            ) from err
-        state = state.get("state_dict", state)
-    if any(k.startswith("generator.") for k in state):
-        state = {k.removeprefix("generator."): v for k, v in state.items() if k.startswith("generator.")}
-    if not any(k.startswith("model.") for k in state):
-        raise MethodUnavailable(f"{path} holds no LaMa generator weights (no 'generator.model.*' or 'model.*' keys)")
-    return state
-
-
-class LamaOfficial(Method):
-    """The official big-lama model (Places2, RGB), loaded from a path the user provides.
-
-    Args:
-        checkpoint: path to either
-
-            * ``big-lama.pt``, the TorchScript export (``forward(image, mask)`` with image
-              ``[B, 3, H, W]`` in ``[0, 1]`` and mask ``[B, 1, H, W]``, 1 = hole), loaded with
-              ``torch.jit.load``. TorchScript is not pickle, but it *is* code (TorchScript
-              ops only); it is the one non-safetensors format this suite accepts, and only from
-              a path the user gives, never downloaded;
-            * the original checkpoint (``best.ckpt``, readable with ``weights_only=True``) or its
-              generator weights as ``.safetensors``: rebuilt as an :class:`FFCInpaintNet` with
-              ``arch`` (see :func:`load_big_lama_state`).
-
-            Default: ``$INPAINTBENCH_BIG_LAMA``.
-        arch: :class:`FFCInpaintNet` keyword arguments for state-dict checkpoints (default
-            :data:`BIG_LAMA_ARCH`).
-        pad_multiple: TorchScript inputs are padded (replicating the border) to a multiple of
-            this many pixels, as LaMa's own prediction script does (8 for big-lama).
-
-    Raises:
-        MethodUnavailable: no path, a missing file or an unreadable checkpoint, naming what is
-            missing and where to get it.
-    """
-
-    def __init__(self, checkpoint: str | None = None, arch: dict[str, Any] | None = None,
-                 pad_multiple: int = 8):
-        super().__init__(checkpoint=checkpoint, arch=arch, pad_multiple=pad_multiple)
-        source = checkpoint if checkpoint is not None else os.environ.get(BIG_LAMA_ENV)
-        if not source:
-            raise MethodUnavailable(
-                f"lama-official needs the official LaMa weights: pass checkpoint=PATH or set ${BIG_LAMA_ENV}. "
-                f"Get {BIG_LAMA_SOURCES}.")
-        path = Path(source).expanduser()
-        if not path.is_file():
-            raise MethodUnavailable(f"official LaMa weights not found: {path} does not exist. Get {BIG_LAMA_SOURCES}.")
-        self.loaded_files = [str(path)]
-        self.pad_multiple = pad_multiple
-        if _is_torchscript(path):
-            self.model = torch.jit.load(str(path), map_location="cpu").eval()
-            self.model_channels = 3
-            self._forward = self._forward_torchscript
-        else:
-            net = FFCInpaintNet(**(arch or BIG_LAMA_ARCH))
-            try:
-                net.load_state_dict(load_big_lama_state(path))
-            except RuntimeError as err:  # shape / key mismatch
-                raise MethodUnavailable(f"{path} does not match the LaMa generator arch {arch or BIG_LAMA_ARCH}: "
-                                        f"{str(err).splitlines()[0]}") from err
-            self.model = net.eval().requires_grad_(False)
-            self.model_channels = net.image_channels
-            self._forward = self.model
-
-    def to(self, device: torch.device | str) -> "LamaOfficial":
-        super().to(device)
-        self.model.to(self.device)
-        return self
-
-    def _forward_torchscript(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        h, w = image.shape[-2:]
-        x = pad_to_multiple(torch.cat([image, mask.to(image.dtype)], dim=1), self.pad_multiple)
-        return self.model(x[:, :-1], x[:, -1:])[..., :h, :w]
-
-    @torch.no_grad()
-    def inpaint(self, image: torch.Tensor, mask: torch.Tensor | None, *,
-                rng: SampleRNG) -> Restoration:
-        """Raw model output, float32 ``[B, C, H, W]`` in ``[0, 1]``, one network evaluation per
-        image; grey images run through the RGB model repeated to three channels."""
-        check_image_batch(image)
-        if mask is None:
-            raise InputError(f"{self.name} needs the mask (it is not a blind method)")
-        check_mask_batch(mask, image)
-        x, m = image.to(self.device), mask.to(self.device)
-        out = run_with_channels(self._forward, self.model_channels, apply_mask(x, m), m)
         return Restoration(out.float().clamp_(0.0, 1.0).to(image.device), {"nfe": 1.0})
