@@ -167,3 +167,15 @@ def test_paper_suites_stop_with_one_line_naming_what_is_missing(suite, tmp_path,
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error:") and "no-data" in err[0]
     assert not out.exists()
+
+
+def test_a_run_in_which_no_method_can_be_built_is_refused(tmp_path, capsys):
+    """All data present, every method unavailable: one line naming why, nothing written."""
+    suite = tmp_path / "s.toml"
+    suite.write_text('datasets = ["mnist-sample"]\nmasks = ["box"]\n'
+                     f'methods = [{{ name = "lama-official", checkpoint = "{tmp_path / "nope.ckpt"}" }}]\n')
+    out = tmp_path / "out"
+    assert main(["run", "--suite", str(suite), "--out", str(out), "-q"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no method" in err[0] and "nope.ckpt" in err[0]
+    assert not out.exists()
