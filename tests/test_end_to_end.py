@@ -175,7 +175,7 @@ def test_a_run_in_which_no_method_can_be_built_is_refused(tmp_path, capsys):
     suite.write_text('datasets = ["mnist-sample"]\nmasks = ["box"]\n'
                      f'methods = [{{ name = "lama-official", checkpoint = "{tmp_path / "nope.ckpt"}" }}]\n')
     out = tmp_path / "out"
-    assert main(["run", "--suite", str(suite), "--out", str(out), "-q"]) == 2
+    assert main(["run", "--suite", str(suite), "--out", str(out), "--report-dir", str(tmp_path / "rep"), "-q"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no method" in err[0] and "nope.ckpt" in err[0]
     assert not out.exists()
