@@ -30,24 +30,36 @@ def report_dir_for(suite_name: str, root: Path = DEFAULT_REPORT_ROOT) -> Path:
     return root if suite_name == "default" else root / suite_name
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from inpaintbench.reporting.leaderboard import write_leaderboard
-    from inpaintbench.run.runner import run_suite
+def _run_suite_of(args: argparse.Namespace):
+    """The suite a ``run`` / ``plan`` command line describes, and its results folder."""
     from inpaintbench.suite import load_suite
 
     suite = load_suite(args.suite).with_overrides(
         methods=_names(args.methods), datasets=_names(args.datasets), masks=_names(args.masks),
         dataset_options=_dataset_options(args), data_root=args.data_root, n_images=args.n_images,
-        seed=args.seed, device=args.device,
-        batch_size=args.batch_size, num_threads=args.num_threads, call_timeout_s=args.call_timeout)
-    out = Path(args.out) if args.out else DEFAULT_RESULTS_ROOT / suite.name
+        seed=args.seed, device=args.device, batch_size=args.batch_size, num_threads=args.num_threads,
+        call_timeout_s=args.call_timeout, shard_size=args.shard_size)
+    return suite, Path(args.out) if args.out else DEFAULT_RESULTS_ROOT / suite.name
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from inpaintbench.reporting.leaderboard import write_leaderboard
+    from inpaintbench.run.executors import check_executor
+    from inpaintbench.run.runner import run_suite
+
+    executor = args.executor or ("local" if args.workers else "inprocess")
+    check_executor(executor, args.workers)
+    if args.ray_address and executor != "ray":
+        raise InputError("--ray-address needs --executor ray")
+    suite, out = _run_suite_of(args)
     if not args.no_report:  # a report folder that cannot be written fails now, not after the run
         from inpaintbench.run.artifacts import check_output_dir
 
         check_output_dir(Path(args.report_dir) if args.report_dir else report_dir_for(suite.name),
                          "report folder (--report-dir)")
     summary = run_suite(suite, out, progress=not args.quiet, lpips_weights=args.lpips_weights,
-                        command=shlex.join(["inpaintbench", *sys.argv[1:]]))
+                        command=shlex.join(["inpaintbench", *sys.argv[1:]]), executor=executor,
+                        workers=args.workers, ray_address=args.ray_address)
     print(f"wrote {summary.written} records ({summary.errors} errors), skipped {summary.skipped} already done "
           f"-> {summary.results_path}")
     for label, reason in summary.unavailable.items():
@@ -59,17 +71,36 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plan(args: argparse.Namespace) -> int:
+    from inpaintbench.run.runner import plan_suite
+
+    suite, out = _run_suite_of(args)
+    plan = plan_suite(suite, out, lpips_weights=args.lpips_weights)
+    rows, todo = [], 0
+    for unit in plan.units:
+        left = sum(key not in plan.done for key in unit.keys)
+        todo += left
+        state = "done" if not left else ("pending" if left == len(unit.keys) else f"{left} of {len(unit.keys)} left")
+        rows.append(f"  {unit.hash}  {unit.method:<22} {unit.dataset:<14} {unit.condition:<16} "
+                    f"{unit.sample_ids[0]} .. {unit.sample_ids[-1]} ({len(unit.keys)})  {state}")
+    print(f"suite {suite.name}: {len(plan.units)} units, {len(plan.pending())} with work left ({todo} samples), "
+          f"results folder {out}")
+    print("\n".join(rows))
+    for label, reason in plan.unavailable.items():
+        print(f"unavailable: {label}: {reason}")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from inpaintbench.reporting.leaderboard import write_leaderboard
-
     from inpaintbench.run.artifacts import check_output_dir
+    from inpaintbench.run.units import records_files
 
     paths = [Path(p) for p in args.results]
     for path in paths:
-        if path.is_dir():
-            raise InputError(f"results file {path} is a directory; pass the results.jsonl inside it")
-        if not path.is_file():
-            raise InputError(f"results file {path} does not exist; run `inpaintbench run` first or pass --results")
+        if not path.exists() and not (path.name == "results.jsonl" and path.parent.is_dir()):
+            raise InputError(f"results {path} does not exist; run `inpaintbench run` first or pass --results")
+    records_files(paths)  # a folder without results is one line, before anything is written
     check_output_dir(Path(args.report_dir), "report folder (--report-dir)")
     board = write_leaderboard(paths, Path(args.report_dir), reference=args.reference, fid_weights=args.fid_weights,
                               html=not args.no_html)
@@ -191,6 +222,33 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _add_suite_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``run`` and ``plan``: which suite, what to change in it, where it goes."""
+    parser.add_argument("--suite", default="default", help="bundled suite name or a .toml path (default: default)")
+    parser.add_argument("--methods", help="comma-separated method names (replaces the suite's list)")
+    parser.add_argument("--datasets", help="comma-separated dataset names")
+    parser.add_argument("--masks", help="comma-separated mask family names")
+    parser.add_argument("--data-root", help="root folder of the data (default $INPAINTBENCH_DATA_ROOT): a dataset's "
+                        "root, or what {data_root} means in a suite file's roots (suites with several datasets)")
+    parser.add_argument("--size", type=int, help="resize + centre-crop every dataset's images to SIZE x SIZE "
+                        "(default: the dataset's own; folder: 256)")
+    parser.add_argument("--channels", type=int, choices=(1, 3), help="load every folder dataset as grey (1) or RGB "
+                        "(3, the default); `inpaintbench list methods` says what each learned method was trained on")
+    parser.add_argument("--n-images", type=int, help="images per dataset")
+    parser.add_argument("--seed", type=int, help="suite seed")
+    parser.add_argument("--device", help="auto, cpu, cuda, cuda:N")
+    parser.add_argument("--batch-size", type=int, help="images per method call")
+    parser.add_argument("--num-threads", type=int, help="torch CPU threads per process (default 1: one thread per worker, "
+                        "workers for parallelism; 2 threads on a busy 2-core machine ran RePaint 4.4x slower)")
+    parser.add_argument("--call-timeout", type=float, metavar="SECONDS",
+                        help="kill a method call (one batch) that runs longer and record its batch as errors; "
+                        "calls then run in a forked worker process (CPU only; default: no limit)")
+    parser.add_argument("--out", help="results folder (default: results/<suite>)")
+    parser.add_argument("--lpips-weights", help="LPIPS backbone weights (file or folder); "
+                        "else $INPAINTBENCH_LPIPS_WEIGHTS, else torchvision's download")
+    parser.add_argument("--shard-size", type=int, help="images per work unit (default: the suite's, 64)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``inpaintbench`` command."""
     parser = argparse.ArgumentParser(prog="inpaintbench", description="Comparative benchmark suite for image inpainting.")
@@ -198,36 +256,28 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run a benchmark suite (default: the embedded MNIST sample)")
-    run.add_argument("--suite", default="default", help="bundled suite name or a .toml path (default: default)")
-    run.add_argument("--methods", help="comma-separated method names (replaces the suite's list)")
-    run.add_argument("--datasets", help="comma-separated dataset names")
-    run.add_argument("--masks", help="comma-separated mask family names")
-    run.add_argument("--data-root", help="root folder of the data (default $INPAINTBENCH_DATA_ROOT): a dataset's "
-                     "root, or what {data_root} means in a suite file's roots (suites with several datasets)")
-    run.add_argument("--size", type=int, help="resize + centre-crop every dataset's images to SIZE x SIZE "
-                     "(default: the dataset's own; folder: 256)")
-    run.add_argument("--channels", type=int, choices=(1, 3), help="load every folder dataset as grey (1) or RGB "
-                     "(3, the default); `inpaintbench list methods` says what each learned method was trained on")
-    run.add_argument("--n-images", type=int, help="images per dataset")
-    run.add_argument("--seed", type=int, help="suite seed")
-    run.add_argument("--device", help="auto, cpu, cuda, cuda:N")
-    run.add_argument("--batch-size", type=int, help="images per method call")
-    run.add_argument("--num-threads", type=int, help="torch CPU threads for the run (default: torch's)")
-    run.add_argument("--call-timeout", type=float, metavar="SECONDS",
-                     help="kill a method call (one batch) that runs longer and record its batch as errors; "
-                     "calls then run in a forked worker process (CPU only; default: no limit)")
-    run.add_argument("--out", help="results folder (default: results/<suite>)")
+    _add_suite_arguments(run)
+    run.add_argument("--executor", choices=("inprocess", "local", "ray"),
+                     help="who runs the units: this process (default), local worker processes (--workers), or "
+                     "Ray actors (extra [ray]; --ray-address to join a cluster)")
+    run.add_argument("--workers", type=int, help="worker processes / Ray actors (default: one per GPU, else 2 "
+                     "local or one per CPU on Ray); implies --executor local")
+    run.add_argument("--ray-address", help="Ray cluster to join (auto, ray://HOST:10001; default $RAY_ADDRESS, "
+                     "else a local cluster)")
     run.add_argument("--report-dir", help="where LEADERBOARD.md goes (default: reports/, or reports/<suite>/)")
     run.add_argument("--no-report", action="store_true", help="do not regenerate the leaderboard")
-    run.add_argument("--lpips-weights", help="LPIPS backbone weights (file or folder); "
-                     "else $INPAINTBENCH_LPIPS_WEIGHTS, else torchvision's download")
     run.add_argument("--fid-weights", help="the 2015-12-05 FID Inception file for suites with fid = true; "
                      "else $INPAINTBENCH_FID_WEIGHTS, else torch-fidelity's download")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     run.set_defaults(func=cmd_run)
 
+    pln = sub.add_parser("plan", help="print a suite's work units and what is already done (runs nothing)")
+    _add_suite_arguments(pln)
+    pln.set_defaults(func=cmd_plan)
+
     rep = sub.add_parser("report", help="regenerate the leaderboard from results files (recomputes nothing)")
-    rep.add_argument("--results", nargs="+", default=[str(DEFAULT_RESULTS_ROOT / "default" / "results.jsonl")])
+    rep.add_argument("--results", nargs="+", default=[str(DEFAULT_RESULTS_ROOT / "default")],
+                     help="results folders (or .jsonl files; default results/default)")
     rep.add_argument("--report-dir", default=str(DEFAULT_REPORT_ROOT))
     rep.add_argument("--reference", help="compare every method with this one (default: each table's best)")
     rep.add_argument("--fid-weights", help="the 2015-12-05 FID Inception file (FID/KID of results kept with "

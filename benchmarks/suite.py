@@ -100,6 +100,7 @@ class Suite:
     lpips_net: str = "alex"
     scales: tuple[int, ...] = (2, 4)
     num_threads: int | None = None
+    shard_size: int = 64
     fid: bool = False
     call_timeout_s: float | None = None
 
@@ -109,7 +110,8 @@ class Suite:
         where = f"suite {self.name!r}: [run]"
         for key, minimum, flag in (("seed", None, "--seed"), ("n_images", 1, "--n-images"),
                                    ("batch_size", 1, "--batch-size"), ("n_examples", 0, None),
-                                   ("band_px", 0, None), ("num_threads", 1, "--num-threads")):
+                                   ("band_px", 0, None), ("num_threads", 1, "--num-threads"),
+                                   ("shard_size", 1, "--shard-size")):
             value = getattr(self, key)
             if key == "num_threads" and value is None:
                 continue
@@ -265,15 +267,20 @@ def bundled_suites() -> list[str]:
 def load_suite(name_or_path: str | os.PathLike) -> Suite:
     """Read a suite from a TOML file path, or by the name of a bundled suite (``default``)."""
     path = Path(name_or_path)
-    if path.suffix == ".toml" or path.exists():
+    bundled = resources.files("inpaintbench") / "suites" / f"{name_or_path}.toml"
+    # A bundled name wins over a folder (or file without .toml) of the same name in the working
+    # directory: `results/default`-style folders are common, suite files end in .toml.
+    named = path.suffix != ".toml" and path.name == str(name_or_path) and bundled.is_file()
+    if not named and (path.suffix == ".toml" or path.exists()):
         if not path.is_file():
-            raise InputError(f"suite file {path} does not exist")
+            raise InputError(f"suite file {path} does not exist" if not path.exists() else
+                             f"suite {path} is a folder, not a suite file; pass a .toml file or a bundled suite "
+                             f"({', '.join(bundled_suites())})")
         text, name = path.read_text(encoding="utf-8"), path.stem
     else:
-        resource = resources.files("inpaintbench") / "suites" / f"{name_or_path}.toml"
-        if not resource.is_file():
+        if not bundled.is_file():
             raise InputError(f"no suite file {name_or_path!r}; bundled suites: {', '.join(bundled_suites())}")
-        text, name = resource.read_text(encoding="utf-8"), str(name_or_path)
+        text, name = bundled.read_text(encoding="utf-8"), str(name_or_path)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:

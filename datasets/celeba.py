@@ -87,6 +87,10 @@ class CelebA(Dataset):
     def __len__(self) -> int:
         return len(self.files)
 
+    def sample_id(self, index: int) -> str:
+        """The id of item ``index`` without reading its image."""
+        return f"celeba/{self.files[index].stem}"
+
     def __getitem__(self, index: int) -> Sample:
         from torchvision.transforms import InterpolationMode
         from torchvision.transforms import functional as TF
@@ -94,4 +98,4 @@ class CelebA(Dataset):
         path = self.files[index]
         image = TF.center_crop(open_image(path, self.mode), self.crop)
         image = TF.resize(image, [self.size, self.size], interpolation=InterpolationMode.BICUBIC, antialias=True)
-        return Sample(image_to_tensor(image).clamp_(0.0, 1.0), f"celeba/{path.stem}")
+        return Sample(image_to_tensor(image).clamp_(0.0, 1.0), self.sample_id(index))

@@ -53,6 +53,10 @@ class ImageFolder(Dataset):
     def __len__(self) -> int:
         return len(self.files)
 
+    def sample_id(self, index: int) -> str:
+        """The id of item ``index`` without reading its image."""
+        return self.sample_ids[index]
+
     def __getitem__(self, index: int) -> Sample:
         from torchvision.transforms import InterpolationMode
 

@@ -60,6 +60,10 @@ class MNISTDataset(Dataset):
     def __len__(self) -> int:
         return self.images.shape[0]
 
+    def sample_id(self, index: int) -> str:
+        """The id of item ``index`` (its official index)."""
+        return f"mnist-{self.split}-{self.indices[index]}"
+
     def __getitem__(self, index: int) -> Sample:
         # The id is the official index, so a slice's samples keep their seeds and records.
-        return Sample(self.images[index], f"mnist-{self.split}-{self.indices[index]}")
+        return Sample(self.images[index], self.sample_id(index))

@@ -73,6 +73,10 @@ class PairedFolder(Dataset):
     def __len__(self) -> int:
         return len(self.pairs)
 
+    def sample_id(self, index: int) -> str:
+        """The id of item ``index`` without reading its files."""
+        return self.pairs[index][0]
+
     def __getitem__(self, index: int) -> Sample:
         from torchvision.transforms import InterpolationMode
 

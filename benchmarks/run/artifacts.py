@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -83,6 +84,21 @@ def _read_npz(path: Path, what: str, *, rebuild: bool) -> dict[str, np.ndarray] 
         return None
 
 
+@contextlib.contextmanager
+def _updating(path: Path) -> Iterator[None]:
+    """Hold ``<path>.lock`` around a read-modify-write of a side file: units of one (dataset,
+    mask, method) may run in several processes at once, and each merges into the same file."""
+    from inpaintbench.run.lock import FolderLock
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FolderLock(path.with_name(path.name + ".lock"))
+    lock.acquire(wait=True)
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def example_path(root: Path, dataset: str, mask: str, what: str) -> Path:
     """``root/examples/<dataset>/<mask>/<what>.npz`` with safe names."""
     return root / "examples" / safe_name(dataset) / safe_name(mask) / f"{safe_name(what)}.npz"
@@ -95,6 +111,11 @@ def save_examples(path: Path, ids: list[str], **arrays: torch.Tensor) -> None:
         ids: sample ids, one per row of each array.
         arrays: tensors ``[N, C, H, W]`` in ``[0, 1]`` (stored as uint8) or bool masks.
     """
+    with _updating(path):
+        _merge_examples(path, ids, arrays)
+
+
+def _merge_examples(path: Path, ids: list[str], arrays: dict[str, torch.Tensor]) -> None:
     stored = load_examples(path, rebuild=True)
     for i, sample_id in enumerate(ids):
         if sample_id in stored:
@@ -138,6 +159,11 @@ def accumulate_heatmap(path: Path, abs_error: torch.Tensor, hole: torch.Tensor,
 
     A corrupt file is moved aside with a warning and the accumulator starts anew.
     """
+    with _updating(path):
+        _add_to_heatmap(path, abs_error, hole, sample_ids)
+
+
+def _add_to_heatmap(path: Path, abs_error: torch.Tensor, hole: torch.Tensor, sample_ids: list[str] | None) -> None:
     old = _read_npz(path, "heat map", rebuild=True)
     if old is not None and not {"error_sum", "hole_sum", "count"} <= set(old):
         warn(f"heat map {path} lacks its sums; rebuilt from this run's images")

@@ -154,6 +154,9 @@ class RunRecord:
     batch_size: int
     torch_threads: int
     resumed: int = 0
+    executor: str = "inprocess"
+    workers: int = 1
+    shard_size: int = 0
 
 
 @dataclass
@@ -178,7 +181,43 @@ class UnavailableRecord:
     reason: str
 
 
-RECORD_TYPES = {cls.kind: cls for cls in (SampleRecord, RunRecord, DatasetRecord, UnavailableRecord)}
+@dataclass
+class UnitRecord:
+    """The first line of a unit file: which unit, who ran it, where the wall time went.
+
+    Attributes:
+        unit: the unit's content hash; ``name`` its file stem; ``run_id`` the run that wrote it.
+        method, dataset, mask: labels; ``sample_ids`` the shard, in order.
+        host, pid, executor: who ran it (``inprocess``, ``local``, ``ray``); ``attempt``
+            counts the tries of this unit by the executor (1 = first).
+        wall_s: seconds from the start of the unit to its records (reading images, drawing
+            masks, warm-up, calls, metrics, side files); ``method_s``: the timed method
+            calls within it; the harness's share is ``1 - method_s / wall_s``.
+        warmup_s: seconds of warm-up calls within ``wall_s`` (paid once per method and shape
+            per process, so it is the process's cost, not the harness's).
+        torch_threads: torch's CPU thread count while it ran.
+    """
+
+    kind: ClassVar[str] = "unit"
+    unit: str
+    name: str
+    run_id: str
+    method: str
+    dataset: str
+    mask: str
+    sample_ids: list[str]
+    host: str = ""
+    pid: int = 0
+    executor: str = ""
+    attempt: int = 1
+    wall_s: float = 0.0
+    method_s: float = 0.0
+    warmup_s: float = 0.0
+    torch_threads: int = 0
+
+
+
+RECORD_TYPES = {cls.kind: cls for cls in (SampleRecord, RunRecord, DatasetRecord, UnavailableRecord, UnitRecord)}
 
 
 def record_to_json(record: Any) -> dict[str, Any]:

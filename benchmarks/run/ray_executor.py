@@ -1,0 +1,113 @@
+"""The Ray executor: units run by Ray actors, on one machine or a cluster (extra ``[ray]``).
+
+Each actor is one worker process holding a :class:`~inpaintbench.run.unit_runner.UnitRunner`,
+so it keeps a loaded model across the units of one method (the dispatcher hands it those
+first). An actor asks Ray for the GPUs a unit declares (``num_gpus``: 1 per actor on CUDA, 0
+on the CPU) and for ``num_threads`` CPUs. Actors write their units into the results folder
+themselves, which must therefore be one every node sees (NFS, Lustre, a cluster's scratch);
+units are claimed with ``flock`` there, and the atomic renames keep a result set clean even
+where the file system's locks are weak (a unit is then at worst computed twice and written
+once). An actor that dies (node lost, killed, out of memory) surfaces as a
+``RayActorError``: the dispatcher starts a new actor and retries the unit.
+
+Connecting: ``--ray-address auto`` (or ``ray://host:10001``, or ``$RAY_ADDRESS``) joins a
+running cluster; without an address a local one is started, sized to this machine. See the
+README (Ray cluster, Slurm).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from inpaintbench.api import InputError
+from inpaintbench.run.executors import RunAborted, WorkerDied, WorkerSpec
+from inpaintbench.run.unit_runner import UnitOutcome
+from inpaintbench.run.units import WorkUnit
+
+
+def import_ray() -> Any:
+    """The ``ray`` module, or one line saying how to install it."""
+    try:
+        import ray
+    except ImportError as err:
+        raise InputError("--executor ray needs Ray: pip install 'inpaintbench[ray]' (or pass --workers N for local worker processes)") from err
+    return ray
+
+
+class _UnitActor:
+    """The body of a Ray actor: builds its runner on first use, runs units, reports its pid."""
+
+    def __init__(self, spec: WorkerSpec):
+        self.spec = spec
+        self.runner = None
+
+    def pid(self) -> int:
+        import os
+
+        return os.getpid()
+
+    def run(self, unit: WorkUnit, wait: bool, attempt: int) -> tuple[str, Any]:
+        from inpaintbench.api import InpaintBenchError
+
+        try:
+            if self.runner is None:
+                self.runner = self.spec.build_runner()
+            return "done", self.runner.run(unit, unit.base, wait=wait, attempt=attempt)
+        except InpaintBenchError as err:  # stops the run (bad data, full disk), named
+            return "abort", str(err)
+
+
+class RayPool:
+    """``size`` Ray actors (see the module docstring).
+
+    Args:
+        spec: the workers' :class:`WorkerSpec` (device ``"cuda"``: Ray sets each actor's
+            visible GPU, so it uses ``cuda:0`` of what it sees).
+        num_gpus: GPUs per actor; ``num_cpus`` CPUs per actor (its torch threads).
+        address: a cluster to join; None starts (or reuses) a local one.
+    """
+
+    def __init__(self, size: int, spec: WorkerSpec, *, num_gpus: float, num_cpus: int, address: str | None):
+        self.ray = import_ray()
+        if not self.ray.is_initialized():
+            try:
+                self.ray.init(address=address, include_dashboard=False, log_to_driver=False)
+            except (ConnectionError, ValueError, RuntimeError) as err:
+                raise InputError(f"--ray-address {address!r}: cannot connect to a Ray cluster ({err})") from err
+        self.size = size
+        self._actor_class = self.ray.remote(num_cpus=num_cpus, num_gpus=num_gpus, max_restarts=0)(_UnitActor)
+        self._spec = spec
+        self._actors: dict[int, Any] = {}
+        self._pending: dict[Any, int] = {}
+
+    def start(self, slot: int) -> None:
+        old = self._actors.pop(slot, None)
+        if old is not None:
+            self.ray.kill(old)
+        self._actors[slot] = self._actor_class.remote(self._spec)
+
+    def submit(self, slot: int, unit: WorkUnit, wait: bool, attempt: int) -> None:
+        self._pending[self._actors[slot].run.remote(unit, wait, attempt)] = slot
+
+    def pids(self) -> dict[int, int]:
+        """The process id of each slot's actor (for tests and diagnostics)."""
+        return {slot: self.ray.get(actor.pid.remote()) for slot, actor in self._actors.items()}
+
+    def next_result(self) -> tuple[int, UnitOutcome | WorkerDied]:
+        ready, _ = self.ray.wait(list(self._pending), num_returns=1)
+        slot = self._pending.pop(ready[0])
+        try:
+            kind, payload = self.ray.get(ready[0])
+        except self.ray.exceptions.RayActorError as err:
+            return slot, WorkerDied(f"Ray actor died: {str(err).splitlines()[0]}")
+        except self.ray.exceptions.WorkerCrashedError as err:
+            return slot, WorkerDied(f"Ray worker crashed: {str(err).splitlines()[0]}")
+        if kind == "abort":
+            raise RunAborted(payload)
+        return slot, payload
+
+    def close(self) -> None:
+        for actor in self._actors.values():
+            self.ray.kill(actor)
+        self._actors.clear()
+        self._pending.clear()

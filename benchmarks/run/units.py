@@ -1,0 +1,276 @@
+"""Work units: the planned pieces of a run and the results folder that holds them.
+
+A run is planned as units, each one (method, dataset, task condition, shard of sample ids)
+with a content hash of everything that decides its records (:func:`unit_hash`). Running a
+unit is idempotent: its records are written to their own file, ``units/<name>.jsonl``,
+through a temporary file and an atomic rename, so the file is either absent or whole. Any
+number of processes or machines can therefore work on one results folder: a unit is claimed
+by an exclusive lock on ``units/<name>.lock`` (held while it runs, dropped by the kernel when
+its holder dies), a unit whose samples are all done is never run again, and a unit rerun
+after failures replaces its file with one that keeps the earlier finished records.
+
+Layout of a results folder::
+
+    results.jsonl          records of the single-file runner (read, never written any more)
+    runs/<run id>.jsonl    one per run: its RunRecord, DatasetRecords, UnavailableRecords
+    units/<unit>.jsonl     one per unit: a UnitRecord, then its SampleRecords
+    examples/...           example images and heat maps, keyed by sample id
+
+:func:`read_records` merges all of them (and any other ``results.jsonl``-style file) and
+refuses two finished records of one key whose metrics disagree.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from inpaintbench.api import InputError, StorageError
+from inpaintbench.run.artifacts import safe_name
+from inpaintbench.run.lock import FolderBusy, FolderLock
+from inpaintbench.run.records import (
+    DONE_STATUSES,
+    ResultsStore,
+    SampleRecord,
+    UnitRecord,
+    _json_safe,
+    record_to_json,
+)
+
+#: The single-file results of earlier versions, still read (and resumed from) in a folder.
+LEGACY_FILE = "results.jsonl"
+UNITS_DIR = "units"
+RUNS_DIR = "runs"
+
+#: Two finished records of one key whose metrics differ by more than this (relative) conflict.
+#: Batched networks agree to float rounding across batch sizes (about 1e-6 relative), so an
+#: honest recomputation stays far inside it.
+CONFLICT_RTOL = 1e-4
+
+
+
+
+@dataclass(frozen=True, eq=False)
+class WorkUnit:
+    """One planned unit: a method on a shard of one (dataset, condition) pair.
+
+    Attributes:
+        method, dataset, condition: labels of the suite's specs / condition.
+        indices: dataset indices of the shard (``start..stop-1``); ``sample_ids`` their ids.
+        keys: the record key of each sample (:meth:`SampleRecord.key`), in order.
+        hash: the content hash (:func:`unit_hash`); ``name`` the file stem.
+        base: the record fields its samples share (method, config, hashes, seed, device).
+        num_gpus: GPUs the unit asks its executor for (0 on the CPU).
+    """
+
+    method: str
+    dataset: str
+    condition: str
+    indices: tuple[int, ...]
+    sample_ids: tuple[str, ...]
+    keys: tuple[tuple, ...]
+    hash: str
+    name: str
+    base: dict[str, Any]
+    num_gpus: float = 0.0
+
+
+def unit_hash(content: dict[str, Any]) -> str:
+    """sha256 (first 16 hex digits) of everything that decides a unit's records: the key
+    fields of its samples (task, method config hash, dataset and mask hashes, seed), its sample
+    ids and the suite settings that change a record (batch size, metric band, LPIPS net,
+    acceleration)."""
+    return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def unit_name(method: str, dataset: str, condition: str, shard: int, digest: str) -> str:
+    """The file stem of a unit: readable labels, the shard number and the hash."""
+    return f"{safe_name(method)}--{safe_name(dataset)}--{safe_name(condition)}--{shard:04d}-{digest}"
+
+
+def _lines(records: Iterable[Any]) -> bytes:
+    return "".join(json.dumps(_json_safe(record_to_json(r)), sort_keys=True) + "\n" for r in records).encode()
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file, fsync and an atomic rename: a reader
+    sees the old file or the whole new one, never part of it.
+
+    Raises:
+        StorageError: the write failed (disk full, read-only folder); nothing is left behind.
+    """
+    tmp = path.with_name(f".{path.name}.{socket.gethostname()}-{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except OSError as err:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise StorageError(f"cannot write {path}: {err.strerror or err}; every finished unit is kept; "
+                           "free space (or fix the folder) and rerun to resume") from err
+
+
+class ResultsFolder:
+    """A results folder of unit files and run files (see the module docstring).
+
+    Args:
+        root: the folder (``--out``). A path to a ``results.jsonl`` inside it means the folder.
+    """
+
+    def __init__(self, root: str | os.PathLike):
+        root = Path(root)
+        self.root = root.parent if root.name == LEGACY_FILE or root.suffix == ".jsonl" else root
+        self.units_dir = self.root / UNITS_DIR
+        self.runs_dir = self.root / RUNS_DIR
+
+    def unit_path(self, unit: WorkUnit) -> Path:
+        return self.units_dir / f"{unit.name}.jsonl"
+
+    @contextlib.contextmanager
+    def claim(self, unit: WorkUnit, *, wait: bool) -> Iterator[bool]:
+        """Hold the unit's lock for a block; yields False (without blocking) when another process
+        holds it and ``wait`` is false."""
+        self.units_dir.mkdir(parents=True, exist_ok=True)
+        lock = FolderLock(self.units_dir / f"{unit.name}.lock")
+        try:
+            lock.acquire(wait=wait)
+        except FolderBusy:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            lock.release()
+            # The lock file stays: removing it would race with the next claimant's open().
+
+    def write_run(self, run_id: str, records: list[Any]) -> Path:
+        """Write a run's own records (RunRecord, DatasetRecords, UnavailableRecords) at once."""
+        path = self.runs_dir / f"{safe_name(run_id)}.jsonl"
+        atomic_write(path, _lines(records))
+        return path
+
+    def unit_records(self, unit: WorkUnit) -> list[Any]:
+        """The records of a unit's file (empty when it is not written yet)."""
+        path = self.unit_path(unit)
+        return list(ResultsStore(path)) if path.exists() else []
+
+    def commit_unit(self, unit: WorkUnit, header: UnitRecord, samples: list[SampleRecord]) -> Path:
+        """Make a unit's records visible, keeping the finished records of an earlier file of the
+        same unit (a rerun after errors only recomputes what was not done). Call it holding the
+        unit's claim."""
+        kept = [r for r in self.unit_records(unit) if isinstance(r, SampleRecord) and r.status in DONE_STATUSES]
+        fresh = {r.key() for r in samples}
+        merged = [r for r in kept if r.key() not in fresh] + list(samples)
+        order = {key: i for i, key in enumerate(unit.keys)}
+        merged.sort(key=lambda r: order.get(r.key(), len(order)))
+        path = self.unit_path(unit)
+        atomic_write(path, _lines([header, *merged]))
+        return path
+
+    def files(self) -> list[Path]:
+        """Every records file of the folder: the legacy file, run files, unit files (sorted)."""
+        legacy = [self.root / LEGACY_FILE] if (self.root / LEGACY_FILE).is_file() else []
+        runs = sorted(self.runs_dir.glob("*.jsonl")) if self.runs_dir.is_dir() else []
+        units = sorted(self.units_dir.glob("*.jsonl")) if self.units_dir.is_dir() else []
+        return legacy + runs + units
+
+    def done_keys(self) -> set[tuple]:
+        """Keys of the folder's finished sample records (ok or skipped), from every file."""
+        return {r.key() for path in self.files() for r in ResultsStore(path)
+                if isinstance(r, SampleRecord) and r.status in DONE_STATUSES}
+
+    def exists(self) -> bool:
+        return bool(self.files())
+
+
+def _agree(a: dict[str, float], b: dict[str, float]) -> bool:
+    for name in set(a) | set(b):
+        x, y = a.get(name), b.get(name)
+        if x is None or y is None:
+            return False
+        if isinstance(x, float) and isinstance(y, float) and (math.isnan(x) or math.isinf(x) or math.isinf(y)):
+            if not (x == y or (math.isnan(x) and math.isnan(y))):
+                return False
+            continue
+        if not math.isclose(x, y, rel_tol=CONFLICT_RTOL, abs_tol=1e-9):
+            return False
+    return True
+
+
+def records_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
+    """The records files named by ``paths``: a ``.jsonl`` file as it is (with its folder's run
+    and unit files when it is a folder's ``results.jsonl``), a folder as all of its files.
+
+    Raises:
+        InputError: a path that does not exist, or a folder without results.
+    """
+    files: list[Path] = []
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            found = ResultsFolder(path).files()
+            if not found:
+                raise InputError(f"results folder {path} holds no results (no results.jsonl, runs/ or units/)")
+            files += found
+        elif path.name == LEGACY_FILE and (path.exists() or ResultsFolder(path).exists()):
+            files += ResultsFolder(path).files()
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise InputError(f"results file {path} does not exist; pass a results folder or a .jsonl file")
+    unique = list(dict.fromkeys(p.resolve() for p in files))
+    return unique
+
+
+def read_records(paths: Iterable[str | os.PathLike]) -> list[Any]:
+    """Every record of ``paths`` (see :func:`records_files`), with sample records merged.
+
+    Within one file the last record of a key wins (a retried error is superseded, as before).
+    Across files, a finished record beats an error; two finished records of one key are one
+    result when their metrics agree (to :data:`CONFLICT_RTOL`) and a conflict otherwise.
+
+    Raises:
+        InputError: conflicting duplicates, naming the key, both files and a differing metric.
+    """
+    out: list[Any] = []
+    samples: dict[tuple, tuple[SampleRecord, Path]] = {}
+    for path in records_files(paths):
+        within: dict[tuple, SampleRecord] = {}
+        for record in ResultsStore(path):
+            if isinstance(record, SampleRecord):
+                within[record.key()] = record
+            else:
+                out.append(record)
+        for key, record in within.items():
+            if key not in samples:
+                samples[key] = (record, path)
+                continue
+            held, where = samples[key]
+            held_done, new_done = held.status in DONE_STATUSES, record.status in DONE_STATUSES
+            if held_done and new_done:
+                if held.status != record.status or not _agree(held.metrics, record.metrics):
+                    differing = sorted(n for n in set(held.metrics) | set(record.metrics)
+                                       if held.metrics.get(n) != record.metrics.get(n))
+                    shown = differing[0] if differing else "status"
+                    raise InputError(
+                        f"conflicting results for {record.method} / {record.dataset} / {record.mask} / sample "
+                        f"{record.sample_id!r} (config {record.config_hash}): {where} has {shown} = "
+                        f"{held.metrics.get(shown, held.status)}, {path} has {record.metrics.get(shown, record.status)}; "
+                        "they were computed differently: delete the file that is wrong (or report them separately)")
+            elif new_done or not held_done:
+                samples[key] = (record, path)
+    out.extend(record for record, _ in samples.values())
+    return out
+
+

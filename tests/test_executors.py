@@ -1,0 +1,322 @@
+"""Work units and executors: idempotent units, one clean result set whoever runs them.
+
+In process, local worker processes (``--workers``) and a real local Ray cluster must give the
+same records; a worker killed mid-unit is retried with nothing lost or duplicated; two runs
+on one folder at once share the work. Ray's local cluster binds the machine's external
+interface even when told 127.0.0.1, so its tests run in a network namespace with only
+loopback (``unshare -n`` as root) and skip with the reason elsewhere.
+"""
+
+from __future__ import annotations
+
+import collections
+import fcntl
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from inpaintbench.api import InputError
+from inpaintbench.cli import main
+from inpaintbench.reporting.results import load_records
+from inpaintbench.run.runner import plan_suite, run_suite
+from inpaintbench.run.units import ResultsFolder, read_records
+from inpaintbench.suite import Suite
+
+SUITE_TOML = """
+datasets = ["mnist-sample"]
+masks = ["box", "wide"]
+methods = [{methods}]
+[run]
+n_images = 6
+batch_size = 2
+shard_size = 3
+device = "cpu"
+n_examples = 2
+"""
+#: Deterministic classical methods: every executor must give bit-identical metrics.
+CLASSICAL = '"zero-fill", "telea", "biharmonic"'
+
+
+def _suite(tmp_path: Path, methods: str = CLASSICAL, name: str = "units") -> Path:
+    path = tmp_path / f"{name}.toml"
+    path.write_text(SUITE_TOML.format(methods=methods))
+    return path
+
+
+def _load(path: Path) -> Suite:
+    from inpaintbench.suite import load_suite
+
+    return load_suite(str(path))
+
+
+def _sample_lines(out: Path) -> list[dict]:
+    """Every sample line of every unit file, raw (duplicates would show here)."""
+    lines = []
+    for unit_file in sorted((out / "units").glob("*.jsonl")):
+        lines += [r for r in map(json.loads, unit_file.read_text().splitlines()) if r["kind"] == "sample"]
+    return lines
+
+
+def _metrics_by_key(out: Path) -> dict[tuple, dict]:
+    return {(r["method"], r["mask"], r["sample_id"]): r["metrics"] for r in _sample_lines(out)}
+
+
+def test_a_run_writes_one_whole_file_per_unit_and_a_rerun_does_nothing(tmp_path):
+    suite = _load(_suite(tmp_path))
+    plan = plan_suite(suite, tmp_path / "out")
+    assert len(plan.units) == 3 * 2 * 2  # methods x masks x shards of 3
+    assert len({u.hash for u in plan.units}) == len(plan.units)
+    first = run_suite(suite, tmp_path / "out", progress=False)
+    assert first.written == 36 and first.errors == 0
+    files = sorted((tmp_path / "out" / "units").glob("*.jsonl"))
+    assert [f.stem for f in files] == sorted(u.name for u in plan.units)
+    assert not list((tmp_path / "out").rglob("*.tmp"))  # renamed into place, nothing half-written
+    lines = _sample_lines(tmp_path / "out")
+    assert len(lines) == 36 and len({(r["method"], r["mask"], r["sample_id"]) for r in lines}) == 36
+    again = run_suite(suite, tmp_path / "out", progress=False)
+    assert (again.written, again.skipped) == (0, 36)
+    assert sorted((tmp_path / "out" / "units").glob("*.jsonl")) == files
+
+
+def test_the_unit_hash_follows_what_decides_records(tmp_path):
+    suite = _load(_suite(tmp_path))
+    hashes = {u.name: u.hash for u in plan_suite(suite, tmp_path / "o").units}
+    from dataclasses import replace
+
+    other_seed = {u.hash for u in plan_suite(replace(suite, seed=1), tmp_path / "o").units}
+    assert not other_seed & set(hashes.values())
+    same = {u.name: u.hash for u in plan_suite(suite, tmp_path / "o").units}
+    assert same == hashes
+
+
+def test_a_new_shard_size_reuses_every_finished_sample(tmp_path):
+    from dataclasses import replace
+
+    suite = _load(_suite(tmp_path))
+    run_suite(suite, tmp_path / "out", progress=False)
+    resharded = run_suite(replace(suite, shard_size=4), tmp_path / "out", progress=False)
+    assert resharded.written == 0 and resharded.skipped == 36
+
+
+def test_plan_prints_units_and_what_is_done(tmp_path, capsys):
+    path = _suite(tmp_path, '"zero-fill"')
+    out = tmp_path / "out"
+    assert main(["plan", "--suite", str(path), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "4 units, 4 with work left (12 samples)" in printed and printed.count("pending") == 4
+    assert main(["run", "--suite", str(path), "--out", str(out), "--no-report", "-q", "--n-images", "3"]) == 0
+    capsys.readouterr()
+    assert main(["plan", "--suite", str(path), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "2 with work left (6 samples)" in printed and printed.count("  done\n") == 2
+    assert not (out / "units").exists() or len(list((out / "units").glob("*.jsonl"))) == 2
+
+
+def test_the_reader_merges_the_single_file_results_and_refuses_conflicts(tmp_path):
+    suite = _load(_suite(tmp_path, '"zero-fill"'))
+    out = tmp_path / "out"
+    run_suite(suite, out, progress=False)
+    unit_file = sorted((out / "units").glob("*.jsonl"))[0]
+    lines = unit_file.read_text().splitlines()
+    # The same samples in a single-file results.jsonl (as earlier versions wrote): one result.
+    (out / "results.jsonl").write_text("\n".join(lines[1:]) + "\n")
+    frame, _, _ = load_records([out])
+    assert len(frame) == 12 and not frame.duplicated(["method", "mask", "sample_id"]).any()
+    # A copy whose PSNR differs: two answers for one key, refused with both files named.
+    changed = json.loads(lines[1])
+    changed["metrics"]["psnr"] += 1.0
+    (out / "results.jsonl").write_text(json.dumps(changed) + "\n")
+    with pytest.raises(InputError, match=r"conflicting results for zero-fill .*results\.jsonl has psnr = .*units/zero-fill"):
+        read_records([out])
+    assert main(["report", "--results", str(out), "--report-dir", str(tmp_path / "rep")]) == 2
+
+
+def test_a_folder_from_the_single_file_runner_resumes(tmp_path):
+    suite = _load(_suite(tmp_path, '"zero-fill"'))
+    out = tmp_path / "out"
+    run_suite(suite, out, progress=False)
+    legacy = [line for f in sorted((out / "units").glob("*.jsonl")) for line in f.read_text().splitlines()[1:]]
+    shutil.rmtree(out / "units")
+    (out / "results.jsonl").write_text("\n".join(legacy[:5]) + "\n")
+    summary = run_suite(suite, out, progress=False)
+    assert (summary.written, summary.skipped) == (7, 5)
+    frame, _, _ = load_records([out])
+    assert len(frame) == 12
+
+
+def test_local_workers_give_the_records_of_the_in_process_run(tmp_path):
+    suite = _load(_suite(tmp_path))
+    run_suite(suite, tmp_path / "here", progress=False)
+    summary = run_suite(suite, tmp_path / "workers", progress=False, executor="local", workers=2)
+    assert summary.written == 36 and summary.errors == 0
+    assert _metrics_by_key(tmp_path / "workers") == _metrics_by_key(tmp_path / "here")
+    headers = [json.loads(f.read_text().splitlines()[0]) for f in (tmp_path / "workers" / "units").glob("*.jsonl")]
+    assert {h["executor"] for h in headers} == {"local"} and len({h["pid"] for h in headers}) == 2
+    assert all(h["torch_threads"] == 1 for h in headers)
+
+
+def _kill_a_unit_holder(folder: Path, stop: threading.Event, killed: list[int], protect: int) -> None:
+    """Kill the first process seen holding a unit's claim (mid-unit), once."""
+    while not stop.is_set() and not killed:
+        for lock in (folder / "units").glob("*.lock") if (folder / "units").is_dir() else []:
+            try:
+                handle = open(lock, "r")
+            except OSError:
+                continue
+            with handle:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+                    continue  # free
+                except BlockingIOError:
+                    text = handle.read().split()
+            if len(text) > 1 and text[0] == "pid" and int(text[1]) != protect:
+                os.kill(int(text[1]), signal.SIGKILL)
+                killed.append(int(text[1]))
+                return
+        time.sleep(0.01)
+
+
+def _assert_one_clean_result_set(out: Path, expected: int) -> None:
+    lines = _sample_lines(out)
+    keys = collections.Counter((r["method"], r["mask"], r["sample_id"]) for r in lines)
+    assert len(keys) == expected and set(keys.values()) == {1}, "a record was lost or duplicated"
+    assert {r["status"] for r in lines} == {"ok"}
+
+
+def test_a_local_worker_killed_mid_unit_is_replaced_and_its_unit_retried(tmp_path):
+    # repaint's units take seconds, so the watcher catches one in the middle.
+    suite = _load(_suite(tmp_path, '"repaint"'))
+    stop, killed = threading.Event(), []
+    watcher = threading.Thread(target=_kill_a_unit_holder, args=(tmp_path / "out", stop, killed, os.getpid()))
+    watcher.start()
+    try:
+        summary = run_suite(suite, tmp_path / "out", progress=False, executor="local", workers=2)
+    finally:
+        stop.set()
+        watcher.join()
+    assert killed, "no worker was seen mid-unit"
+    assert summary.errors == 0
+    _assert_one_clean_result_set(tmp_path / "out", 12)
+    headers = [json.loads(f.read_text().splitlines()[0]) for f in (tmp_path / "out" / "units").glob("*.jsonl")]
+    assert max(h["attempt"] for h in headers) == 2 and killed[0] not in {h["pid"] for h in headers}
+    reference = tmp_path / "reference"
+    run_suite(suite, reference, progress=False)
+    here, there = _metrics_by_key(reference), _metrics_by_key(tmp_path / "out")
+    assert here.keys() == there.keys()
+    for key in here:  # batched networks: equal to float rounding (see test_result_identity)
+        assert there[key]["psnr"] == pytest.approx(here[key]["psnr"], rel=1e-4)
+
+
+def test_two_runs_on_one_folder_at_once_share_it(tmp_path):
+    path = _suite(tmp_path, '"repaint", "telea"')
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "inpaintbench.cli", "run", "--suite", str(path), "--out", str(out),
+               "--no-report", "-q"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    runs = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            for _ in range(2)]
+    outputs = [run.communicate(timeout=600)[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    _assert_one_clean_result_set(out, 24)
+    written = [int(o.split("wrote ")[1].split()[0]) for o in outputs]
+    assert sum(written) == 24, outputs  # every sample computed once, by one of the two
+    assert len(list((out / "runs").glob("*.jsonl"))) == 2
+
+
+# ----------------------------------------------------------------------------- Ray
+
+def _netns_available() -> str | None:
+    """None when a loopback-only network namespace can be made here, else why not."""
+    if shutil.which("unshare") is None or shutil.which("ip") is None:
+        return "needs unshare and ip (util-linux, iproute2)"
+    probe = subprocess.run(["unshare", "-n", "sh", "-c", "ip link set lo up"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        return f"cannot make a network namespace here (needs root): {probe.stderr.strip()[:120]}"
+    return None
+
+
+def _ray_skip_reason() -> str | None:
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        return "Ray is not installed (pip install 'inpaintbench[ray]')"
+    return _netns_available()
+
+
+RAY_SCRIPT = textwrap.dedent("""
+    import json, os, sys, threading
+    sys.path.insert(0, {tests!r})
+    import ray
+    from test_executors import _kill_a_unit_holder, _load
+    from inpaintbench.run.runner import run_suite
+
+    suite_path, out, kill = sys.argv[1], sys.argv[2], sys.argv[3] == "kill"
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    stop, killed = threading.Event(), []
+    watcher = threading.Thread(target=_kill_a_unit_holder, args=(__import__("pathlib").Path(out), stop, killed,
+                                                                 os.getpid()))
+    if kill:
+        watcher.start()
+    try:
+        summary = run_suite(_load(suite_path), out, progress=False, executor="ray", workers=2)
+    finally:
+        stop.set()
+        if kill:
+            watcher.join()
+        ray.shutdown()
+    print(json.dumps({{"written": summary.written, "errors": summary.errors, "killed": killed}}))
+""")
+
+
+def _run_with_ray(tmp_path: Path, suite_path: Path, out: Path, kill: bool) -> dict:
+    script = tmp_path / "ray_run.py"
+    script.write_text(RAY_SCRIPT.format(tests=str(Path(__file__).parent)))
+    command = f"ip link set lo up && exec {sys.executable} {script} {suite_path} {out} {'kill' if kill else 'no'}"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+    done = subprocess.run(["unshare", "-n", "sh", "-c", command], capture_output=True, text=True, timeout=420,
+                          env=env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.skipif(_ray_skip_reason() is not None, reason=str(_ray_skip_reason()))
+def test_ray_gives_the_records_of_the_in_process_run(tmp_path):
+    path = _suite(tmp_path)
+    run_suite(_load(path), tmp_path / "here", progress=False)
+    result = _run_with_ray(tmp_path, path, tmp_path / "ray", kill=False)
+    assert result["written"] == 36 and result["errors"] == 0
+    assert _metrics_by_key(tmp_path / "ray") == _metrics_by_key(tmp_path / "here")
+    headers = [json.loads(f.read_text().splitlines()[0]) for f in (tmp_path / "ray" / "units").glob("*.jsonl")]
+    assert {h["executor"] for h in headers} == {"ray"}
+
+
+@pytest.mark.skipif(_ray_skip_reason() is not None, reason=str(_ray_skip_reason()))
+def test_a_ray_actor_killed_mid_unit_is_replaced_and_its_unit_retried(tmp_path):
+    path = _suite(tmp_path, '"repaint"')
+    result = _run_with_ray(tmp_path, path, tmp_path / "ray", kill=True)
+    assert result["killed"], "no actor was seen mid-unit"
+    assert result["errors"] == 0
+    _assert_one_clean_result_set(tmp_path / "ray", 12)
+    headers = [json.loads(f.read_text().splitlines()[0]) for f in (tmp_path / "ray" / "units").glob("*.jsonl")]
+    assert max(h["attempt"] for h in headers) == 2
+
+
+def test_bad_executor_options_are_one_line(tmp_path, capsys):
+    path = _suite(tmp_path, '"zero-fill"')
+    for argv, expected in ((["--workers", "0"], "--workers must be an integer >= 1"),
+                           (["--ray-address", "auto"], "--ray-address needs --executor ray"),
+                           (["--shard-size", "0"], "shard_size (--shard-size) must be >= 1")):
+        assert main(["run", "--suite", str(path), "--out", str(tmp_path / "o"), "--no-report", *argv]) == 2
+        err = capsys.readouterr().err
+        assert expected in err and err.count("\n") == 1, err
+    assert not (tmp_path / "o").exists()
