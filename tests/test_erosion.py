@@ -10,7 +10,7 @@ import torch
 from scipy import ndimage
 
 from inpaintbench.api import InputError, Method, apply_mask
-from inpaintbench.methods.wrappers.erosion import IterativeErosion, erosion_ring
+from inpaintbench.methods.wrappers.erosion import AUTO_SIDE_PX, IterativeErosion, auto_step_px, erosion_ring
 from inpaintbench.registry import method_registry
 from inpaintbench.api import Restoration, SampleRNG
 from inpaintbench.seeding import make_generator
@@ -82,7 +82,7 @@ def test_square_hole_takes_ceil_side_over_twice_step_calls(side, step_px):
     result = method.inpaint(apply_mask(_image(), mask), mask, rng=_rng(0, 1))
     expected = math.ceil(side / (2 * step_px))
     assert inner.calls == expected
-    assert result.stats == {"inner_calls": [float(expected)]}
+    assert result.stats == {"inner_calls": [float(expected)], "step_px": float(step_px)}
     assert inner.inputs_had_zero_holes
 
 
@@ -121,7 +121,7 @@ def test_batch_images_finish_at_their_own_iteration_and_stay_fixed():
     method = IterativeErosion(inner, step_px=1)
     result = method.inpaint(apply_mask(image, mask), mask, rng=_rng(0, 3))
     out = result.image
-    assert result.stats == {"inner_calls": [5.0, 2.0, 0.0], "nfe": [15.0, 6.0, 0.0]}
+    assert result.stats == {"inner_calls": [5.0, 2.0, 0.0], "step_px": 1.0, "nfe": [15.0, 6.0, 0.0]}
     assert inner.batch_sizes == [2, 2, 1, 1, 1]
     # Image 1 finished at call 2: its centre holds 0.2, untouched by calls 3-5.
     assert torch.allclose(out[1, :, 12, 12], torch.tensor(0.2))
@@ -173,8 +173,13 @@ def test_deterministic_given_the_generator_with_a_random_inner():
 
 
 def test_bad_configuration_is_refused():
-    with pytest.raises(InputError, match="step_px"):
-        IterativeErosion(CallStamp(), step_px=0)
+    for bad in (0, 1.5, True, "8px"):
+        with pytest.raises(InputError, match="step_px"):
+            IterativeErosion(CallStamp(), step_px=bad)
+    with pytest.raises(InputError, match="auto_side_px only applies"):
+        IterativeErosion(CallStamp(), step_px=2, auto_side_px=16)
+    with pytest.raises(InputError, match="auto_side_px must be"):
+        IterativeErosion(CallStamp(), step_px="auto", auto_side_px=0)
     with pytest.raises(InputError, match="inner_config"):
         IterativeErosion(CallStamp(), inner_config={"nfe": 1.0})
 
@@ -185,3 +190,46 @@ def test_bad_configuration_is_refused():
         IterativeErosion(Blind())
     with pytest.raises(InputError, match="mask"):
         IterativeErosion(CallStamp()).inpaint(_image(), None, rng=_rng(0))
+
+
+@pytest.mark.parametrize(("side", "step"), [(1, 1), (28, 1), (32, 1), (47, 1), (48, 2), (64, 2), (80, 3), (240, 8),
+                                            (256, 8), (271, 8), (272, 9), (512, 16)])
+def test_auto_step_is_the_short_side_over_32_rounded_half_up(side, step):
+    assert auto_step_px(side, side) == step
+    assert auto_step_px(side, 4 * side) == step  # the short side decides
+    assert auto_step_px(side, side, auto_side_px=16) == max(1, (side + 8) // 16)
+
+
+def test_auto_step_keeps_one_pixel_rings_at_28_px_and_records_its_rule():
+    """At the committed results' sizes "auto" is step 1: the same calls and bit-identical output."""
+    mask = torch.zeros(2, 1, 28, 28, dtype=torch.bool)
+    mask[0, :, 3:20, 5:25] = True
+    mask[1, :, 14:] = True
+    masked = apply_mask(_image(2, 3), mask)
+    auto = IterativeErosion("telea", step_px="auto")
+    assert auto.config == {"inner": "telea", "step_px": "auto", "inner_config": {}, "auto_side_px": AUTO_SIDE_PX}
+    assert IterativeErosion("telea", step_px=1).config == {"inner": "telea", "step_px": 1, "inner_config": {}}
+    ours, one = (m.inpaint(masked, mask, rng=_rng(0, 2)) for m in (auto, IterativeErosion("telea", step_px=1)))
+    assert torch.equal(ours.image, one.image) and ours.stats == one.stats
+    assert ours.stats["step_px"] == 1.0
+
+
+def test_auto_step_scales_the_ring_with_the_image():
+    """At 64 px "auto" is a 2 px ring: a 10 px square takes ceil(10 / 4) = 3 calls, not 5, and
+    every pixel is filled at the call of its chessboard distance over 2."""
+    inner = CallStamp()
+    mask = _square_hole(size=64, top=20, side=10)
+    result = IterativeErosion(inner, step_px="auto").inpaint(apply_mask(_image(size=64), mask), mask, rng=_rng(0, 1))
+    assert inner.calls == 3 and result.stats == {"inner_calls": [3.0], "step_px": 2.0}
+    distance = ndimage.distance_transform_cdt(mask[0, 0].numpy(), metric="chessboard")
+    hole = mask[0, 0].numpy()
+    np.testing.assert_allclose(result.image[0, 0].numpy()[hole], 0.1 * np.ceil(distance / 2)[hole], atol=1e-6)
+    fine = IterativeErosion(CallStamp(), step_px="auto", auto_side_px=64)  # 64 px per ring pixel: 1 px
+    assert fine.inpaint(apply_mask(_image(size=64), mask), mask, rng=_rng(0, 1)).stats["step_px"] == 1.0
+
+
+@pytest.mark.parametrize("name", ["lama-ffc-erode", "telea-erode"])
+def test_registry_entries_use_the_auto_step(name):
+    entry = method_registry().entry(name)
+    assert entry.defaults["step_px"] == "auto"
+    assert "inner calls" in entry.summary
