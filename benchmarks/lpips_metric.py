@@ -22,12 +22,15 @@ import os
 import warnings
 from pathlib import Path
 
-import lpips
 import torch
 import torch.nn.functional as F
-import torchvision
 
 from inpaintbench.api import InpaintBenchError, InputError, check_image_batch
+
+# ``lpips`` (which imports torchvision) is imported only when an LPIPSMetric is built, and
+# torchvision only for its download URLs: together they cost ~2.5 s of start-up (measured with
+# ``python -X importtime``), which every importer of this module (the runner, the CLI) paid
+# even when LPIPS was off.
 
 #: Environment variable naming a backbone weights file or a folder of them.
 LPIPS_WEIGHTS_ENV = "INPAINTBENCH_LPIPS_WEIGHTS"
@@ -80,6 +83,8 @@ def _read_features_file(path: Path, net: str, origin: str) -> dict[str, torch.Te
 
 
 def _torchvision_url(net: str) -> str:
+    import torchvision  # lazy: see the imports above
+
     enum_name, member = _TORCHVISION_WEIGHTS[net]
     return getattr(getattr(torchvision.models, enum_name), member).url
 
@@ -151,6 +156,8 @@ def _load_backbone_strict(backbone: torch.nn.Module, state: dict[str, torch.Tens
 
 def _load_heads_strict(model: torch.nn.Module, net: str) -> None:
     """Load the ``lpips`` package's calibrated v0.1 linear heads (``lin0``...) into ``model``."""
+    import lpips  # lazy: see the imports above
+
     path = Path(lpips.__file__).parent / "weights" / "v0.1" / f"{net}.pth"
     heads = torch.load(path, map_location="cpu", weights_only=True)
     # lpips registers each head twice (``lin0`` and ``lins.0``); the file uses the ``linN`` names.
@@ -195,6 +202,7 @@ class LPIPSMetric(torch.nn.Module):
         if isinstance(min_side, bool) or not isinstance(min_side, int) or min_side < 32:
             raise InputError(f"LPIPS min_side must be an integer >= 32 pixels, got {min_side!r}")
         state, source = load_backbone_state(net, weights)
+        import lpips  # lazy: see the imports above; after the weights, so a refusal stays cheap
         # pnet_rand=True: torchvision must not download the backbone, it is loaded strictly
         # below. pretrained=False: the package would load its heads with strict=False, which
         # would leave a head random without a word if a key were missing; we load them strictly.

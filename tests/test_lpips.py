@@ -208,3 +208,16 @@ def test_rejects_mismatched_images(alex):
         alex(x, y[..., :32])
     with pytest.raises(InputError, match=r"\[0, 1\]"):
         alex(2 * x - 1, y)
+
+
+def test_importing_the_metrics_does_not_import_lpips_or_torchvision():
+    # lpips and torchvision cost ~2.5 s of start-up; they load only when an LPIPSMetric is built.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, inpaintbench.metrics, inpaintbench.lpips_metric; "
+        "print(sorted(m for m in ('lpips', 'torchvision') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

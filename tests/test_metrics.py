@@ -270,3 +270,94 @@ def test_metric_table_describes_directions():
     assert {m.output for m in METRICS} == {"composited", "raw"}
     with pytest.raises(InputError, match="unknown metric 'psnrr'"):
         metric_info("psnrr")
+
+
+# --- issue #15: the fast paths (one-pass validation, float32 SSIM, blocked PSNR) keep the values ---
+
+
+def test_fast_image_check_refuses_exactly_like_the_api_check():
+    from inpaintbench.api import check_image_batch
+    from inpaintbench.metrics import _check_image
+
+    good = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(12))
+    bad = {
+        "nan": good.clone().index_put_((torch.tensor(1), torch.tensor(2), torch.tensor(3), torch.tensor(4)), torch.tensor(float("nan"))),
+        "+inf": torch.where(good > 0.9, float("inf"), good),
+        "-inf": torch.where(good > 0.9, float("-inf"), good),
+        "negative": good - 0.5,
+        "above one": good + 0.5,
+        "just above one": torch.where(good > 0.9, torch.nextafter(torch.tensor(1.0), torch.tensor(2.0)), good),
+        "float64": good.double(),
+        "3-D": good[0],
+        "2 channels": good[:, :2],
+        "not a tensor": good.numpy(),
+        "empty batch": good[:0],
+    }
+    for name, image in bad.items():
+        with pytest.raises(Exception) as api_error:
+            check_image_batch(image, "x")
+        with pytest.raises(type(api_error.value)) as fast_error:
+            _check_image(image, "x")
+        assert str(fast_error.value) == str(api_error.value), name
+    # Valid edge values: exact 0 and 1, -0.0 (>= 0 as a float, negative as bits), a denormal.
+    edge = good.clone()
+    edge[0, 0, 0, :4] = torch.tensor([0.0, 1.0, -0.0, 1e-45])
+    check_image_batch(edge, "x")
+    _check_image(edge, "x")
+
+
+def step_pair(size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Black and white halves with faint noise: the local E[x^2] - E[x]^2 cancels most there,
+    and the per-channel mean (0.5) is far from every local mean, so the shift does not help."""
+    gen = torch.Generator().manual_seed(size)
+    base = torch.zeros(2, 3, size, size)
+    base[..., size // 2 :] = 1.0
+    x = (base + 1e-3 * torch.randn(base.shape, generator=gen)).clamp(0, 1)
+    y = (base + 1e-3 * torch.randn(base.shape, generator=gen)).clamp(0, 1)
+    y[1] = (0.97 * y[1] + 0.01).clamp(0, 1)
+    return x, y
+
+
+@pytest.mark.parametrize(("height", "width"), [(11, 11), (12, 43), (75, 40), (300, 97)])
+def test_ssim_matches_scikit_image_on_every_tiling_and_hard_images(height, width):
+    # Sizes whose valid outputs (H - 10, W - 10) are not whole tiles exercise the padding; the
+    # step images are the float32 worst case measured (see ssim's docstring).
+    gen = torch.Generator().manual_seed(height * width)
+    x = torch.rand(2, 3, height, width, generator=gen)
+    y = (x + 0.1 * torch.randn(x.shape, generator=gen)).clamp(0, 1)
+    assert (ssim(x, y) - skimage_ssim(x, y)).abs().max() < 1e-6
+    assert torch.equal(ssim(x, x), torch.ones(2, dtype=torch.float64))
+    sx, sy = step_pair(max(height, width))
+    assert (ssim(sx, sy) - skimage_ssim(sx, sy)).abs().max() < 1e-5
+
+
+def test_ssim_falls_back_to_float64_when_float32_products_are_not_exact():
+    from inpaintbench.metrics import _ssim_dtype
+
+    x, y = step_pair(40)
+    before = torch.get_float32_matmul_precision()
+    try:
+        assert _ssim_dtype(x.device) == torch.float32
+        torch.set_float32_matmul_precision("medium")  # would let oneDNN / cuBLAS use bf16 / TF32
+        assert _ssim_dtype(x.device) == torch.float64
+        assert (ssim(x, y) - skimage_ssim(x, y)).abs().max() < 1e-12
+    finally:
+        torch.set_float32_matmul_precision(before)
+
+
+def test_whole_image_psnr_is_accurate_on_large_images():
+    # Row sums in float32, then float64: the error must stay ~1e-8 relative however many rows.
+    x, y = random_pair(1, 3, 1024, seed=13)
+    exact = -10 * torch.log10((x.double() - y.double()).square().mean())
+    assert abs(psnr(x, y).item() - exact.item()) < 1e-6
+    assert (psnr(x, y) - skimage_psnr(x, y)).abs().max() < 1e-6
+
+
+def test_region_covering_an_image_gives_that_images_psnr_in_a_mixed_batch():
+    x, y = random_pair(3, 3, 20, seed=14)
+    region = torch.ones(3, 1, 20, 20, dtype=torch.bool)
+    region[1, :, :5] = False  # image 1 has a partial region, images 0 and 2 a full one
+    hole, whole = psnr(x, y, region=region), psnr(x, y)
+    assert hole[0] == whole[0] and hole[2] == whole[2]
+    diff = (x[1].double() - y[1].double())[:, 5:]
+    assert hole[1].item() == pytest.approx(-10 * np.log10(diff.square().mean().item()), abs=1e-9)
