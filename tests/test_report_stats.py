@@ -221,3 +221,36 @@ def test_skipped_images_are_not_images_of_the_table():
                           "status": ["ok", "skipped", "ok", "skipped"], "psnr": [20.0, None, 21.0, None]})
     common = common_samples(frame)
     assert common.ids == ["s0"] and common.all_ids == ["s0"] and not common.incomplete and not common.note()
+
+
+# --- the statistics without scipy.stats, the reports without their heavy imports ------------
+
+def test_t_quantile_and_ranks_match_scipy_stats():
+    """The lazily computed t-quantile and the numpy ranks are scipy.stats' numbers exactly."""
+    from scipy import stats
+
+    from inpaintbench.reporting.statistics import _ranks, t_quantile
+
+    for df in (1, 2, 5, 29, 99, 1999):
+        for p in (0.9, 0.975, 1 - 0.05 / 2 / 7):
+            assert t_quantile(p, df) == float(stats.t.ppf(p, df))
+    rng = np.random.default_rng(3)
+    values = rng.integers(0, 4, size=(50, 7)).astype(float)  # many ties
+    values[rng.random(values.shape) < 0.1] = np.nan
+    values[rng.random(values.shape) < 0.1] = np.inf
+    for higher in (True, False):
+        scores = -values if higher else values
+        expected = stats.rankdata(np.where(np.isnan(scores), np.inf, scores), method="min", axis=-1)
+        assert np.array_equal(_ranks(values, higher), expected)
+
+
+def test_importing_the_reports_loads_no_scipy_stats_nor_matplotlib():
+    """Every command that imports the leaderboard would pay these (about 1.5 s) before doing anything."""
+    import subprocess
+    import sys
+
+    code = ("import sys, inpaintbench.reporting.leaderboard, inpaintbench.reporting.orderings, "
+            "inpaintbench.run.sweep; print(sorted(m for m in ('scipy.stats', 'matplotlib', 'matplotlib.pyplot') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

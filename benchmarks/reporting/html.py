@@ -18,14 +18,16 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 from PIL import Image
 
 from inpaintbench.metrics import METRICS
 from inpaintbench.run.artifacts import example_path, load_examples
+
+if TYPE_CHECKING:  # frames are only read here, never built
+    import pandas as pd
 
 #: Per-sample metrics shown under each output.
 SAMPLE_METRICS = ("psnr", "ssim", "lpips", "hole_psnr")

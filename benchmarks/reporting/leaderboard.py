@@ -7,20 +7,18 @@ import os
 from pathlib import Path
 from typing import Iterable
 
-import matplotlib
+import numpy as np
+# pandas stays a module import: every leaderboard builds frames (its records, its tables), so
+# deferring it saves nothing. Matplotlib is imported by the plotting functions alone.
+import pandas as pd
 
-matplotlib.use("Agg")  # reports are files; never open a window
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from inpaintbench.api import InputError  # noqa: E402
-from inpaintbench.fid import FIDScorer, FIDUnavailable, originals_path, score_outputs  # noqa: E402
-from inpaintbench.metrics import metric_info  # noqa: E402
-from inpaintbench.reporting.html import Section, viewer_data, write_html  # noqa: E402
-from inpaintbench.reporting.plots import compute_plot, compute_points, hole_size_plot  # noqa: E402
-from inpaintbench.reporting.statistics import METHOD_NOTE, N_RESAMPLES, common_samples, mean_ci  # noqa: E402,F401
-from inpaintbench.reporting.tables import (  # noqa: E402,F401  (COLUMNS, summary_table: public here too)
+from inpaintbench.api import InputError
+from inpaintbench.fid import FIDScorer, FIDUnavailable, originals_path, score_outputs
+from inpaintbench.metrics import metric_info
+from inpaintbench.reporting.html import Section, viewer_data, write_html
+from inpaintbench.reporting.plots import compose_grid, compute_plot, compute_points, hole_size_plot, save_png
+from inpaintbench.reporting.statistics import METHOD_NOTE, N_RESAMPLES, common_samples, mean_ci  # noqa: F401
+from inpaintbench.reporting.tables import (  # noqa: F401  (COLUMNS, summary_table: public here too)
     COLUMNS,
     binned,
     binned_table,
@@ -30,8 +28,8 @@ from inpaintbench.reporting.tables import (  # noqa: E402,F401  (COLUMNS, summar
     separation_counts,
     summary_table,
 )
-from inpaintbench.run.artifacts import example_path, load_examples, safe_name  # noqa: E402
-from inpaintbench.run.records import (  # noqa: E402
+from inpaintbench.run.artifacts import example_path, load_examples, safe_name
+from inpaintbench.run.records import (
     KEY_FIELDS,
     DatasetRecord,
     ResultsStore,
@@ -70,37 +68,37 @@ def load_records(paths: Iterable[str | os.PathLike]) -> tuple[pd.DataFrame, list
 
 def comparison_grid(results_dir: Path, dataset: str, mask: str, methods: list[str], out_path: Path,
                     max_rows: int = 6) -> Path | None:
-    """Draw original | mask | masked input | each method for the saved examples; None if none saved."""
+    """Write the comparison grid of one table's saved examples as a PNG; None if none were saved.
+
+    Columns: original | mask (white = known, black = hole) | masked input (hole black) | each
+    method of ``methods`` that saved examples, in that order; rows: the first ``max_rows``
+    saved sample ids, labelled. An image a method has no output for is an empty grey tile. The
+    picture is composed by :func:`inpaintbench.reporting.plots.compose_grid`: each image
+    upscaled by an integer factor, nearest neighbour, so every tile holds the saved pixels.
+
+    Args:
+        results_dir: the folder of the results file (its ``examples/`` were saved by the run).
+        dataset, mask: the table's dataset and condition labels.
+        methods: method labels, in the table's order.
+        out_path: the PNG to write (its folder is created).
+        max_rows: at most this many images (rows).
+    """
     inputs = load_examples(example_path(results_dir, dataset, mask, "_input"))
     if not inputs:
         return None
     ids = list(inputs)[:max_rows]
     outputs = {m: load_examples(example_path(results_dir, dataset, mask, m)) for m in methods}
-    outputs = {m: o for m, o in outputs.items() if o}
-    columns = ["original", "mask", "masked input", *outputs]
-    fig, axes = plt.subplots(len(ids), len(columns), figsize=(1.3 * len(columns), 1.3 * len(ids) + 0.4),
-                             squeeze=False)
-    for r, sid in enumerate(ids):
+    outputs = {m: o for m, o in outputs.items() if o}  # a method that saved nothing gets no column
+    cells = []
+    for sid in ids:
         original = inputs[sid]["original"]
         hole = inputs[sid]["mask"][0]
-        masked = np.where(hole[None], 0, original)
-        cells = [original, (~hole).astype(np.uint8)[None] * 255, masked]
-        cells += [outputs[m][sid]["output"] if sid in outputs[m] else None for m in outputs]
-        for c, image in enumerate(cells):
-            ax = axes[r][c]
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if image is not None:
-                ax.imshow(image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0),
-                          cmap="gray", vmin=0, vmax=255, interpolation="nearest")
-            if r == 0:
-                ax.set_title(columns[c], fontsize=7)
-    fig.suptitle(f"{dataset} · {mask} (mask: black = hole)", fontsize=8)
-    fig.tight_layout()
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_path, dpi=110)
-    plt.close(fig)
-    return out_path
+        row = [original, np.where(hole, 0, 255).astype(np.uint8)[None], np.where(hole[None], 0, original)]
+        row += [outputs[m][sid]["output"] if sid in outputs[m] else None for m in outputs]
+        cells.append(row)
+    image, _ = compose_grid(ids, ["original", "mask", "masked input", *outputs], cells,
+                            f"{dataset} · {mask} (mask: black = hole)")
+    return save_png(image, out_path)
 
 
 def write_leaderboard(results_paths: list[Path], report_dir: Path, *, reference: str | None = None,

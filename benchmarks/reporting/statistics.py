@@ -27,12 +27,15 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
-from scipy import stats
 
 from inpaintbench.metrics import metric_info
+
+if TYPE_CHECKING:  # frames are built in paired_comparison alone; importing this module needs no pandas
+    import pandas as pd
 
 #: Confidence level of every interval (family-wise for the paired comparisons).
 LEVEL = 0.95
@@ -95,8 +98,28 @@ def set_psnr(values: pd.Series | np.ndarray) -> float:
     return float(psnr_of_mse(mse_of_psnr(values).mean()))
 
 
+@lru_cache(maxsize=None)
+def t_quantile(p: float, df: int) -> float:
+    """The ``p`` quantile of Student's t distribution with ``df`` degrees of freedom.
+
+    The same number as ``scipy.stats.t.ppf(p, df)`` (which computes it with this
+    ``scipy.special.stdtrit``); imported here, on first use, because ``scipy.stats`` costs
+    about a second of import time for this one value. ``p`` in (0, 1), ``df >= 1``.
+
+    Example:
+        >>> round(t_quantile(0.975, 9), 4)
+        2.2622
+    """
+    from scipy.special import stdtrit
+
+    return float(stdtrit(df, p))
+
+
 def mean_ci(values: pd.Series | np.ndarray, level: float = LEVEL) -> tuple[float, float]:
-    """Mean and the half-width of its Student-t interval (NaN if fewer than 2 values)."""
+    """Mean and the half-width of its Student-t interval (NaN if fewer than 2 values).
+
+    ``level`` in (0, 1); both numbers are in the units of ``values``.
+    """
     values = np.asarray(values, dtype=float)
     values = values[~np.isnan(values)]
     n = len(values)
@@ -105,7 +128,7 @@ def mean_ci(values: pd.Series | np.ndarray, level: float = LEVEL) -> tuple[float
     mean = float(values.mean())
     if n < 2 or not np.isfinite(values).all():
         return mean, math.nan
-    return mean, float(stats.t.ppf(0.5 + level / 2, n - 1) * values.std(ddof=1) / math.sqrt(n))
+    return mean, float(t_quantile(0.5 + level / 2, n - 1) * values.std(ddof=1) / math.sqrt(n))
 
 
 def set_psnr_interval(values: pd.Series | np.ndarray, level: float = LEVEL) -> tuple[float, float, float]:
@@ -238,10 +261,14 @@ def _quantile(samples: np.ndarray, q: float) -> float:
 
 
 def _ranks(summaries: np.ndarray, higher_is_better: bool) -> np.ndarray:
-    """Rank 1 = best per row (ties share the lower rank), NaN summaries last."""
+    """Rank 1 = best per row (ties share the lower rank), NaN summaries last: int ``[R, M]``.
+
+    ``scipy.stats.rankdata(..., method="min", axis=-1)`` without importing scipy.stats: a
+    method's rank is 1 + the number of methods strictly better on that row.
+    """
     scores = -summaries if higher_is_better else summaries
     scores = np.where(np.isnan(scores), np.inf, scores)
-    return stats.rankdata(scores, method="min", axis=-1)
+    return 1 + (scores[..., None, :] < scores[..., :, None]).sum(axis=-1)
 
 
 @dataclass
@@ -315,6 +342,8 @@ def paired_comparison(values: pd.DataFrame, key: str, reference: str | None = No
                      "significant": bool(significant), "tied": not significant, "rank": int(point_rank[j]),
                      "rank_low": _quantile(ranks[:, j], (1 - level) / 2) if len(ranks) else math.nan,
                      "rank_high": _quantile(ranks[:, j], 1 - (1 - level) / 2) if len(ranks) else math.nan})
+    import pandas as pd
+
     table = pd.DataFrame(rows).sort_values(["rank", "method"], kind="stable").reset_index(drop=True)
     return Comparison(key, ref, ref == best, data.shape[0], len(weights), len(methods) - 1, per, table)
 

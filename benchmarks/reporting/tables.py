@@ -8,9 +8,9 @@ Every table is computed on the images all its methods completed
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from inpaintbench.metrics import METRICS
 from inpaintbench.reporting.statistics import (
@@ -26,6 +26,9 @@ from inpaintbench.reporting.statistics import (
     unpaired_disjoint,
     value_matrix,
 )
+
+if TYPE_CHECKING:  # the table builders import pandas when they run: importing this module needs none
+    import pandas as pd
 
 #: (record key, column title, higher is better), from the one metric table in
 #: :mod:`inpaintbench.metrics`.
@@ -52,6 +55,8 @@ def summary_table(frame: pd.DataFrame, common: CommonSet | None = None) -> pd.Da
     """One row per method of one (task, dataset, condition) group, on the images every method
     completed: summaries with 95 % intervals, cost, errors. Methods that failed on every
     image are left out (see :meth:`CommonSet.note`)."""
+    import pandas as pd
+
     common = common or common_samples(frame)
     key = ranking_metric(frame)
     rows = []
@@ -99,6 +104,8 @@ def compare_methods(frame: pd.DataFrame, key: str, common: CommonSet | None = No
 
 def comparison_table(comparison: Comparison) -> pd.DataFrame:
     """The paired comparison as a table: method, summary, Δ [corrected CI], verdict, rank [CI]."""
+    import pandas as pd
+
     key = comparison.metric
     ref = comparison.reference
     rows = []
@@ -159,6 +166,8 @@ def binned(frame: pd.DataFrame, common: CommonSet | None = None) -> pd.DataFrame
 def binned_table(data: pd.DataFrame, key: str, methods: list[str]) -> pd.DataFrame:
     """Metric ``key`` per method (rows, in ``methods`` order) and hole-size bin (columns,
     titled with the bin and its image count)."""
+    import pandas as pd
+
     labels = hole_bin_labels()
     present = sorted(int(b) for b in data["hole_bin"].unique() if b >= 0)
     counts = data.groupby("hole_bin")["sample_id"].nunique()

@@ -10,20 +10,19 @@ from dataclasses import replace
 
 import json
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+from inpaintbench.api import InputError
+from inpaintbench.run.artifacts import heatmap_path, load_heatmap, safe_name
+from inpaintbench.reporting.leaderboard import COLUMNS, load_records
+from inpaintbench.reporting.plots import agg_subplots
+from inpaintbench.reporting.statistics import summary_interval
+from inpaintbench.suite import Spec, Suite
 
-from inpaintbench.api import InputError  # noqa: E402
-from inpaintbench.run.artifacts import heatmap_path, load_heatmap, safe_name  # noqa: E402
-from inpaintbench.reporting.leaderboard import COLUMNS, load_records  # noqa: E402
-from inpaintbench.reporting.statistics import summary_interval  # noqa: E402
-from inpaintbench.suite import Spec, Suite  # noqa: E402
+if TYPE_CHECKING:  # the plots draw on the Agg canvas (imported when they run), the frames come in built
+    import pandas as pd
 
 
 def parse_value(text: str) -> Any:
@@ -92,7 +91,7 @@ def plot_sweep(frame: pd.DataFrame, x: str, line: str, out_path: Path,
     ok = frame[frame["status"] == "ok"]
     titles = {key: title for key, title, _ in COLUMNS}
     shown = [m for m in metrics if m in ok and ok[m].notna().any()]
-    fig, axes = plt.subplots(1, len(shown), figsize=(3.6 * len(shown), 3.0), squeeze=False)
+    fig, axes = agg_subplots(1, len(shown), figsize=(3.6 * len(shown), 3.0))
     for ax, metric in zip(axes[0], shown):
         for name, group in ok.groupby(line, sort=False):
             # the leaderboard's summaries (PSNR of the mean MSE) and intervals
@@ -108,7 +107,6 @@ def plot_sweep(frame: pd.DataFrame, x: str, line: str, out_path: Path,
     fig.tight_layout()
     out_path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out_path, dpi=110)
-    plt.close(fig)
     return out_path
 
 
@@ -128,7 +126,7 @@ def plot_heatmaps(results_dir: Path, frame: pd.DataFrame, out_path: Path, top: i
     if not maps:
         return None
     vmax = max(float(m[1].max()) for m in maps) or 1.0
-    fig, axes = plt.subplots(1, len(maps), figsize=(2.6 * len(maps), 2.9), squeeze=False)
+    fig, axes = agg_subplots(1, len(maps), figsize=(2.6 * len(maps), 2.9))
     for ax, (title, error, holes, count) in zip(axes[0], maps):
         image = ax.imshow(error, cmap="magma", vmin=0, vmax=vmax, interpolation="nearest")
         if 0 < holes.max():
@@ -139,7 +137,6 @@ def plot_heatmaps(results_dir: Path, frame: pd.DataFrame, out_path: Path, top: i
     fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label="mean |output − original|")
     out_path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out_path, dpi=110)
-    plt.close(fig)
     return out_path
 
 
