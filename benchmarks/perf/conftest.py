@@ -13,6 +13,12 @@ keep the numbers). Fixtures:
   with ``benchmark.pedantic`` (one call per round) and returns its last result; on CUDA
   every call ends with ``torch.cuda.synchronize`` so the time covers the kernels, not
   just their launch.
+
+The JSON's ``machine_info`` also gets what the timings depend on beyond the CPU that
+pytest-benchmark records: torch's version, thread count and CPU kernel level
+(``get_cpu_capability``), ``$OMP_NUM_THREADS``, the CUDA device if any, and the load average
+at the start (a shared machine's absolute times are not comparable; see
+``inpaintbench.reporting.speed``).
 """
 
 from __future__ import annotations
@@ -28,6 +34,17 @@ def pytest_configure(config: pytest.Config) -> None:
     threads = int(os.environ.get("INPAINTBENCH_PERF_THREADS", "1"))
     if threads > 0:
         torch.set_num_threads(threads)
+
+
+@pytest.hookimpl(optionalhook=True)  # pytest-benchmark's hook: no error where the plugin is absent
+def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict[str, Any]) -> None:
+    """Add torch's settings and the machine's load to the benchmark JSON's ``machine_info``."""
+    machine_info["torch_version"] = torch.__version__
+    machine_info["torch_threads"] = torch.get_num_threads()
+    machine_info["torch_cpu_capability"] = torch.backends.cpu.get_cpu_capability()
+    machine_info["omp_num_threads"] = os.environ.get("OMP_NUM_THREADS", "unset")
+    machine_info["cuda_device"] = torch.cuda.get_device_name() if torch.cuda.is_available() else None
+    machine_info["load_average_1_5_15_min"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
 
 
 @pytest.fixture(scope="session")
