@@ -38,7 +38,8 @@ def _run_suite_of(args: argparse.Namespace):
         methods=_names(args.methods), datasets=_names(args.datasets), masks=_names(args.masks),
         dataset_options=_dataset_options(args), data_root=args.data_root, n_images=args.n_images,
         seed=args.seed, device=args.device, batch_size=args.batch_size, num_threads=args.num_threads,
-        call_timeout_s=args.call_timeout, shard_size=args.shard_size)
+        call_timeout_s=args.call_timeout, shard_size=args.shard_size, precision=args.precision,
+        channels_last=True if args.channels_last else None, compile=True if args.compile else None)
     return suite, Path(args.out) if args.out else DEFAULT_RESULTS_ROOT / suite.name
 
 
@@ -246,7 +247,13 @@ def _add_suite_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", help="results folder (default: results/<suite>)")
     parser.add_argument("--lpips-weights", help="LPIPS backbone weights (file or folder); "
                         "else $INPAINTBENCH_LPIPS_WEIGHTS, else torchvision's download")
-    parser.add_argument("--shard-size", type=int, help="images per work unit (default: the suite's, 64)")
+    parser.add_argument("--precision", choices=("fp32", "bf16", "fp16"),
+                        help="autocast the torch methods' calls (default fp32; fp16: CUDA only); recorded in each "
+                        "record's config")
+    parser.add_argument("--channels-last", action="store_true", help="NHWC layout for the torch methods' networks")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the torch methods' networks "
+                        "(the warm-up call compiles; timings exclude it)")
+    parser.add_argument("--shard-size", type=int, help="images per work unit (default: the suite's, 32); a unit is written whole, so a killed worker loses at most one unit")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -100,9 +100,13 @@ class Suite:
     lpips_net: str = "alex"
     scales: tuple[int, ...] = (2, 4)
     num_threads: int | None = None
-    shard_size: int = 64
+    shard_size: int = 32
     fid: bool = False
     call_timeout_s: float | None = None
+    precision: str = "fp32"
+    channels_last: bool = False
+    compile: bool = False
+    compile_mode: str | None = None
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -139,12 +143,25 @@ class Suite:
                         f"suite {self.name!r}: {kind} label {label!r} cannot name a folder (labels name the "
                         "result files: no empty label, none starting with '.', no control characters); "
                         "pick another label")
+        try:
+            self.acceleration  # noqa: B018 - validates precision / channels_last / compile
+        except InputError as err:
+            raise InputError(f"{where} {err}") from None
         if not self.datasets or not self.methods or (self.task == "inpainting" and not self.masks):
             raise InputError(f"suite {self.name!r} needs at least one dataset, one method and one mask family")
         for kind, specs in (("method", self.methods), ("dataset", self.datasets), ("mask", self.masks)):
             labels = [s.label for s in specs]
             if len(set(labels)) != len(labels):
                 raise InputError(f"suite {self.name!r} has two {kind}s with the same label: {labels}")
+
+    @property
+    def acceleration(self):
+        """The run's :class:`~inpaintbench.acceleration.Acceleration` of its torch methods
+        (``precision``, ``channels_last``, ``compile``, ``compile_mode``)."""
+        from inpaintbench.acceleration import Acceleration
+
+        return Acceleration(precision=self.precision, channels_last=self.channels_last, compile=self.compile,
+                            compile_mode=self.compile_mode)
 
     def conditions(self) -> tuple:
         """The task conditions of the suite, one per mask family (inpainting) or per scale

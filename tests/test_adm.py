@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from inpaintbench.run.units import raw_records
 import torch
 
 from inpaintbench.api import InputError, MethodUnavailable
@@ -664,7 +666,7 @@ def test_an_official_pt_runs_through_repaint_and_ilvr_from_a_suite_file(tiny_pt,
     suite.write_text(E2E_SUITE.format(root=root, pt=tiny_pt, args=args))
     out = tmp_path / "out"
     assert main(["run", "--suite", str(suite), "--out", str(out), "--no-report", "-q"]) == 0
-    records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    records = raw_records([out])
     samples = [r for r in records if r.get("kind") == "sample"]
     assert {r["method"] for r in samples} == {"repaint", "ilvr"}
     assert len(samples) == 4 and all(r["status"] == "ok" for r in samples), [r.get("error") for r in samples]

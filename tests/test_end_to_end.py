@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
+
+from inpaintbench.run.units import raw_records
 
 from inpaintbench.cli import main
 from inpaintbench.registry import method_registry
@@ -36,7 +37,8 @@ def _failing_method_entry():
 
 
 def _records(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
+    """Every record line of a results folder, raw (a duplicate would appear twice)."""
+    return raw_records([path])
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +62,7 @@ def tiny_run(tmp_path_factory):
         suite.write_text(TINY_SUITE.format(bad="exploding"))
         out, reports = tmp / "results", tmp / "reports"
         assert main(["run", "--suite", str(suite), "--out", str(out), "--report-dir", str(reports), "-q"]) == 0
-    return out / "results.jsonl", reports
+    return out, reports
 
 
 def test_cli_run_writes_records_and_a_leaderboard(tiny_run):
@@ -101,8 +103,8 @@ def test_sanity_ordering_biharmonic_beats_zero_fill_on_thin_strokes(tiny_run):
 def test_rerun_resumes_without_duplicating(tiny_run):
     results, reports = tiny_run
     before = [r for r in _records(results) if r["kind"] == "sample" and r["status"] == "ok"]
-    suite = results.parent.parent / "tiny.toml"
-    assert main(["run", "--suite", str(suite), "--out", str(results.parent), "--report-dir", str(reports), "-q",
+    suite = results.parent / "tiny.toml"
+    assert main(["run", "--suite", str(suite), "--out", str(results), "--report-dir", str(reports), "-q",
                  "--methods", "zero-fill,biharmonic,telea"]) == 0
     after = [r for r in _records(results) if r["kind"] == "sample" and r["status"] == "ok"]
     assert len(after) == len(before)
@@ -144,7 +146,7 @@ def test_rgb_256_images_from_a_real_folder(tmp_path, shared_data):
     assert main(["run", "--datasets", "celebahq", "--data-root", str(root), "--masks", "strokes-medium",
                  "--methods", "telea,pde-heat", "--n-images", "2", "--device", "cpu", "--out", str(out),
                  "--report-dir", str(tmp_path / "rep"), "-q"]) == 0
-    samples = [r for r in _records(out / "results.jsonl") if r["kind"] == "sample"]
+    samples = [r for r in _records(out) if r["kind"] == "sample"]
     assert len(samples) == 4 and all(r["status"] == "ok" for r in samples)
 
 
@@ -155,7 +157,7 @@ def test_paired_migan_folder_with_its_own_masks(tmp_path, shared_data):
     assert main(["run", "--datasets", "paired", "--data-root", str(root), "--masks", "dataset",
                  "--methods", "telea", "--n-images", "2", "--device", "cpu", "--out", str(out),
                  "--report-dir", str(tmp_path / "rep"), "-q"]) == 0
-    samples = [r for r in _records(out / "results.jsonl") if r["kind"] == "sample"]
+    samples = [r for r in _records(out) if r["kind"] == "sample"]
     assert len(samples) == 2 and all(r["status"] == "ok" for r in samples)
     assert all(0.0 < r["hole_fraction"] < 1.0 for r in samples)
 

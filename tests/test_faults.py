@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import json
 import os
 import pickle
 import threading
@@ -170,7 +169,10 @@ class Ctx:
 
     # reading
     def records(self, path: Path | None = None) -> list[dict]:
-        return [json.loads(line) for line in (path or self.results).read_text().splitlines()]
+        """Every record line of the results folder (or of one file), raw: duplicates show."""
+        from inpaintbench.run.units import raw_records
+
+        return raw_records([path or self.out])
 
     def samples(self, status: str | None = None, path: Path | None = None) -> list[dict]:
         return [r for r in self.records(path) if r["kind"] == "sample" and (status is None or r["status"] == status)]
@@ -538,25 +540,26 @@ def _(ctx: Ctx):
 
 # ----------------------------------------------------------------------------- 8. concurrent writers, crash-safe side files
 
-def _hold_lock(ctx: Ctx):
-    ctx.out.mkdir(parents=True, exist_ok=True)
-    handle = open(ctx.out / "results.jsonl.lock", "a+")
-    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    return handle
+def _unit_files(ctx: Ctx) -> list[Path]:
+    return sorted((ctx.out / "units").glob("*.jsonl"))
 
 
-@case("08-second-run-into-a-busy-folder-refuses-with-one-line")
+@case("08-a-unit-held-by-another-process-is-waited-for-and-run-once")
 def _(ctx: Ctx):
-    assert ctx.run()[0] == 0
-    before = ctx.results.read_bytes()
-    handle = _hold_lock(ctx)
-    try:
-        code, _, err = ctx.run(n=4)
-    finally:
-        handle.close()
-    one_error(code, err, "in use", str(ctx.out))
-    assert ctx.results.read_bytes() == before
-    assert ctx.run(n=4)[0] == 0 and len(ctx.samples("ok")) == 4  # free again: it resumes
+    from inpaintbench.run.runner import plan_suite
+    from inpaintbench.suite import load_suite
+
+    suite = load_suite("default").with_overrides(methods=["zero-fill"], masks=["box"], n_images=2, batch_size=2,
+                                                 device="cpu")
+    (unit,) = plan_suite(suite, ctx.out).units
+    (ctx.out / "units").mkdir(parents=True)
+    handle = open(ctx.out / "units" / f"{unit.name}.lock", "a+")
+    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    threading.Timer(1.0, handle.close).start()  # the other process lets go after a second
+    start = time.monotonic()
+    code, out, err = ctx.run()
+    assert code == 0 and time.monotonic() - start >= 0.9, err  # it waited for the claim
+    assert len(ctx.samples("ok")) == 2 and "wrote 2 records" in out
 
 
 @case("08-concurrent-runs-never-duplicate-records")
@@ -564,14 +567,13 @@ def _(ctx: Ctx):
     from inpaintbench.run.runner import run_suite
     from inpaintbench.suite import load_suite
 
-    the_suite = load_suite("default").with_overrides(methods=["zero-fill"], masks=["box"], n_images=4,
-                                                    batch_size=1, device="cpu")
+    the_suite = load_suite("default").with_overrides(methods=["zero-fill", "telea"], masks=["box", "wide"],
+                                                    n_images=4, batch_size=1, shard_size=2, device="cpu")
     outcomes = []
 
     def one():
         try:
-            run_suite(the_suite, ctx.out, progress=False)
-            outcomes.append("ok")
+            outcomes.append(run_suite(the_suite, ctx.out, progress=False).written)
         except InpaintBenchError as err:
             outcomes.append(str(err))
 
@@ -580,30 +582,29 @@ def _(ctx: Ctx):
         t.start()
     for t in threads:
         t.join()
-    assert all(o == "ok" or "in use" in o for o in outcomes) and "ok" in outcomes, outcomes
+    assert all(isinstance(o, int) for o in outcomes) and sum(outcomes) == 16, outcomes  # each sample once
     ok = ctx.samples("ok")
-    assert len(ok) == 4 and len({r["sample_id"] for r in ok}) == 4
+    assert len(ok) == 16 and len({(r["method"], r["mask"], r["sample_id"]) for r in ok}) == 16
 
 
 @case("08-crash-between-heat-map-and-records-does-not-double-count")
 def _(ctx: Ctx):
-    from inpaintbench.run import records
     from inpaintbench.run.artifacts import heatmap_path, load_heatmap
+    from inpaintbench.run.units import ResultsFolder
 
-    real = records.ResultsStore.append
+    real = ResultsFolder.commit_unit
     state = {"crashed": False}
 
-    def crashing(self, recs):
-        recs = list(recs)
-        if not state["crashed"] and any(isinstance(r, records.SampleRecord) for r in recs):
+    def crashing(self, unit, header, records):
+        if not state["crashed"]:
             state["crashed"] = True
-            raise KeyboardInterrupt
-        return real(self, recs)
+            raise OSError(5, "Input/output error")  # the machine dies between heat map and records
+        return real(self, unit, header, records)
 
-    ctx.monkeypatch.setattr(records.ResultsStore, "append", crashing)
+    ctx.monkeypatch.setattr(ResultsFolder, "commit_unit", crashing)
     code, _, err = ctx.run(n=4)
-    assert code == 130, err
-    ctx.monkeypatch.setattr(records.ResultsStore, "append", real)
+    assert code == 2, err
+    ctx.monkeypatch.setattr(ResultsFolder, "commit_unit", real)
     assert ctx.run(n=4)[0] == 0
     heat = load_heatmap(heatmap_path(ctx.out, "mnist-sample", "box", "zero-fill"))
     assert heat is not None and heat[2] == 4 == len(ctx.samples("ok"))
@@ -630,39 +631,44 @@ def _(ctx: Ctx):
     (ctx.out / "examples" / "mnist-sample" / "box" / "_input.npz").write_bytes(b"garbage")
     code, _, err = ctx.run(n=4)
     assert code == 0 and any("corrupt" in w for w in warnings_in(err)), err
-    code, _, err = ctx.cli("report", "--results", ctx.results, "--report-dir", ctx.tmp / "rep")
+    code, _, err = ctx.cli("report", "--results", ctx.out, "--report-dir", ctx.tmp / "rep")
     assert code == 0, err
 
 
 # ----------------------------------------------------------------------------- 9. malformed lines
 
-def _break_line(ctx: Ctx, lineno: int, text: str = '{"kind": "sample", "method": ') -> None:
-    lines = ctx.results.read_text().splitlines(keepends=True)
-    lines.insert(lineno - 1, text + "\n")
-    ctx.results.write_text("".join(lines))
+def _break_line(path: Path, lineno: int, text: str = '{"kind": "sample", "method": ', replace: bool = False) -> None:
+    lines = path.read_text().splitlines(keepends=True)
+    if replace:
+        lines[lineno - 1] = text + "\n"
+    else:
+        lines.insert(lineno - 1, text + "\n")
+    path.write_text("".join(lines))
 
 
 @case("09-report-skips-a-malformed-line-naming-file-and-line")
 def _(ctx: Ctx):
     assert ctx.run()[0] == 0
-    _break_line(ctx, 2)
-    before = ctx.results.read_bytes()
-    code, out, err = ctx.cli("report", "--results", ctx.results, "--report-dir", ctx.tmp / "rep")
+    (unit,) = _unit_files(ctx)
+    _break_line(unit, 2)
+    before = file_bytes(ctx.out)
+    code, out, err = ctx.cli("report", "--results", ctx.out, "--report-dir", ctx.tmp / "rep")
     assert code == 0, err
-    bad = [w for w in warnings_in(err) if "results.jsonl" in w and "line 2" in w]
+    bad = [w for w in warnings_in(err) if unit.name in w and "line 2" in w]
     assert len(bad) == 1, err
-    assert ctx.results.read_bytes() == before and not (ctx.out / "results.jsonl.quarantine").exists()
+    assert file_bytes(ctx.out) == before  # reading never writes, never quarantines
     assert "| zero-fill" in (ctx.tmp / "rep" / "LEADERBOARD.md").read_text()
 
 
 @case("09-resume-quarantines-the-line-and-keeps-every-good-record")
 def _(ctx: Ctx):
     assert ctx.run()[0] == 0
-    _break_line(ctx, 3, "not json at all")
+    (unit,) = _unit_files(ctx)
+    _break_line(unit, 3, "not json at all", replace=True)  # one record destroyed
     code, out, err = ctx.run()
     assert code == 0, err
-    assert "skipped 2" in out  # nothing recomputed, nothing lost
-    quarantine = (ctx.out / "results.jsonl.quarantine").read_text()
+    assert "wrote 1 records" in out and "skipped 1" in out  # only the lost record recomputed
+    quarantine = unit.with_name(unit.name + ".quarantine").read_text()
     assert "not json at all" in quarantine
     assert len(ctx.samples("ok")) == 2  # every remaining line parses
     assert any("line 3" in w for w in warnings_in(err)), err
@@ -671,11 +677,12 @@ def _(ctx: Ctx):
 @case("09-valid-json-with-a-wrong-schema-is-malformed-too")
 def _(ctx: Ctx):
     assert ctx.run()[0] == 0
-    _break_line(ctx, 2, '{"kind": "sample", "method": 3}')
-    _break_line(ctx, 2, '[1, 2, 3]')
+    (unit,) = _unit_files(ctx)
+    _break_line(unit, 2, '{"kind": "sample", "method": 3}', replace=True)
+    _break_line(unit, 2, '[1, 2, 3]')
     code, out, err = ctx.run()
-    assert code == 0 and "skipped 2" in out, err
-    assert len((ctx.out / "results.jsonl.quarantine").read_text().splitlines()) == 2
+    assert code == 0 and "wrote 1 records" in out, err
+    assert len(unit.with_name(unit.name + ".quarantine").read_text().splitlines()) == 2
 
 
 @case("09-reading-the-store-never-writes")
@@ -683,48 +690,52 @@ def _(ctx: Ctx):
     from inpaintbench.run.records import ResultsStore, SampleRecord
 
     assert ctx.run()[0] == 0
-    _break_line(ctx, 2)
-    before = ctx.results.read_bytes()
-    records = list(ResultsStore(ctx.results))
+    (unit,) = _unit_files(ctx)
+    _break_line(unit, 2)
+    before = file_bytes(ctx.out)
+    records = list(ResultsStore(unit))
     assert sum(isinstance(r, SampleRecord) for r in records) == 2
-    assert ctx.results.read_bytes() == before and sorted(p.name for p in ctx.out.iterdir()) == \
-        sorted(p.name for p in ctx.out.iterdir() if "quarantine" not in p.name)
+    assert file_bytes(ctx.out) == before
 
 
 # ----------------------------------------------------------------------------- 10. reading never truncates
 
-@case("10-report-on-a-folder-or-into-a-file-is-one-line")
+@case("10-report-on-an-empty-folder-or-into-a-file-is-one-line")
 def _(ctx: Ctx):
     assert ctx.run()[0] == 0
-    code, _, err = ctx.cli("report", "--results", ctx.out, "--report-dir", ctx.tmp / "rep")
-    one_error(code, err, "directory", "results.jsonl")
+    (ctx.tmp / "empty").mkdir()
+    code, _, err = ctx.cli("report", "--results", ctx.tmp / "empty", "--report-dir", ctx.tmp / "rep")
+    one_error(code, err, "holds no results", "empty")
     (ctx.tmp / "rep").write_text("x")
-    before = ctx.results.read_bytes()
-    code, _, err = ctx.cli("report", "--results", ctx.results, "--report-dir", ctx.tmp / "rep")
+    before = file_bytes(ctx.out)
+    code, _, err = ctx.cli("report", "--results", ctx.out, "--report-dir", ctx.tmp / "rep")
     one_error(code, err, "report", "directory")
-    assert ctx.results.read_bytes() == before
+    assert file_bytes(ctx.out) == before
 
 
 @case("10-report-leaves-a-partial-last-line-alone")
 def _(ctx: Ctx):
     assert ctx.run()[0] == 0
-    with open(ctx.results, "a") as handle:
+    (unit,) = _unit_files(ctx)
+    with open(unit, "a") as handle:
         handle.write('{"kind": "sample", "meth')
-    before = ctx.results.read_bytes()
-    code, _, err = ctx.cli("report", "--results", ctx.results, "--report-dir", ctx.tmp / "rep")
+    before = file_bytes(ctx.out)
+    code, _, err = ctx.cli("report", "--results", ctx.out, "--report-dir", ctx.tmp / "rep")
     assert code == 0, err
-    assert ctx.results.read_bytes() == before
+    assert file_bytes(ctx.out) == before
 
 
-@case("10-the-writer-repairs-its-own-tail-into-the-quarantine")
+@case("10-a-killed-writers-temporary-file-is-never-read")
 def _(ctx: Ctx):
     assert ctx.run()[0] == 0
-    with open(ctx.results, "a") as handle:
-        handle.write('{"kind": "sample", "meth')
+    (unit,) = _unit_files(ctx)
+    text = unit.read_text()
+    unit.unlink()  # killed before its rename: only the temporary file, cut short, is there
+    (unit.parent / f".{unit.name}.otherhost-7.tmp").write_text(text[: len(text) // 2])
+    code, out, err = ctx.cli("report", "--results", ctx.tmp / "nothing-here", "--report-dir", ctx.tmp / "rep")
+    assert code == 2
     code, out, err = ctx.run(n=4)
-    assert code == 0, err
-    assert all(line.startswith("{") and line.endswith("}") for line in ctx.results.read_text().splitlines())
-    assert '{"kind": "sample", "meth' in (ctx.out / "results.jsonl.quarantine").read_text()
+    assert code == 0 and "wrote 4 records" in out, err
     assert len(ctx.samples("ok")) == 4
 
 
@@ -863,7 +874,7 @@ def _(ctx: Ctx):
 @case("12-full-disk-on-the-results-file")
 def _(ctx: Ctx):
     assert ctx.run()[0] == 0
-    before = ctx.results.read_bytes()
+    before = {p: b for p, b in file_bytes(ctx.out).items() if p.startswith(("units/", "runs/"))}
 
     def full(fd):
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -872,7 +883,8 @@ def _(ctx: Ctx):
     code, _, err = ctx.run(n=4)
     ctx.monkeypatch.undo()
     one_error(code, err, "no space left", "rerun")
-    assert ctx.results.read_bytes() == before and no_tmp_files(ctx.out)
+    after = {p: b for p, b in file_bytes(ctx.out).items() if p.startswith(("units/", "runs/"))}
+    assert after == before and no_tmp_files(ctx.out)
 
 
 @case("12-full-disk-on-a-side-file-leaves-no-tmp")
@@ -888,7 +900,7 @@ def _(ctx: Ctx):
     code, _, err = ctx.run()
     one_error(code, err, "no space left")
     assert no_tmp_files(ctx.out)
-    assert all(json.loads(line) for line in ctx.results.read_text().splitlines())
+    assert not ctx.samples()  # the unit was never renamed into place: nothing half-written
 
 
 @case("12-decompression-bomb-is-one-line")
@@ -1040,7 +1052,7 @@ def _(ctx: Ctx):
     assert code == 130 and "Traceback" not in err
     lines = [line for line in err.splitlines() if line.strip()]
     assert lines[-1].startswith("interrupted; 6 records kept") and "rerun" in lines[-1], err
-    assert len(ctx.samples("ok")) == 6
+    assert len(ctx.samples("ok")) == 6  # zero-fill's 4 and the interrupted unit's finished batch
     code, out, err = ctx.run(methods="zero-fill,interrupter", n=4)
     assert code == 0 and "skipped 6" in out and len(ctx.samples("ok")) == 8, err
 

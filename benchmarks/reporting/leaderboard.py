@@ -29,41 +29,9 @@ from inpaintbench.reporting.tables import (  # noqa: F401  (COLUMNS, summary_tab
     summary_table,
 )
 from inpaintbench.run.artifacts import example_path, load_examples, safe_name
-from inpaintbench.run.records import (
-    KEY_FIELDS,
-    DatasetRecord,
-    ResultsStore,
-    RunRecord,
-    SampleRecord,
-    UnavailableRecord,
-)
-
-
-def load_records(paths: Iterable[str | os.PathLike]) -> tuple[pd.DataFrame, list[dict], list[dict]]:
-    """Read results files.
-
-    Returns:
-        one row per sample record (the last record of each key wins: a retried error is
-        superseded), metrics flattened into columns and scalar method / mask settings into
-        ``config.<key>`` / ``mask_config.<key>`` columns (:meth:`SampleRecord.flat`); the run
-        records; the unavailable records (dataclasses of :mod:`inpaintbench.run.records`).
-    """
-    samples, runs, unavailable, notes = [], [], [], {}
-    for path in paths:
-        for record in ResultsStore(path):
-            if isinstance(record, SampleRecord):
-                samples.append(record.flat())
-            elif isinstance(record, RunRecord):
-                runs.append(record)
-            elif isinstance(record, UnavailableRecord):
-                unavailable.append(record)
-            elif isinstance(record, DatasetRecord) and record.lpips_note:
-                notes[record.dataset] = record.lpips_note
-    frame = pd.DataFrame(samples)
-    if not frame.empty:
-        frame = frame.drop_duplicates(subset=[k for k in KEY_FIELDS if k in frame], keep="last")
-    frame.attrs["lpips_notes"] = notes
-    return frame, runs, unavailable
+from inpaintbench.reporting.results import load_records  # noqa: F401  (public here too)
+from inpaintbench.run.records import RunRecord
+from inpaintbench.run.units import ResultsFolder
 
 
 def comparison_grid(results_dir: Path, dataset: str, mask: str, methods: list[str], out_path: Path,
@@ -300,9 +268,10 @@ def _rel(path: Path, start: Path) -> str:
 def _results_dir_of(group: pd.DataFrame, results_paths: list[Path]) -> Path:
     # Examples live beside the results file; with several files, the first that has them wins.
     for path in results_paths:
-        if example_path(path.parent, group["dataset"].iloc[0], group["mask"].iloc[0], "_input").exists():
-            return path.parent
-    return results_paths[0].parent
+        root = ResultsFolder(path).root
+        if example_path(root, group["dataset"].iloc[0], group["mask"].iloc[0], "_input").exists():
+            return root
+    return ResultsFolder(results_paths[0]).root
 
 
 def _provenance(runs: list[RunRecord]) -> list[str]:

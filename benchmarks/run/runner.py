@@ -34,8 +34,14 @@ from inpaintbench.run.executors import (
     dispatch,
     run_in_process,
 )
-from inpaintbench.run.records import DatasetRecord, RunRecord, SampleRecord, UnavailableRecord, method_identity
-from inpaintbench.run.unit_runner import NO_HOLE_NOTE, UnitOutcome, UnitRunner, build_lpips
+from inpaintbench.run.records import DatasetRecord, RunRecord, SampleRecord, UnavailableRecord
+from inpaintbench.run.unit_runner import (
+    NO_HOLE_NOTE,
+    UnitOutcome,
+    UnitRunner,
+    accelerated_identity,
+    build_lpips,
+)
 from inpaintbench.run.units import ResultsFolder, WorkUnit, unit_hash, unit_name
 from inpaintbench.run.worker import fork_available
 from inpaintbench.suite import Spec, Suite
@@ -178,6 +184,7 @@ class Plan:
     conditions: tuple[Condition, ...]
     lpips: Any
     lpips_note: dict[str, Any]
+    applied: dict[str, Any]
 
     def pending(self) -> list[WorkUnit]:
         """Units with at least one sample not done at planning time."""
@@ -234,8 +241,9 @@ def plan_suite(suite: Suite, out_dir: str | Path, *, lpips_weights: str | None =
             raise InputError(f"method {label!r} solves {list(method.tasks)}, not the suite's task {task_name!r}; "
                              "remove it from the suite or pick a suite of its task")
     lpips_metric, lpips_note = build_lpips(suite.lpips_net, lpips_weights, device)
-    identities = {spec.label: method_identity(spec.name, methods[spec.label]) for spec in suite.methods
-                  if spec.label in methods}
+    applied = {label: suite.acceleration.apply(method) for label, method in methods.items()}
+    identities = {spec.label: accelerated_identity(spec.name, methods[spec.label], applied[spec.label])
+                  for spec in suite.methods if spec.label in methods}
     units = []
     for dataset_spec in suite.datasets:
         view = views[dataset_spec.label]
@@ -260,7 +268,7 @@ def plan_suite(suite: Suite, out_dir: str | Path, *, lpips_weights: str | None =
                         base=base, num_gpus=1.0 if device.type == "cuda" else 0.0))
     done = ResultsFolder(out_dir).done_keys()
     return Plan(suite, out_dir, device, units, done, methods, unavailable, identities, views, conditions,
-                lpips_metric, lpips_note)
+                lpips_metric, lpips_note, applied)
 
 
 def run_suite(suite: Suite, out_dir: str | Path, *, progress: bool = True, lpips_weights: str | None = None,
@@ -311,7 +319,7 @@ def run_suite(suite: Suite, out_dir: str | Path, *, progress: bool = True, lpips
               for spec in suite.datasets)])
         runner = UnitRunner(suite, out_dir, device, run_id, executor, lambda label: plan.methods[label],
                             {c.label: c for c in plan.conditions}, plan.identities, plan.lpips,
-                            methods=dict(plan.methods), datasets=dict(plan.views))
+                            methods=dict(plan.methods), applied=dict(plan.applied), datasets=dict(plan.views))
         outcomes: list[UnitOutcome] = []
         try:
             if executor == "inprocess":
@@ -323,8 +331,8 @@ def run_suite(suite: Suite, out_dir: str | Path, *, progress: bool = True, lpips
                 outcomes = dispatch(pool, pending, fail=lambda u, why, n: runner.fail(u, u.base, why, n),
                                     progress=progress, sink=outcomes,
                                     **({} if max_retries is None else {"max_retries": max_retries}))
-        except KeyboardInterrupt:
-            raise RunInterrupted(sum(o.written for o in outcomes), out_dir) from None
+        except KeyboardInterrupt as err:
+            raise RunInterrupted(sum(o.written for o in outcomes) + getattr(err, "written", 0), out_dir) from None
         for outcome in outcomes:
             summary.written += outcome.written
             summary.skipped += outcome.skipped

@@ -10,6 +10,7 @@ warmed up. It never branches on the task and imports no method.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -20,13 +21,14 @@ from typing import Any, Callable
 
 import torch
 
+from inpaintbench.acceleration import Acceleration, AppliedAcceleration
 from inpaintbench.api import InputError, Method, Restoration, SampleRNG
 from inpaintbench.fid import save_originals, save_outputs
 from inpaintbench.metrics import compute_image_metrics
 from inpaintbench.notices import one_line
 from inpaintbench.run.artifacts import accumulate_heatmap, example_path, heatmap_path, save_examples
 from inpaintbench.run.data import DatasetView, open_dataset
-from inpaintbench.run.records import DONE_STATUSES, SampleRecord, UnitRecord, method_identity
+from inpaintbench.run.records import DONE_STATUSES, SampleRecord, UnitRecord, config_hash, method_identity
 from inpaintbench.run.units import ResultsFolder, WorkUnit
 from inpaintbench.run.worker import CallTimeout, WorkerFailed, call_in_fork
 from inpaintbench.suite import Suite
@@ -41,6 +43,14 @@ NO_HOLE_NOTE = "no hole: the mask leaves every pixel known; not run and left out
 #: How far outside [0, 1] a raw output may stray (float rounding of a network's last layer)
 #: before it is an error instead of being clipped.
 RANGE_TOLERANCE = 1e-3
+
+
+class UnitInterrupted(KeyboardInterrupt):
+    """Ctrl-C inside a unit: its finished batches were written (``written`` records)."""
+
+    def __init__(self, written: int):
+        super().__init__(f"interrupted; {written} records of the unit kept")
+        self.written = written
 
 
 @dataclass
@@ -75,33 +85,50 @@ class _Timing:
     warmup_s: float = 0.0
 
 
+def accelerated_identity(name: str, method: Method, applied: AppliedAcceleration) -> tuple[dict[str, Any], str]:
+    """:func:`~inpaintbench.run.records.method_identity` plus what acceleration was applied,
+    when it is not plain fp32 (so default records keep their hash)."""
+    config, chash = method_identity(name, method)
+    described = applied.describe()
+    if described != Acceleration().describe():
+        config = {**config, "acceleration": described}
+        chash = config_hash(config)
+    return config, chash
+
+
 def _call(method: Method, condition: Condition, suite: Suite, original: torch.Tensor, observation: Any,
           rng: SampleRNG, batch_ids: list[str], first_mask: torch.Tensor | None, warm: bool,
-          timing: _Timing) -> tuple:
+          timing: _Timing, applied: AppliedAcceleration | None = None) -> tuple:
     """``(restoration, seconds, peak bytes)`` of one timed call, after a warm-up call on the first
-    image when ``warm`` (the first call pays for lazy init, allocator growth, cuDNN autotune)."""
+    image when ``warm`` (the first call pays for lazy init, allocator growth, cuDNN autotune,
+    ``torch.compile``); both under the method's autocast when ``applied`` asks for one."""
     device = original.device
+
+    def restore(obs: Any, generators: SampleRNG) -> Any:
+        with applied.autocast() if applied is not None else contextlib.nullcontext():
+            return method.restore(obs, generators)
+
     if warm:
         start = time.perf_counter()
         first = condition.task_for(batch_ids[:1], (1, *original.shape[1:]), suite.seed, first_mask)
-        method.restore(first.observe(original[:1]), SampleRNG.for_samples(
+        restore(first.observe(original[:1]), SampleRNG.for_samples(
             suite.seed, "warmup", sample_ids=batch_ids[:1], device=device))
         timing.warmup_s += time.perf_counter() - start
-    timed = timed_call(lambda: method.restore(observation, rng), device)
+    timed = timed_call(lambda: restore(observation, rng), device)
     timing.method_s += timed.seconds
     return timed.value, timed.seconds, timed.peak_memory_bytes
 
 
 def _call_in_worker(method: Method, condition: Condition, suite: Suite, original: torch.Tensor, observation: Any,
                     rng: SampleRNG, batch_ids: list[str], first_mask: torch.Tensor | None,
-                    timing: _Timing) -> tuple:
+                    timing: _Timing, applied: AppliedAcceleration | None = None) -> tuple:
     """:func:`_call` in a forked child killed after ``suite.call_timeout_s``
     (:mod:`inpaintbench.run.worker`). Always warmed up: a child starts from the parent's
     state, so what an earlier child's warm-up did is gone."""
     def work() -> tuple:
         child = _Timing()
         restoration, seconds, peak = _call(method, condition, suite, original, observation, rng, batch_ids,
-                                           first_mask, True, child)
+                                           first_mask, True, child, applied)
         image = restoration.image
         if isinstance(image, torch.Tensor):  # an array crosses the pipe by value (a tensor: by shared memory)
             image = image.detach().cpu().numpy()
@@ -126,9 +153,10 @@ class UnitRunner:
         run_id: the run the records belong to.
         executor: its name, written into each unit's header.
         build_method: ``label -> Method`` (built and moved to ``device``); called when a unit
-            needs a method this process does not hold.
+            needs a method this process does not hold; the suite's acceleration is applied to it.
         methods: methods built already (the in-process run passes the ones it built to check
-            them), kept for the whole run; others are built on demand, one at a time.
+            them), kept for the whole run, with ``applied`` their acceleration; others are built
+            on demand, one at a time.
         lpips: the LPIPS metric or None (unavailable).
         conditions: the suite's conditions by label.
         identities: ``label -> (config, config hash)`` the run planned with; a method built
@@ -145,6 +173,7 @@ class UnitRunner:
     identities: dict[str, tuple[dict[str, Any], str]]
     lpips: Any = None
     methods: dict[str, Method] = field(default_factory=dict)
+    applied: dict[str, AppliedAcceleration] = field(default_factory=dict)
     datasets: dict[str, DatasetView] = field(default_factory=dict)
     warmed: set = field(default_factory=set)
 
@@ -163,13 +192,15 @@ class UnitRunner:
             return self.methods[label]
         for other in [k for k in self.methods if k not in self._pinned]:
             del self.methods[other]
+            self.applied.pop(other, None)
         method = self.build_method(label)
+        applied = self.suite.acceleration.apply(method)
         planned_config, planned_hash = self.identities[label]
-        _, chash = method_identity(planned_config["name"], method)
+        _, chash = accelerated_identity(planned_config["name"], method, applied)
         if chash != planned_hash:
             raise InputError(f"method {label!r} built on {socket.gethostname()} hashes to {chash}, the run planned "
                              f"{planned_hash}: its options or weight files differ on this machine")
-        self.methods[label] = method
+        self.methods[label], self.applied[label] = method, applied
         return method
 
     def dataset(self, label: str) -> DatasetView:
@@ -200,7 +231,13 @@ class UnitRunner:
                 return outcome
             start = time.perf_counter()
             timing = _Timing()
-            records = self._execute(unit, base, pending, timing)
+            records: list[SampleRecord] = []
+            try:
+                self._execute(unit, base, pending, timing, records)
+            except KeyboardInterrupt:  # Ctrl-C: keep the finished batches; the rerun does the rest
+                if records:
+                    self.folder.commit_unit(unit, self._header(unit, attempt), records)
+                raise UnitInterrupted(len(records)) from None
             header = self._header(unit, attempt, wall_s=time.perf_counter() - start, method_s=timing.method_s,
                                   warmup_s=timing.warmup_s)
             self.folder.commit_unit(unit, header, records)
@@ -224,15 +261,18 @@ class UnitRunner:
                           host=socket.gethostname(), pid=os.getpid(), executor=self.executor, attempt=attempt,
                           torch_threads=torch.get_num_threads(), **timing)
 
-    def _execute(self, unit: WorkUnit, base: dict[str, Any], pending: list[int], timing: _Timing) -> list[SampleRecord]:
+    def _execute(self, unit: WorkUnit, base: dict[str, Any], pending: list[int], timing: _Timing,
+                 records: list[SampleRecord]) -> None:
+        """Append the records of ``pending`` (positions in the unit) to ``records``, batch by batch."""
         suite, view, condition = self.suite, self.dataset(unit.dataset), self.conditions[unit.condition]
         example_ids = set(view.ids[: suite.n_examples])
-        records: list[SampleRecord] = []
         try:
             method = self.method(unit.method)
         except Exception as err:  # a worker that cannot build the method: its samples fail, the run goes on
             problem = f"could not build the method here: {type(err).__name__}: {one_line(err)}"
-            return [SampleRecord(**base, sample_id=unit.sample_ids[j], status="error", error=problem) for j in pending]
+            records += [SampleRecord(**base, sample_id=unit.sample_ids[j], status="error", error=problem)
+                        for j in pending]
+            return
         device = method.device
         for start in range(0, len(pending), suite.batch_size):
             chunk = pending[start: start + suite.batch_size]
@@ -255,7 +295,6 @@ class UnitRunner:
                 self._save_input_examples(unit, condition, batch_ids, images, task, example_ids)
             records += self._batch(method, device, unit, base, condition, task, images, dataset_masks, batch_ids,
                                    example_ids, timing)
-        return records
 
     def _save_input_examples(self, unit, condition, batch_ids, images, task, example_ids) -> None:
         keep = [j for j, sid in enumerate(batch_ids) if sid in example_ids]
@@ -273,11 +312,12 @@ class UnitRunner:
         try:
             if suite.call_timeout_s is not None:
                 restoration, seconds, peak = _call_in_worker(method, condition, suite, original, observation, rng,
-                                                             batch_ids, first_mask, timing)
+                                                             batch_ids, first_mask, timing, self.applied.get(label))
             else:
                 warm_key = (label, condition.task_name, tuple(original.shape[1:]))
                 restoration, seconds, peak = _call(method, condition, suite, original, observation, rng, batch_ids,
-                                                   first_mask, warm_key not in self.warmed, timing)
+                                                   first_mask, warm_key not in self.warmed, timing,
+                                                   self.applied.get(label))
                 self.warmed.add(warm_key)
             problem = validate_output(restoration.image, original.shape)
         except Exception as err:  # a failing method is a result, not the end of the run

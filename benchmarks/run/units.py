@@ -28,6 +28,7 @@ import json
 import math
 import os
 import socket
+from datetime import datetime, timezone
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -155,8 +156,10 @@ class ResultsFolder:
             # The lock file stays: removing it would race with the next claimant's open().
 
     def write_run(self, run_id: str, records: list[Any]) -> Path:
-        """Write a run's own records (RunRecord, DatasetRecords, UnavailableRecords) at once."""
-        path = self.runs_dir / f"{safe_name(run_id)}.jsonl"
+        """Write a run's own records (RunRecord, DatasetRecords, UnavailableRecords) at once,
+        named by the start time so the folder lists runs in the order they started."""
+        started = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+        path = self.runs_dir / f"{started}-{safe_name(run_id)}.jsonl"
         atomic_write(path, _lines(records))
         return path
 
@@ -167,14 +170,17 @@ class ResultsFolder:
 
     def commit_unit(self, unit: WorkUnit, header: UnitRecord, samples: list[SampleRecord]) -> Path:
         """Make a unit's records visible, keeping the finished records of an earlier file of the
-        same unit (a rerun after errors only recomputes what was not done). Call it holding the
-        unit's claim."""
+        same unit (a rerun after errors only recomputes what was not done). Malformed lines of
+        the earlier file move to ``<unit>.jsonl.quarantine`` (see
+        :meth:`~inpaintbench.run.records.ResultsStore.repair`). Call it holding the unit's claim."""
+        path = self.unit_path(unit)
+        if path.exists():
+            ResultsStore(path).repair()
         kept = [r for r in self.unit_records(unit) if isinstance(r, SampleRecord) and r.status in DONE_STATUSES]
         fresh = {r.key() for r in samples}
         merged = [r for r in kept if r.key() not in fresh] + list(samples)
         order = {key: i for i, key in enumerate(unit.keys)}
         merged.sort(key=lambda r: order.get(r.key(), len(order)))
-        path = self.unit_path(unit)
         atomic_write(path, _lines([header, *merged]))
         return path
 
@@ -274,3 +280,13 @@ def read_records(paths: Iterable[str | os.PathLike]) -> list[Any]:
     return out
 
 
+
+
+def raw_records(paths: Iterable[str | os.PathLike]) -> list[dict[str, Any]]:
+    """Every record line of ``paths`` (see :func:`records_files`) as a plain dict, in file order,
+    nothing merged: a duplicate shows up twice (for tools that audit a folder, and tests)."""
+    out = []
+    for path in records_files(paths):
+        with open(path, "rb") as handle:
+            out += [json.loads(line) for line in handle if line.endswith(b"\n") and line.strip()]
+    return out

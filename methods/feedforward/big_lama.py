@@ -105,11 +105,14 @@ class FourierUnit(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``[B, C_in, H, W]`` -> ``[B, C_out, H, W]``."""
         b, _, h, w = x.shape
-        spectrum = torch.fft.rfft2(x, norm="ortho")
-        z = torch.stack((spectrum.real, spectrum.imag), dim=2).flatten(1, 2)
-        z = F.relu(self.bn(self.conv_layer(z)))
-        z = z.unflatten(1, (-1, 2))
-        return torch.fft.irfft2(torch.complex(z[:, :, 0], z[:, :, 1]), s=(h, w), norm="ortho")
+        # In float32 under a bf16/fp16 autocast: FFTs have no reduced-precision kernels and
+        # torch.complex rejects bf16 (inpaintbench.acceleration); the output is cast back.
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            spectrum = torch.fft.rfft2(x.float(), norm="ortho")
+            z = torch.stack((spectrum.real, spectrum.imag), dim=2).flatten(1, 2)
+            z = F.relu(self.bn(self.conv_layer(z)))
+            z = z.unflatten(1, (-1, 2))
+            return torch.fft.irfft2(torch.complex(z[:, :, 0], z[:, :, 1]), s=(h, w), norm="ortho").to(x.dtype)
 
 
 class SpectralTransform(nn.Module):

@@ -54,12 +54,15 @@ class FourierUnit(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, _, h, w = x.shape
-        spectrum = torch.fft.rfft2(x.float(), norm="ortho")  # [B, C, H, W//2+1] complex
-        w_half = spectrum.shape[-1]
-        z = torch.view_as_real(spectrum).permute(0, 1, 4, 2, 3).reshape(b, -1, h, w_half)
-        z = self.relu(self.bn(self.conv_layer(z)))
-        z = z.reshape(b, -1, 2, h, w_half).permute(0, 1, 3, 4, 2).contiguous()
-        return torch.fft.irfft2(torch.view_as_complex(z), s=(h, w), norm="ortho").to(x.dtype)
+        # FFTs have no reduced-precision kernels and complex tensors no bf16: the unit runs in
+        # float32 under a bf16/fp16 autocast (inpaintbench.acceleration), its output cast back.
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            spectrum = torch.fft.rfft2(x.float(), norm="ortho")  # [B, C, H, W//2+1] complex
+            w_half = spectrum.shape[-1]
+            z = torch.view_as_real(spectrum).permute(0, 1, 4, 2, 3).reshape(b, -1, h, w_half)
+            z = self.relu(self.bn(self.conv_layer(z)))
+            z = z.reshape(b, -1, 2, h, w_half).permute(0, 1, 3, 4, 2).contiguous()
+            return torch.fft.irfft2(torch.view_as_complex(z), s=(h, w), norm="ortho").to(x.dtype)
 
 
 class SpectralTransform(nn.Module):
