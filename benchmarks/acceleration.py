@@ -18,9 +18,7 @@ What each option does, and why:
   dtype (matmuls and convolutions in reduced precision, reductions and norms in float32 as
   autocast decides); parameters stay float32 and the method's output stays float32 ``[0, 1]``
   (every method returns ``.float()``). ``fp16`` is refused on the CPU (no fast fp16 kernels
-  there; use ``bf16``). Modules known to break under autocast (the Fourier units of the LaMa
-  networks: FFTs have no bf16 kernels, and ``view_as_complex`` / ``torch.complex`` reject
-  bf16) run in float32 with autocast disabled (:data:`FP32_MODULES`), and the record says so.
+  there; use ``bf16``).
 * ``channels_last``: the method's networks get NHWC weights, and their 4-D float inputs are
   converted on entry (a forward pre-hook): cuDNN's and oneDNN's fast convolution kernels
   are NHWC, especially with tensor cores. Outputs are numerically the same as NCHW (up to
@@ -40,7 +38,6 @@ of a one-image call (:func:`measure_peak_bytes`).
 from __future__ import annotations
 
 import contextlib
-import functools
 import types
 from dataclasses import dataclass
 from typing import Any, Callable, ContextManager, Iterator
@@ -53,7 +50,6 @@ from inpaintbench.api import InputError
 __all__ = [
     "Acceleration",
     "AppliedAcceleration",
-    "FP32_MODULES",
     "PRECISIONS",
     "auto_batch_size",
     "find_modules",
@@ -66,18 +62,6 @@ PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat1
 
 #: ``torch.compile`` modes accepted (``None`` = the default mode).
 COMPILE_MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
-
-#: Modules that must run in float32 with autocast disabled ("module:Class", imported lazily):
-#: the Fourier units of the project's LaMa networks. Why: ``torch.fft`` has no bfloat16
-#: kernels (CPU: "Unsupported dtype BFloat16"; cuFFT: likewise, and fp16 only for power-of-two
-#: sizes), and ``view_as_complex`` / ``torch.complex`` reject bfloat16, while the 1x1
-#: convolution inside the unit returns bfloat16 under autocast. The CPU's autocast happens to
-#: keep ``ffc.FourierUnit`` working (its fp32 list includes ``view_as_complex``) but not
-#: ``big_lama.FourierUnit`` (``torch.complex``), and CUDA's autocast covers neither.
-FP32_MODULES: tuple[str, ...] = (
-    "inpaintbench.methods.feedforward.ffc:FourierUnit",
-    "inpaintbench.methods.feedforward.big_lama:FourierUnit",
-)
 
 # Objects whose attributes are searched for networks: the project's own classes and
 # diffusers' pipelines (Stable Diffusion keeps its UNet/VAE/text encoder there). Foreign
@@ -149,8 +133,8 @@ class Acceleration:
         (``fp16`` or CUDA graphs on the CPU, ``bf16`` on a GPU without bfloat16)."""
         device = torch.device(device)
         if device.type == "cpu" and self.precision == "fp16":
-            raise InputError("precision='fp16' is not supported on the CPU (no fast fp16 kernels there, and "
-                             "the Fourier units cannot run in fp16); use precision='bf16' on the CPU")
+            raise InputError("precision='fp16' is not supported on the CPU (no fast fp16 kernels there); "
+                             "use precision='bf16' on the CPU")
         if device.type == "cpu" and self.compile and self.compile_mode == "reduce-overhead":
             raise InputError("compile_mode='reduce-overhead' uses CUDA graphs: CUDA only; "
                              "use the default compile_mode on the CPU")
@@ -204,18 +188,15 @@ class Acceleration:
         self.check_device(device)
         found = find_modules(method)
         if not found:
-            return AppliedAcceleration(self, device, "fp32", False, False, (), 0,
+            return AppliedAcceleration(self, device, "fp32", False, False, (),
                                        "no torch.nn.Module in this method: run as is, in fp32")
-        fp32_count = 0
         for _, module in found:
-            if self.dtype is not None:
-                fp32_count += _force_fp32_islands(module)
             if self.channels_last:
                 _to_channels_last(module)
             if self.compile:
                 _compile_in_place(module, self.compile_mode, self.compile_backend)
         return AppliedAcceleration(self, device, self.precision, self.channels_last, self.compile,
-                                   tuple(path for path, _ in found), fp32_count, None)
+                                   tuple(path for path, _ in found), None)
 
 
 @dataclass(frozen=True)
@@ -228,7 +209,6 @@ class AppliedAcceleration:
         precision: the effective precision (``"fp32"`` for non-torch methods).
         channels_last, compiled: whether they were applied.
         modules: attribute paths of the networks found (``"method.net"``, ...).
-        fp32_modules: how many submodules run in float32 under autocast (:data:`FP32_MODULES`).
         note: why nothing was applied (non-torch method), else None.
     """
 
@@ -238,7 +218,6 @@ class AppliedAcceleration:
     channels_last: bool
     compiled: bool
     modules: tuple[str, ...]
-    fp32_modules: int
     note: str | None = None
 
     def autocast(self) -> ContextManager[Any]:
@@ -251,15 +230,12 @@ class AppliedAcceleration:
     def describe(self) -> dict[str, Any]:
         """The record-config entry: what was applied to this method (``precision``,
         ``channels_last``, ``compile`` [+ ``compile_mode``, ``compile_backend``]), plus
-        ``fp32_modules`` when some submodules stay float32, and ``requested`` (the run's
-        options) with ``note`` when they differ from what was applied."""
+        ``requested`` (the run's options) with ``note`` when they differ from what was applied."""
         out: dict[str, Any] = {"precision": self.precision, "channels_last": self.channels_last,
                                "compile": self.compiled}
         if self.compiled:
             out["compile_mode"] = self.requested.compile_mode or "default"
             out["compile_backend"] = self.requested.compile_backend
-        if self.fp32_modules:
-            out["fp32_modules"] = self.fp32_modules
         asked = self.requested.describe()
         if {k: out.get(k) for k in asked} != asked:
             out["requested"] = asked
@@ -314,56 +290,6 @@ def find_modules(obj: Any) -> list[tuple[str, nn.Module]]:
 
 
 # ---------------------------------------------------------------------------- what apply does
-
-
-@functools.lru_cache(maxsize=None)
-def _fp32_classes() -> tuple[type, ...]:
-    import importlib
-
-    classes = []
-    for target in FP32_MODULES:
-        module_name, _, class_name = target.partition(":")
-        try:
-            classes.append(getattr(importlib.import_module(module_name), class_name))
-        except (ImportError, AttributeError):  # an optional part not installed: nothing to protect
-            continue
-    return tuple(classes)
-
-
-def _float_args(value: Any) -> Any:
-    if isinstance(value, torch.Tensor) and value.is_floating_point() and value.dtype != torch.float32:
-        return value.float()
-    if isinstance(value, tuple):
-        return tuple(_float_args(v) for v in value)
-    return value
-
-
-def _force_fp32_islands(module: nn.Module) -> int:
-    """Make every :data:`FP32_MODULES` submodule of ``module`` run with autocast disabled on
-    float32 inputs (its output is cast back to the input's dtype, so the surrounding
-    reduced-precision graph is unchanged). Returns the number of such submodules."""
-    classes = _fp32_classes()
-    count = 0
-    for sub in module.modules():
-        if not classes or not isinstance(sub, classes):
-            continue
-        count += 1
-        if getattr(sub, "_inpaintbench_fp32", False):
-            continue
-        forward = sub.forward
-
-        def fp32_forward(*args: Any, _original: Callable[..., Any] = forward, **kwargs: Any) -> Any:
-            dtype = next((a.dtype for a in args if isinstance(a, torch.Tensor)), None)
-            device_type = next((a.device.type for a in args if isinstance(a, torch.Tensor)), "cpu")
-            with torch.autocast(device_type=device_type, enabled=False):
-                out = _original(*_float_args(args), **kwargs)
-            return out.to(dtype) if isinstance(out, torch.Tensor) and dtype is not None else out
-
-        # An instance attribute shadows the class's forward for this module only (nn.Module
-        # calls self.forward), so the class and every other instance stay as they were.
-        sub.forward = fp32_forward  # type: ignore[method-assign]
-        sub._inpaintbench_fp32 = True  # type: ignore[attr-defined]
-    return count
 
 
 def _channels_last_args(module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...]:

@@ -10,12 +10,16 @@ composites scored against the original:
   a sampling chain feeds every rounding difference back into the next step, so the bound is
   wider. Tolerances: max abs 0.1, per-image 1.0 dB, mean 0.5 dB.
 * channels_last vs contiguous, fp32: <= 3.4e-6 (tolerance 1e-5).
+* the shrunk Big LaMa generator (random weights, 2 images at 32x32), bf16 vs fp32: max abs
+  0.0027 (tolerance 0.05). The Fourier units run in float32 under autocast by themselves
+  (``FourierUnit.forward`` of ``ffc`` and ``big_lama``); the tests check it with a hook.
 
 Without ``../shared/data/celeba`` the same checks run on smooth synthetic images.
 """
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -118,35 +122,102 @@ def test_channels_last_converts_weights_and_inputs():
     assert seen_out[0].is_contiguous(memory_format=torch.channels_last)  # and NHWC runs through the convs
 
 
-def test_big_lama_fourier_units_run_in_fp32_under_bf16():
-    """Big LaMa's Fourier unit cannot run under bf16 autocast as written (torch.complex of
-    bf16); apply() makes it run in fp32, and the output stays close to fp32's."""
+def fourier_dtypes(net: torch.nn.Module) -> list[tuple[torch.dtype, torch.dtype]]:
+    """Hook every ``FourierUnit`` (``ffc`` and ``big_lama``) of ``net``: the returned list fills,
+    per call, with ``(input dtype, output dtype)`` of the unit's 1x1 ``conv_layer``, which sits
+    between the unit's ``rfft2`` and ``irfft2``: float32 in means the FFT ran in float32, float32
+    out means the conv ran with autocast disabled, so the inverse FFT gets float32 too."""
+    seen: list[tuple[torch.dtype, torch.dtype]] = []
+    units = [m for m in net.modules() if type(m).__name__ == "FourierUnit"]
+    assert units, "no FourierUnit in this network"
+    for unit in units:
+        unit.conv_layer.register_forward_hook(lambda _, args, out: seen.append((args[0].dtype, out.dtype)))
+    return seen
+
+
+def assert_fourier_units_ran_in_fp32(seen: list[tuple[torch.dtype, torch.dtype]], calls: int) -> None:
+    assert len(seen) == calls
+    assert all(pair == (torch.float32, torch.float32) for pair in seen), seen
+
+
+def big_lama(seed: int = 0) -> torch.nn.Module:
+    """A shrunk Big LaMa generator (2 residual blocks: 4 Fourier units) with random weights."""
     from inpaintbench.methods.feedforward.big_lama import BigLamaGenerator
 
-    gen = torch.Generator().manual_seed(0)
+    gen = torch.Generator().manual_seed(seed)
     net = BigLamaGenerator(ngf=8, n_blocks=2, max_features=64).eval()
     with torch.no_grad():
         for p in net.parameters():
             p.copy_(torch.randn(p.shape, generator=gen) * 0.2)
-    x = torch.rand(2, 4, 32, 32, generator=gen)
+    return net
+
+
+def test_big_lama_bf16_autocast_runs_the_fourier_units_in_fp32():
+    """bf16 autocast on the CPU simply works on the Big LaMa generator (its FourierUnit runs
+    its FFTs in float32 with autocast disabled), the rest of the network runs in bf16, and
+    the output stays close to fp32's."""
+    net = big_lama()
+    x = torch.rand(2, 4, 32, 32, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         reference = net(x)
-        with torch.autocast("cpu", dtype=torch.bfloat16), pytest.raises(RuntimeError, match="BFloat16"):
-            net(x)  # the bug apply() works around (report: the fix belongs in big_lama.py)
         applied = Acceleration(precision="bf16").apply(net)
-        assert applied.fp32_modules == 4 and applied.describe()["fp32_modules"] == 4  # 2 per residual block
+        assert applied.describe() == {"precision": "bf16", "channels_last": False, "compile": False}
+        seen = fourier_dtypes(net)
         with applied.autocast():
             out = net(x)
+    assert_fourier_units_ran_in_fp32(seen, calls=4)  # 2 per residual block
     assert out.dtype == torch.bfloat16  # the rest of the network did run in bf16
     assert float((out.float() - reference).abs().max()) <= 0.05
 
 
-def test_lama_ffc_fourier_units_are_counted():
+def test_lama_ffc_bf16_runs_the_fourier_units_in_fp32(faces, task):
+    """bf16 autocast on ``lama-ffc``: every FourierUnit call sees float32, and the composite
+    stays within the feed-forward tolerances of fp32."""
+    images, ids = faces
+    fp32 = run(*LAMA, Acceleration(), faces, task)
     method = method_registry().create(LAMA[0], **LAMA[1])
     applied = Acceleration(precision="bf16").apply(method)
     assert applied.modules == ("method.net",)
-    assert applied.fp32_modules == sum(type(m).__name__ == "FourierUnit" for m in method.net.modules()) > 0
-    assert Acceleration().apply(method_registry().create(LAMA[0], **LAMA[1])).fp32_modules == 0
+    seen = fourier_dtypes(method.net)
+    with applied.autocast():
+        raw = method.restore(task.observe(images), SampleRNG.for_samples(0, LAMA[0], sample_ids=ids)).image
+    units = sum(type(m).__name__ == "FourierUnit" for m in method.net.modules())
+    assert units > 0 and len(seen) % units == 0  # every unit, once per network call
+    assert_fourier_units_ran_in_fp32(seen, calls=len(seen))
+    bf16 = task.composite(raw, images)
+    max_abs, per_image, mean = FEEDFORWARD_TOL
+    assert not torch.equal(fp32, bf16), "bf16 changed nothing: autocast was not applied"
+    assert float((fp32 - bf16).abs().max()) <= max_abs
+    delta = (psnr(fp32, images) - psnr(bf16, images)).abs()
+    assert float(delta.max()) <= per_image and float(delta.mean()) <= mean
+
+
+def test_the_fourier_hook_catches_a_unit_left_under_autocast(monkeypatch):
+    """Negative control of :func:`fourier_dtypes`: with the units' ``autocast(enabled=False)``
+    made a no-op, the hook sees the 1x1 conv return bf16, and the check fails (Big LaMa's
+    ``torch.complex`` then rejects bf16, as it did before the fix)."""
+    real_autocast = torch.autocast
+
+    def autocast_without_disable(device_type, dtype=None, enabled=True, cache_enabled=None):
+        if not enabled:
+            return contextlib.nullcontext()
+        return real_autocast(device_type, dtype=dtype, enabled=enabled, cache_enabled=cache_enabled)
+
+    monkeypatch.setattr(torch, "autocast", autocast_without_disable)
+    method = method_registry().create(LAMA[0], **LAMA[1])
+    seen = fourier_dtypes(method.net)
+    with torch.no_grad(), Acceleration(precision="bf16").autocast("cpu"):
+        method.net(torch.rand(1, 3, SIZE, SIZE), torch.zeros(1, 1, SIZE, SIZE, dtype=torch.bool))
+    assert seen and all(out == torch.bfloat16 for _, out in seen), seen
+    with pytest.raises(AssertionError):
+        assert_fourier_units_ran_in_fp32(seen, calls=len(seen))
+    net = big_lama()
+    seen = fourier_dtypes(net)
+    with torch.no_grad(), Acceleration(precision="bf16").autocast("cpu"), \
+            pytest.raises(RuntimeError, match="BFloat16"):
+        net(torch.rand(1, 4, 32, 32))
+    with pytest.raises(AssertionError):
+        assert_fourier_units_ran_in_fp32(seen, calls=len(seen))
 
 
 def test_compile_path_gives_the_same_output(faces, task):
@@ -199,8 +270,7 @@ def test_describe_is_plain_and_minimal():
         "compile_mode": "reduce-overhead", "compile_backend": "inductor"}
     applied = Acceleration("bf16").apply(method_registry().create(LAMA[0], **LAMA[1]))
     assert isinstance(applied, AppliedAcceleration)
-    assert applied.describe() == {"precision": "bf16", "channels_last": False, "compile": False,
-                                  "fp32_modules": applied.fp32_modules}
+    assert applied.describe() == {"precision": "bf16", "channels_last": False, "compile": False}
     assert Acceleration.from_config({"precision": "bf16", "seed": 3, "channels_last": True}) == \
         Acceleration("bf16", channels_last=True)
 
