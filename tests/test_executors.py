@@ -320,3 +320,34 @@ def test_bad_executor_options_are_one_line(tmp_path, capsys):
         err = capsys.readouterr().err
         assert expected in err and err.count("\n") == 1, err
     assert not (tmp_path / "o").exists()
+
+
+def test_a_changed_configuration_is_reported_by_its_latest_records_only(tmp_path):
+    path = tmp_path / "heat.toml"
+    path.write_text(SUITE_TOML.format(methods='{ name = "pde-heat", solver = "iterative", iterations = 3 }'))
+    out = tmp_path / "out"
+    run_suite(_load(path), out, progress=False)
+    old, _, _ = load_records([out])
+    path.write_text(SUITE_TOML.format(methods='"pde-heat"'))  # same label, the exact solver now
+    run_suite(_load(path), out, progress=False)
+    with pytest.warns(Warning, match="12 records of 'pde-heat' with an older configuration"):
+        frame, _, _ = load_records([out])
+    assert len(frame) == 12 and frame["config_hash"].nunique() == 1
+    assert frame["config_hash"].iloc[0] != old["config_hash"].iloc[0]
+
+
+def test_unit_records_say_where_the_wall_time_went(tmp_path):
+    from inpaintbench.reporting.leaderboard import write_leaderboard
+    from inpaintbench.reporting.results import harness_share
+
+    suite = _load(_suite(tmp_path, '"zero-fill", { name = "repaint", num_steps = 6 }'))
+    run_suite(suite, tmp_path / "out", progress=False)
+    frame, _, _ = load_records([tmp_path / "out"])
+    units = frame.attrs["units"]
+    assert len(units) == 8 and all(u.wall_s >= u.method_s + u.warmup_s > 0 for u in units)
+    assert sum(u.warmup_s > 0 for u in units if u.method == "repaint") == 1  # once per method and shape
+    shares = harness_share(units).set_index("method")
+    assert ((shares["harness_share"] >= 0) & (shares["harness_share"] <= 1)).all()
+    assert shares.loc["repaint", "method_s"] > shares.loc["zero-fill", "method_s"]
+    board = write_leaderboard([tmp_path / "out"], tmp_path / "rep", html=False).read_text()
+    assert "## Where the wall time went" in board and "| repaint" in board.split("## Where the wall time went")[1]

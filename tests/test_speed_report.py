@@ -38,13 +38,13 @@ def row(markdown: str, name: str) -> list[str]:
 
 def test_ratios_against_the_groups_baseline_and_the_header(tmp_path):
     path = write_run(tmp_path / "run.json", [
-        case("ssim 8 images", "torch", 0.002, 0.003, images=8, max_abs_diff_vs_reference=4e-9),
+        case("ssim 8 images", "torch", 0.002, 0.003, images=8, max_abs_diff_vs_reference=4e-9, note="NFE 3"),
         case("ssim 8 images", "skimage loop", 0.010, 0.012, baseline=True),
         case("lpips", "alex", 0.5, 0.4, images_per_s=20.0),  # no baseline: no ratios
     ])
     text = speed_table([path])
     # group, case, rounds, min, median, min/base, median/base, speed-up, images/s, max diff
-    assert row(text, "torch") == ["ssim 8 images", "torch", "5", "2.000", "3.000", "0.200", "0.250", "5.00x", "2,667", "4.0e-09"]
+    assert row(text, "torch") == ["ssim 8 images", "torch", "5", "2.000", "3.000", "0.200", "0.250", "5.00x", "2,667", "4.0e-09", "NFE 3"]
     assert row(text, "skimage loop")[5:8] == ["baseline", "baseline", "1.00x"]
     assert row(text, "alex")[5:9] == ["—", "—", "—", "20.0"]
     # the baseline row comes first in its group

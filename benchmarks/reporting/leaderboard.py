@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 # pandas stays a module import: every leaderboard builds frames (its records, its tables), so
@@ -29,7 +27,7 @@ from inpaintbench.reporting.tables import (  # noqa: F401  (COLUMNS, summary_tab
     summary_table,
 )
 from inpaintbench.run.artifacts import example_path, load_examples, safe_name
-from inpaintbench.reporting.results import load_records  # noqa: F401  (public here too)
+from inpaintbench.reporting.results import harness_share, load_records
 from inpaintbench.run.records import RunRecord
 from inpaintbench.run.units import ResultsFolder
 
@@ -219,6 +217,13 @@ def write_leaderboard(results_paths: list[Path], report_dir: Path, *, reference:
         links += [f"[{p.stem}]({p.name})" for p in sorted(report_dir.glob("*.md")) if p.name != "LEADERBOARD.md"]
         lines += ["## Studies and figures", ""] + [f"- {link}" for link in links] + [""]
         outro += [("heading", "Studies and figures"), ("list", links)]
+    wall = _wall_time_table(frame.attrs.get("units", []))
+    if wall is not None:
+        caption = ("Where each method's wall time went (unit records): its timed calls, its warm-up calls "
+                   "(once per process and image shape) and the harness (reading images, masks, metrics, "
+                   "records, examples, heat maps).")
+        lines += ["## Where the wall time went", "", caption, "", _markdown(wall), ""]
+        outro += [("heading", "Where the wall time went"), ("text", caption), ("table", wall)]
     if unavailable:
         seen = {}
         for rec in unavailable:
@@ -238,6 +243,19 @@ def write_leaderboard(results_paths: list[Path], report_dir: Path, *, reference:
             intro.append(("text", summary))
         write_html(report_dir / "LEADERBOARD.html", title, intro, sections, outro)
     return out
+
+
+def _wall_time_table(units: list) -> pd.DataFrame | None:
+    """The harness-share table of the report (None without timed unit records)."""
+    shares = harness_share(units)
+    if shares.empty:
+        return None
+    return pd.DataFrame({
+        "method": shares["method"], "units": shares["units"],
+        "wall s": shares["wall_s"].map("{:.2f}".format), "calls s": shares["method_s"].map("{:.2f}".format),
+        "warm-up s": shares["warmup_s"].map("{:.2f}".format),
+        "harness s": shares["harness_s"].map("{:.2f}".format),
+        "harness share": shares["harness_share"].map("{:.1%}".format)})
 
 
 def _provenance_blocks(lines: list[str]) -> list[tuple[str, object]]:

@@ -37,11 +37,35 @@ def load_records(paths: Iterable[str | os.PathLike]) -> tuple[pd.DataFrame, list
             units.append(record)
         elif isinstance(record, DatasetRecord) and record.lpips_note:
             notes[record.dataset] = record.lpips_note
-    runs.sort(key=lambda r: r.started)
-    frame = pd.DataFrame(samples)
+    runs.sort(key=lambda r: r.started)  # stable: runs of one second keep the folder's order
+    frame = _latest_configurations(pd.DataFrame(samples), runs)
     frame.attrs["lpips_notes"] = notes
     frame.attrs["units"] = units
     return frame, runs, unavailable
+
+
+def _latest_configurations(frame: pd.DataFrame, runs: list[RunRecord]) -> pd.DataFrame:
+    """Keep, per method label, the records of the configuration its latest run used.
+
+    A folder resumed after a method changed (new defaults, retrained weights) holds records of
+    the old configuration under the same label; averaging them with the new ones would report
+    a method that never existed. The older ones are dropped with one warning per label.
+    """
+    if frame.empty or "config_hash" not in frame:
+        return frame
+    from inpaintbench.notices import warn
+
+    order = {run.run_id: i for i, run in enumerate(runs)}
+    frame = frame.assign(_run=frame["run_id"].map(order).fillna(-1))
+    keep = []
+    for label, group in frame.groupby("method", sort=False):
+        latest = group.loc[group["_run"].idxmax(), "config_hash"]
+        stale = group["config_hash"] != latest
+        if stale.any():
+            warn(f"results hold {int(stale.sum())} records of {label!r} with an older configuration "
+                 f"({', '.join(sorted(set(group.loc[stale, 'config_hash'])))}); reported: its latest, {latest}")
+        keep.append(group[~stale])
+    return pd.concat(keep).drop(columns="_run").sort_index()
 
 
 def harness_share(units: list[UnitRecord]) -> pd.DataFrame:

@@ -144,8 +144,8 @@ def _run_table(path: str | os.PathLike, run: dict[str, Any]) -> list[str]:
     """The markdown table of one run: one row per case, grouped, ratios against the group's baseline."""
     lines = [
         "| group | case | rounds | min (ms) | median (ms) | min / baseline | median / baseline | speed-up (min) "
-        "| images/s (median) | max abs diff vs reference |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| images/s (median) | max abs diff vs reference | notes |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for group, baseline, cases in _groups(path, run):
         for case in cases:
@@ -168,7 +168,7 @@ def _run_table(path: str | os.PathLike, run: dict[str, Any]) -> list[str]:
                     group, case["name"], stats.get("rounds", "?"), _ms(stats["min"]), _ms(stats["median"]),
                     ratio_min, ratio_median, speedup,
                     "—" if per_s is None else f"{per_s:,.0f}" if per_s >= 100 else f"{per_s:.1f}",
-                    "—" if diff is None else f"{diff:.1e}",
+                    "—" if diff is None else f"{diff:.1e}", extra.get("note", ""),
                 )) + " |"
             )
     return lines
@@ -187,7 +187,8 @@ def speed_table(benchmark_json_paths: Sequence[str | os.PathLike]) -> str:
         with per case: rounds, min and median time (ms), min / baseline min and median /
         baseline median of its group (dimensionless; below 1 is faster than the baseline),
         the speed-up ``baseline min / min``, images per second from the median when the case
-        records ``extra_info["images"]``, and ``extra_info["max_abs_diff_vs_reference"]``.
+        records ``extra_info["images"]``, ``extra_info["max_abs_diff_vs_reference"]`` and the
+        case's ``extra_info["note"]`` (free text: NFE, harness share...).
 
     Raises:
         SpeedReportError: no paths, or a file that cannot be read as a benchmark run (see

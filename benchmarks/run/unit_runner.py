@@ -220,6 +220,7 @@ class UnitRunner:
         Raises:
             InputError: bad data found while streaming (an image of another size).
         """
+        base = {**base, "run_id": self.run_id}
         with self.folder.claim(unit, wait=wait) as claimed:
             if not claimed:
                 return UnitOutcome(unit.hash, busy=True)
@@ -247,6 +248,7 @@ class UnitRunner:
 
     def fail(self, unit: WorkUnit, base: dict[str, Any], reason: str, attempt: int) -> UnitOutcome:
         """Record every unfinished sample of ``unit`` as an error (its worker kept dying)."""
+        base = {**base, "run_id": self.run_id}
         with self.folder.claim(unit, wait=True):
             own = {r.key() for r in self.folder.unit_records(unit)
                    if isinstance(r, SampleRecord) and r.status in DONE_STATUSES}
