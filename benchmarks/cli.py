@@ -39,7 +39,8 @@ def _run_suite_of(args: argparse.Namespace):
         dataset_options=_dataset_options(args), data_root=args.data_root, n_images=args.n_images,
         seed=args.seed, device=args.device, batch_size=args.batch_size, num_threads=args.num_threads,
         call_timeout_s=args.call_timeout, shard_size=args.shard_size, precision=args.precision,
-        channels_last=True if args.channels_last else None, compile=True if args.compile else None)
+        channels_last=True if args.channels_last else None, compile=True if args.compile else None,
+        memory_budget_gb=args.memory_budget_gb)
     return suite, Path(args.out) if args.out else DEFAULT_RESULTS_ROOT / suite.name
 
 
@@ -253,6 +254,9 @@ def _add_suite_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--channels-last", action="store_true", help="NHWC layout for the torch methods' networks")
     parser.add_argument("--compile", action="store_true", help="torch.compile the torch methods' networks "
                         "(the warm-up call compiles; timings exclude it)")
+    parser.add_argument("--memory-budget-gb", type=float, help="on CUDA: size each method's batches (up to "
+                        "--batch-size) so a call's peak memory stays within this many GiB, from the peak of its "
+                        "first one-image call")
     parser.add_argument("--shard-size", type=int, help="images per work unit (default: the suite's, 32); a unit is written whole, so a killed worker loses at most one unit")
 
 

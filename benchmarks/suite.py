@@ -107,6 +107,7 @@ class Suite:
     channels_last: bool = False
     compile: bool = False
     compile_mode: str | None = None
+    memory_budget_gb: float | None = None
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -129,6 +130,10 @@ class Suite:
         if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
                                     or not timeout > 0):
             raise InputError(f"{where} call_timeout_s (--call-timeout) must be a number of seconds > 0, got {timeout!r}")
+        budget = self.memory_budget_gb
+        if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float)) or not budget > 0):
+            raise InputError(f"{where} memory_budget_gb (--memory-budget-gb) must be a number of GiB > 0, "
+                             f"got {budget!r}")
         for key in ("device", "lpips_net"):
             if not isinstance(getattr(self, key), str):
                 raise InputError(f"{where} {key} must be a string, got {getattr(self, key)!r}")

@@ -351,3 +351,25 @@ def test_unit_records_say_where_the_wall_time_went(tmp_path):
     assert shares.loc["repaint", "method_s"] > shares.loc["zero-fill", "method_s"]
     board = write_leaderboard([tmp_path / "out"], tmp_path / "rep", html=False).read_text()
     assert "## Where the wall time went" in board and "| repaint" in board.split("## Where the wall time went")[1]
+
+
+def test_a_memory_budget_sizes_batches_from_the_first_one_image_call(tmp_path, monkeypatch):
+    """On CUDA the first call of a method on a shape takes one image and its peak memory sizes
+    the batches after it; here the CUDA allocator's numbers are stood in for (peak = 1000 bytes
+    per image), the rest of the path is the real one."""
+    from inpaintbench.run import unit_runner
+    from inpaintbench.timing import Timed, timed_call
+
+    def fake_peak(fn, device):
+        timed = timed_call(fn, device)
+        return Timed(timed.value, timed.seconds, 1000 * timed.value.image.shape[0])
+
+    monkeypatch.setattr(unit_runner, "timed_call", fake_peak)
+    monkeypatch.setattr(unit_runner.UnitRunner, "_budget_bytes", lambda self, device: 5000)
+    suite = _load(_suite(tmp_path, '"zero-fill"'))
+    from dataclasses import replace
+
+    suite = replace(suite, batch_size=16, shard_size=32, n_images=10, memory_budget_gb=1.0)
+    run_suite(suite, tmp_path / "out", progress=False)
+    sizes = [r["batch_size"] for r in _sample_lines(tmp_path / "out") if r["mask"] == "box"]
+    assert sizes == [1] + [4] * 8 + [1]  # floor(0.8 * 5000 / 1000) = 4 after the first call

@@ -195,7 +195,7 @@ def _unit_content(base: dict[str, Any], sample_ids: list[str], suite: Suite) -> 
     return {**{k: base[k] for k in ("task", "method", "config_hash", "dataset", "dataset_hash", "mask", "mask_hash",
                                     "seed")},
             "sample_ids": sample_ids, "batch_size": suite.batch_size, "band_px": suite.band_px,
-            "lpips_net": suite.lpips_net, "fid": suite.fid}
+            "lpips_net": suite.lpips_net, "fid": suite.fid, "memory_budget_gb": suite.memory_budget_gb}
 
 
 def plan_suite(suite: Suite, out_dir: str | Path, *, lpips_weights: str | None = None) -> Plan:

@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 import torch
 
-from inpaintbench.acceleration import Acceleration, AppliedAcceleration
+from inpaintbench.acceleration import Acceleration, AppliedAcceleration, auto_batch_size
 from inpaintbench.api import InputError, Method, Restoration, SampleRNG
 from inpaintbench.fid import save_originals, save_outputs
 from inpaintbench.metrics import compute_image_metrics
@@ -176,6 +176,7 @@ class UnitRunner:
     applied: dict[str, AppliedAcceleration] = field(default_factory=dict)
     datasets: dict[str, DatasetView] = field(default_factory=dict)
     warmed: set = field(default_factory=set)
+    batch_sizes: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.folder = ResultsFolder(self.out_dir)
@@ -276,8 +277,14 @@ class UnitRunner:
                         for j in pending]
             return
         device = method.device
-        for start in range(0, len(pending), suite.batch_size):
-            chunk = pending[start: start + suite.batch_size]
+        sized = (unit.method, condition.task_name, view.shape)
+        position = 0
+        while position < len(pending):
+            # With a memory budget, a method's first call on a shape takes one image, whose peak
+            # memory sizes the batches after it (auto_batch_size); else the suite's batch size.
+            size = self.batch_sizes.get(sized, 1 if self._budget_bytes(device) else suite.batch_size)
+            chunk = pending[position: position + size]
+            position += len(chunk)
             index = [unit.indices[j] for j in chunk]
             batch_ids = [unit.sample_ids[j] for j in chunk]
             images, dataset_masks = view.load(index)
@@ -298,6 +305,12 @@ class UnitRunner:
             records += self._batch(method, device, unit, base, condition, task, images, dataset_masks, batch_ids,
                                    example_ids, timing)
 
+    def _budget_bytes(self, device: torch.device) -> int | None:
+        """The suite's memory budget in bytes on CUDA (None elsewhere or when unset)."""
+        if self.suite.memory_budget_gb is None or device.type != "cuda":
+            return None
+        return int(self.suite.memory_budget_gb * 2**30)
+
     def _save_input_examples(self, unit, condition, batch_ids, images, task, example_ids) -> None:
         keep = [j for j, sid in enumerate(batch_ids) if sid in example_ids]
         save_examples(example_path(self.out_dir, unit.dataset, condition.label, "_input"),
@@ -311,6 +324,8 @@ class UnitRunner:
         observation = task.observe(original)
         rng = SampleRNG.for_samples(suite.seed, "method", label, sample_ids=batch_ids, device=device)
         first_mask = None if dataset_masks is None else dataset_masks[:1]
+        resident = torch.cuda.memory_allocated(device) if device.type == "cuda" else 0
+        peak = None
         try:
             if suite.call_timeout_s is not None:
                 restoration, seconds, peak = _call_in_worker(method, condition, suite, original, observation, rng,
@@ -326,6 +341,10 @@ class UnitRunner:
             problem = one_line(err) if isinstance(err, (CallTimeout, WorkerFailed)) else \
                 f"{type(err).__name__}: {one_line(err)}"
             log.warning("%s failed on %s/%s: %s", label, unit.dataset, condition.label, problem)
+        budget = self._budget_bytes(device)
+        sized = (label, condition.task_name, tuple(original.shape[1:]))
+        if budget and sized not in self.batch_sizes and len(batch_ids) == 1 and peak is not None:
+            self.batch_sizes[sized] = auto_batch_size(peak, budget, suite.batch_size, resident_bytes=resident)
         if problem is not None:
             return [SampleRecord(**base, sample_id=sid, status="error", error=problem) for sid in batch_ids]
         raw = restoration.image.to(torch.float32).clamp(0.0, 1.0)
