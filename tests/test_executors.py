@@ -153,7 +153,8 @@ def test_a_folder_from_the_single_file_runner_resumes(tmp_path):
     assert len(frame) == 12
 
 
-def test_local_workers_give_the_records_of_the_in_process_run(tmp_path):
+def test_local_workers_give_the_records_of_the_in_process_run(tmp_path, deadline):
+    deadline(300)
     suite = _load(_suite(tmp_path))
     run_suite(suite, tmp_path / "here", progress=False)
     summary = run_suite(suite, tmp_path / "workers", progress=False, executor="local", workers=2)
@@ -186,6 +187,19 @@ def _kill_a_unit_holder(folder: Path, stop: threading.Event, killed: list[int], 
         time.sleep(0.01)
 
 
+@pytest.fixture
+def deadline():
+    """Fail a test that runs past ``seconds`` instead of hanging the whole run (SIGALRM in the
+    main thread, where these tests run the executors)."""
+    def expire(signum, frame):
+        raise TimeoutError("the test ran past its deadline")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    yield lambda seconds: signal.alarm(seconds)
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
+
+
 def _assert_one_clean_result_set(out: Path, expected: int) -> None:
     lines = _sample_lines(out)
     keys = collections.Counter((r["method"], r["mask"], r["sample_id"]) for r in lines)
@@ -193,7 +207,8 @@ def _assert_one_clean_result_set(out: Path, expected: int) -> None:
     assert {r["status"] for r in lines} == {"ok"}
 
 
-def test_a_local_worker_killed_mid_unit_is_replaced_and_its_unit_retried(tmp_path):
+def test_a_local_worker_killed_mid_unit_is_replaced_and_its_unit_retried(tmp_path, deadline):
+    deadline(420)
     # repaint's units take seconds, so the watcher catches one in the middle.
     suite = _load(_suite(tmp_path, '"repaint"'))
     stop, killed = threading.Event(), []

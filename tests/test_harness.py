@@ -112,6 +112,19 @@ def test_suite_rejects_unknown_keys_and_missing_files(tmp_path):
         load_suite(tmp_path / "nope.toml")
 
 
+def test_a_bundled_suite_name_wins_over_a_folder_of_that_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "default").mkdir()  # e.g. what `--out default` leaves in the working directory
+    assert load_suite("default").name == "default" and load_suite("default").methods
+    (tmp_path / "mine").mkdir()
+    with pytest.raises(InputError, match="suite mine is a folder, not a suite file"):
+        load_suite("mine")
+    (tmp_path / "mine.toml").write_text('datasets = ["mnist-sample"]\nmasks = ["box"]\nmethods = ["telea"]\n')
+    assert [m.name for m in load_suite("mine.toml").methods] == ["telea"]
+    (tmp_path / "plain").write_text('datasets = ["mnist-sample"]\nmasks = ["box"]\nmethods = ["zero-fill"]\n')
+    assert [m.name for m in load_suite("plain").methods] == ["zero-fill"]  # a suite file without .toml
+
+
 # --- results store --------------------------------------------------------------------------
 
 def _sample(**changes) -> SampleRecord:

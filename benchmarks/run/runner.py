@@ -360,7 +360,7 @@ def _pool(plan: Plan, executor: str, workers: int | None, ray_address: str | Non
 
     size = workers or max(1, gpus or (os.cpu_count() or 1) // threads)
     spec = _with_device(base, "cuda:0") if device.type == "cuda" else base
-    return RayPool(size, spec, num_gpus=1.0 if device.type == "cuda" else 0.0, num_cpus=threads,
+    return RayPool(size, spec, num_gpus=max((u.num_gpus for u in plan.units), default=0.0), num_cpus=threads,
                    address=ray_address or os.environ.get("RAY_ADDRESS"))
 
 
