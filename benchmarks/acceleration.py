@@ -40,7 +40,7 @@ from __future__ import annotations
 import contextlib
 import types
 from dataclasses import dataclass
-from typing import Any, Callable, ContextManager, Iterator
+from typing import Any, Callable, ContextManager
 
 import torch
 from torch import nn
@@ -53,7 +53,6 @@ __all__ = [
     "PRECISIONS",
     "auto_batch_size",
     "find_modules",
-    "iter_batches",
     "measure_peak_bytes",
 ]
 
@@ -380,11 +379,3 @@ def auto_batch_size(measure_peak_bytes_at_batch_1: int | None | Callable[[], int
     per_image = max(int(peak) - int(resident_bytes), 1)
     usable = safety * budget_bytes - resident_bytes
     return max(1, min(max_batch, int(usable // per_image)))
-
-
-def iter_batches(n: int, batch_size: int) -> Iterator[slice]:
-    """Slices ``[lo:hi]`` covering ``range(n)`` in chunks of ``batch_size`` (last one shorter)."""
-    if batch_size < 1:
-        raise InputError(f"batch_size must be >= 1, got {batch_size}")
-    for lo in range(0, n, batch_size):
-        yield slice(lo, min(lo + batch_size, n))

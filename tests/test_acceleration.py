@@ -30,7 +30,6 @@ from inpaintbench.acceleration import (
     AppliedAcceleration,
     auto_batch_size,
     find_modules,
-    iter_batches,
     measure_peak_bytes,
 )
 from inpaintbench.api import InputError, SampleRNG
@@ -334,8 +333,5 @@ def test_auto_batch_size_scales_linearly_with_a_margin():
             auto_batch_size(**args)
 
 
-def test_measure_peak_bytes_on_the_cpu_and_batches():
+def test_measure_peak_bytes_on_the_cpu():
     assert measure_peak_bytes(lambda: torch.ones(3), "cpu") == (None, 0)
-    assert [(s.start, s.stop) for s in iter_batches(5, 2)] == [(0, 2), (2, 4), (4, 5)]
-    with pytest.raises(InputError):
-        list(iter_batches(5, 0))

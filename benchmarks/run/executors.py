@@ -242,10 +242,6 @@ class LocalPool:
         self._busy.add(slot)
         self._workers[slot][1].put((unit, wait, attempt))
 
-    def pids(self) -> dict[int, int]:
-        """The process id of each slot's worker (for tests and diagnostics)."""
-        return {slot: process.pid for slot, (process, _) in self._workers.items()}
-
     def next_result(self) -> tuple[int, UnitOutcome | WorkerDied]:
         while True:
             try:

@@ -1,15 +1,16 @@
-"""The lock of a results folder: one writing run at a time.
+"""Exclusive file locks of a results folder: the claim of a work unit, a side file's update.
 
-A run holds an exclusive ``fcntl.flock`` on ``results.jsonl.lock`` beside its results file
-from before its first write until it ends, so two runs into one folder can never interleave
-records, side files (heat maps, examples) or the repair of the file's tail. A second run does
-not wait: it refuses at once with one line naming the folder and the holder (waiting silently
-behind a run that takes hours is worse than being told). The kernel drops the lock when the
-holding process dies, so a crashed run never leaves the folder locked; the lock file itself
-stays (removing it would race with the next run taking it).
+A process running a unit holds an exclusive ``fcntl.flock`` on ``units/<unit>.lock`` until its
+file is renamed into place, so two processes never compute one unit at once (the second
+skips it, or waits for it when nothing else is left); a read-modify-write of a shared side
+file (an example npz, a heat map) holds ``<file>.lock``; :meth:`ResultsStore.append
+<inpaintbench.run.records.ResultsStore.append>` holds ``<file>.lock``. A lock taken without
+waiting raises :class:`FolderBusy` naming the holder (the file holds "pid N on HOST since
+..."). The kernel drops a lock when its holder dies, so a crashed worker never leaves a unit
+claimed; the lock files stay (removing one would race with the next claimant's ``open``).
 
-Readers (``inpaintbench report``, sweeps, the gate) take no lock: they never write the results
-file, records are appended whole, and a reader skips a last line still being written.
+Readers (``inpaintbench report``, sweeps, the gate) take no lock: files are replaced whole by
+an atomic rename, and a reader skips a last line still being written.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ os.register_at_fork(after_in_child=_close_in_child)
 
 
 class FolderBusy(InpaintBenchError):
-    """Another run is writing into the same results folder."""
+    """Another process holds the lock (a unit's claim)."""
 
 
 class FolderLock:
@@ -71,9 +72,7 @@ class FolderLock:
             handle.seek(0)
             holder = handle.read().strip() or "another process"
             handle.close()
-            raise FolderBusy(
-                f"results folder {self.path.parent} is in use by another run ({holder}); wait for it to "
-                "finish or pass another --out") from None
+            raise FolderBusy(f"{self.path} is held by {holder}") from None
         except BaseException:
             handle.close()
             raise

@@ -35,16 +35,11 @@ def import_ray() -> Any:
 
 
 class _UnitActor:
-    """The body of a Ray actor: builds its runner on first use, runs units, reports its pid."""
+    """The body of a Ray actor: builds its runner on first use and runs units."""
 
     def __init__(self, spec: WorkerSpec):
         self.spec = spec
         self.runner = None
-
-    def pid(self) -> int:
-        import os
-
-        return os.getpid()
 
     def run(self, unit: WorkUnit, wait: bool, attempt: int) -> tuple[str, Any]:
         from inpaintbench.api import InpaintBenchError
@@ -88,10 +83,6 @@ class RayPool:
 
     def submit(self, slot: int, unit: WorkUnit, wait: bool, attempt: int) -> None:
         self._pending[self._actors[slot].run.remote(unit, wait, attempt)] = slot
-
-    def pids(self) -> dict[int, int]:
-        """The process id of each slot's actor (for tests and diagnostics)."""
-        return {slot: self.ray.get(actor.pid.remote()) for slot, actor in self._actors.items()}
 
     def next_result(self) -> tuple[int, UnitOutcome | WorkerDied]:
         ready, _ = self.ray.wait(list(self._pending), num_returns=1)

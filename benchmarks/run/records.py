@@ -276,16 +276,16 @@ def _parse_line(raw: bytes) -> tuple[Any, str | None]:
 
 
 class ResultsStore:
-    """A JSON-lines file of records: appended whole by one writer, read without being written.
+    """A JSON-lines file of records (a unit file, a run file, the single ``results.jsonl`` of
+    earlier versions): read without being written, appended whole.
 
-    Writing: :meth:`writing` holds the folder's lock (``<file>.lock``, see
-    :class:`~inpaintbench.run.lock.FolderLock`) around a whole run; an :meth:`append` outside
-    it takes the lock for itself. Each append is one ``write`` + ``flush`` + ``fsync``; one
-    that fails (disk full) is cut back to the last whole record and raises
-    :class:`~inpaintbench.api.StorageError`. The writer, and only the writer, repairs the file
-    under the lock before its first append (:meth:`repair`): a partial last line (a run
-    killed mid-write) and malformed lines move to ``<file>.quarantine``, raw, and every good
-    record stays, in order.
+    Writing: :meth:`append` holds the file's lock (``<file>.lock``, see
+    :class:`~inpaintbench.run.lock.FolderLock`); each append is one ``write`` + ``flush`` +
+    ``fsync``, and one that fails (disk full) is cut back to the last whole record and raises
+    :class:`~inpaintbench.api.StorageError`. The runner itself writes unit and run files whole
+    (:func:`inpaintbench.run.units.atomic_write`); before it replaces a unit file it
+    :meth:`repair`\ s the old one: a partial last line and malformed lines move to
+    ``<file>.quarantine``, raw, and every good record stays, in order.
 
     Reading (iteration, :meth:`done_keys`) never writes: a last line without its newline is
     ignored (it is being written, or was cut), a malformed line is skipped with a warning
@@ -297,21 +297,6 @@ class ResultsStore:
         self.lock = FolderLock(self.path.with_name(self.path.name + ".lock"))
         self.quarantine_path = self.path.with_name(self.path.name + ".quarantine")
 
-    @contextlib.contextmanager
-    def writing(self) -> Iterator["ResultsStore"]:
-        """Hold the folder's lock for a block of appends (a run), after repairing the file.
-
-        Raises:
-            FolderBusy: another run holds the lock (nothing is written).
-        """
-        self._make_folder()
-        self.lock.acquire(wait=False)
-        try:
-            self.repair()
-            yield self
-        finally:
-            self.lock.release()
-
     def _make_folder(self) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -321,7 +306,7 @@ class ResultsStore:
     def repair(self) -> int:
         """Move malformed lines and a partial last line to the quarantine file; the number moved.
 
-        Call it only while holding the lock (:meth:`writing` and :meth:`append` do).
+        Call it only while holding the file's lock or the claim of its unit.
         """
         if not self.path.exists() or self.path.stat().st_size == 0:
             return 0
