@@ -140,15 +140,18 @@ def test_the_reader_merges_the_single_file_results_and_refuses_conflicts(tmp_pat
     assert main(["report", "--results", str(out), "--report-dir", str(tmp_path / "rep")]) == 2
 
 
-def test_a_folder_from_the_single_file_runner_resumes(tmp_path):
+@pytest.mark.parametrize("workers", [None, 2])
+def test_a_folder_from_the_single_file_runner_resumes(tmp_path, workers, deadline):
+    deadline(300)
     suite = _load(_suite(tmp_path, '"zero-fill"'))
     out = tmp_path / "out"
     run_suite(suite, out, progress=False)
     legacy = [line for f in sorted((out / "units").glob("*.jsonl")) for line in f.read_text().splitlines()[1:]]
     shutil.rmtree(out / "units")
     (out / "results.jsonl").write_text("\n".join(legacy[:5]) + "\n")
-    summary = run_suite(suite, out, progress=False)
+    summary = run_suite(suite, out, progress=False, executor="local" if workers else "inprocess", workers=workers)
     assert (summary.written, summary.skipped) == (7, 5)
+    assert len(_sample_lines(out)) == 7  # the 5 samples of the old file are not written again
     frame, _, _ = load_records([out])
     assert len(frame) == 12
 

@@ -169,7 +169,7 @@ def _take(jobs: deque, method: str | None) -> _Job:
     return jobs.popleft()
 
 
-def run_in_process(runner: UnitRunner, units: list[WorkUnit], done: set[tuple], *, progress: bool = False,
+def run_in_process(runner: UnitRunner, units: list[WorkUnit], *, progress: bool = False,
                    sink: list[UnitOutcome] | None = None) -> list[UnitOutcome]:
     """Run ``units`` here, one after the other; units another process holds are done last,
     waiting for their claim (then usually found finished). ``sink`` as for :func:`dispatch`."""
@@ -177,14 +177,14 @@ def run_in_process(runner: UnitRunner, units: list[WorkUnit], done: set[tuple], 
     bar = tqdm(total=len(units), desc="units", disable=not progress, leave=False)
     try:
         for unit in units:
-            outcome = runner.run(unit, unit.base, done=done)
+            outcome = runner.run(unit)
             if outcome.busy:
                 later.append(unit)
                 continue
             outcomes.append(outcome)
             bar.update(1)
         for unit in later:
-            outcomes.append(runner.run(unit, unit.base, done=done, wait=True))
+            outcomes.append(runner.run(unit, wait=True))
             bar.update(1)
     finally:
         bar.close()
@@ -202,7 +202,7 @@ def _local_worker(spec: WorkerSpec, slot: int, inbox: Any, outbox: Any) -> None:
         try:
             if runner is None:
                 runner = spec.build_runner()
-            outcome = runner.run(unit, unit.base, wait=wait, attempt=attempt)
+            outcome = runner.run(unit, wait=wait, attempt=attempt)
         except InpaintBenchError as err:
             outbox.put((slot, "abort", str(err)))
             return

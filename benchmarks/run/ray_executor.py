@@ -47,7 +47,7 @@ class _UnitActor:
         try:
             if self.runner is None:
                 self.runner = self.spec.build_runner()
-            return "done", self.runner.run(unit, unit.base, wait=wait, attempt=attempt)
+            return "done", self.runner.run(unit, wait=wait, attempt=attempt)
         except InpaintBenchError as err:  # stops the run (bad data, full disk), named
             return "abort", str(err)
 

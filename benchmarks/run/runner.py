@@ -244,6 +244,7 @@ def plan_suite(suite: Suite, out_dir: str | Path, *, lpips_weights: str | None =
     applied = {label: suite.acceleration.apply(method) for label, method in methods.items()}
     identities = {spec.label: accelerated_identity(spec.name, methods[spec.label], applied[spec.label])
                   for spec in suite.methods if spec.label in methods}
+    done = ResultsFolder(out_dir).done_keys()
     units = []
     for dataset_spec in suite.datasets:
         view = views[dataset_spec.label]
@@ -265,8 +266,8 @@ def plan_suite(suite: Suite, out_dir: str | Path, *, lpips_weights: str | None =
                         method=method_spec.label, dataset=dataset_spec.label, condition=condition.label,
                         indices=indices, sample_ids=tuple(ids), keys=keys, hash=digest,
                         name=unit_name(method_spec.label, dataset_spec.label, condition.label, shard, digest),
-                        base=base, num_gpus=1.0 if device.type == "cuda" else 0.0))
-    done = ResultsFolder(out_dir).done_keys()
+                        base=base, num_gpus=1.0 if device.type == "cuda" else 0.0,
+                        done=frozenset(key for key in keys if key in done)))
     return Plan(suite, out_dir, device, units, done, methods, unavailable, identities, views, conditions,
                 lpips_metric, lpips_note, applied)
 
@@ -323,12 +324,12 @@ def run_suite(suite: Suite, out_dir: str | Path, *, progress: bool = True, lpips
         outcomes: list[UnitOutcome] = []
         try:
             if executor == "inprocess":
-                outcomes = run_in_process(runner, plan.units, plan.done, progress=progress, sink=outcomes)
+                outcomes = run_in_process(runner, plan.units, progress=progress, sink=outcomes)
             else:
                 pool = _pool(plan, executor, workers, ray_address, run_id, lpips_weights, threads)
                 pending = plan.pending()
                 summary.skipped += sum(len(u.keys) for u in plan.units if u not in pending)
-                outcomes = dispatch(pool, pending, fail=lambda u, why, n: runner.fail(u, u.base, why, n),
+                outcomes = dispatch(pool, pending, fail=runner.fail,
                                     progress=progress, sink=outcomes,
                                     **({} if max_retries is None else {"max_retries": max_retries}))
         except KeyboardInterrupt as err:

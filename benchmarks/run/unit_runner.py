@@ -210,24 +210,20 @@ class UnitRunner:
             self.datasets[label] = open_dataset(spec, self.suite.n_images)
         return self.datasets[label]
 
-    def run(self, unit: WorkUnit, base: dict[str, Any], *, done: set[tuple] | frozenset = frozenset(),
-            wait: bool = False, attempt: int = 1) -> UnitOutcome:
+    def run(self, unit: WorkUnit, *, wait: bool = False, attempt: int = 1) -> UnitOutcome:
         """Run ``unit`` unless another process holds it (then ``busy``, unless ``wait``) or all of
-        its samples are done (in ``done`` or in its own file).
+        its samples are done (at planning, ``unit.done``, or in its own file now).
 
-        Args:
-            base: the record fields shared by the unit's samples (method, config, hashes...).
-            done: record keys known to be finished (from the run's plan).
         Raises:
             InputError: bad data found while streaming (an image of another size).
         """
-        base = {**base, "run_id": self.run_id}
+        base = {**unit.base, "run_id": self.run_id}
         with self.folder.claim(unit, wait=wait) as claimed:
             if not claimed:
                 return UnitOutcome(unit.hash, busy=True)
             own = {r.key() for r in self.folder.unit_records(unit)
                    if isinstance(r, SampleRecord) and r.status in DONE_STATUSES}
-            pending = [i for i, key in enumerate(unit.keys) if key not in done and key not in own]
+            pending = [i for i, key in enumerate(unit.keys) if key not in unit.done and key not in own]
             outcome = UnitOutcome(unit.hash, skipped=len(unit.keys) - len(pending))
             if not pending:
                 return outcome
@@ -247,14 +243,14 @@ class UnitRunner:
             outcome.errors = sum(r.status == "error" for r in records)
             return outcome
 
-    def fail(self, unit: WorkUnit, base: dict[str, Any], reason: str, attempt: int) -> UnitOutcome:
+    def fail(self, unit: WorkUnit, reason: str, attempt: int) -> UnitOutcome:
         """Record every unfinished sample of ``unit`` as an error (its worker kept dying)."""
-        base = {**base, "run_id": self.run_id}
+        base = {**unit.base, "run_id": self.run_id}
         with self.folder.claim(unit, wait=True):
             own = {r.key() for r in self.folder.unit_records(unit)
                    if isinstance(r, SampleRecord) and r.status in DONE_STATUSES}
             records = [SampleRecord(**base, sample_id=sid, status="error", error=reason)
-                       for sid, key in zip(unit.sample_ids, unit.keys) if key not in own]
+                       for sid, key in zip(unit.sample_ids, unit.keys) if key not in own and key not in unit.done]
             self.folder.commit_unit(unit, self._header(unit, attempt), records)
         return UnitOutcome(unit.hash, written=len(records), errors=len(records))
 

@@ -69,6 +69,8 @@ class WorkUnit:
         hash: the content hash (:func:`unit_hash`); ``name`` the file stem.
         base: the record fields its samples share (method, config, hashes, seed, device).
         num_gpus: GPUs the unit asks its executor for (0 on the CPU).
+        done: keys of its samples already finished in the folder when it was planned (in any
+            file: an earlier run's single file, units of another shard size).
     """
 
     method: str
@@ -81,6 +83,7 @@ class WorkUnit:
     name: str
     base: dict[str, Any]
     num_gpus: float = 0.0
+    done: frozenset = frozenset()
 
 
 def unit_hash(content: dict[str, Any]) -> str:
