@@ -391,3 +391,49 @@ def test_a_memory_budget_sizes_batches_from_the_first_one_image_call(tmp_path, m
     run_suite(suite, tmp_path / "out", progress=False)
     sizes = [r["batch_size"] for r in _sample_lines(tmp_path / "out") if r["mask"] == "box"]
     assert sizes == [1] + [4] * 8 + [1]  # floor(0.8 * 5000 / 1000) = 4 after the first call
+
+
+def _held_unit_pids(folder: Path) -> set[int]:
+    """Pids holding a unit claim in ``folder`` right now."""
+    pids = set()
+    for lock in (folder / "units").glob("*.lock") if (folder / "units").is_dir() else []:
+        with open(lock) as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(handle, fcntl.LOCK_UN)
+            except BlockingIOError:
+                words = handle.read().split()
+                if len(words) > 1 and words[0] == "pid":
+                    pids.add(int(words[1]))
+    return pids
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:  # a zombie is dead too
+        return stat.read().split()[2] != "Z"
+
+
+def test_a_killed_run_leaves_no_worker_behind_and_its_rerun_completes_cleanly(tmp_path):
+    path = _suite(tmp_path, '"repaint", "telea"')
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "inpaintbench.cli", "run", "--suite", str(path), "--out", str(out),
+               "--no-report", "-q", "--workers", "2"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    driver = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    give_up = time.monotonic() + 240
+    while not (workers := _held_unit_pids(out) - {driver.pid}) and time.monotonic() < give_up:
+        time.sleep(0.05)
+    assert workers, "no worker was seen mid-unit"
+    driver.kill()
+    driver.wait(timeout=30)
+    deadline_at = time.monotonic() + 60  # a worker finishes its unit, then sees its parent gone
+    while any(_alive(p) for p in workers) and time.monotonic() < deadline_at:
+        time.sleep(0.2)
+    assert not any(_alive(p) for p in workers), "a worker outlived its killed run"
+    rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    _assert_one_clean_result_set(out, 24)

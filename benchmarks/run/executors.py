@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing
+import os
 import queue as queues
 from collections import deque
 from dataclasses import dataclass
@@ -191,11 +192,17 @@ def run_in_process(runner: UnitRunner, units: list[WorkUnit], *, progress: bool 
     return outcomes
 
 
-def _local_worker(spec: WorkerSpec, slot: int, inbox: Any, outbox: Any) -> None:
-    """The loop of one local worker process: run the units it is sent until it gets None."""
+def _local_worker(spec: WorkerSpec, slot: int, inbox: Any, outbox: Any, parent: int) -> None:
+    """The loop of one local worker process: run the units it is sent until it gets None, or
+    until its parent (process ``parent``) is gone: a killed run leaves no worker behind."""
     runner = None
     while True:
-        message = inbox.get()
+        try:
+            message = inbox.get(timeout=1.0)
+        except queues.Empty:
+            if os.getppid() != parent:
+                return
+            continue
         if message is None:
             return
         unit, wait, attempt = message
@@ -233,7 +240,7 @@ class LocalPool:
             old[0].kill()
         inbox = self._context.Queue()
         process = self._context.Process(target=_local_worker, args=(self._spec_for_slot(slot), slot, inbox,
-                                                                    self._outbox),
+                                                                    self._outbox, os.getpid()),
                                         name=f"inpaintbench-worker-{slot}", daemon=True)
         process.start()
         self._workers[slot] = (process, inbox)
