@@ -437,3 +437,32 @@ def test_a_killed_run_leaves_no_worker_behind_and_its_rerun_completes_cleanly(tm
     rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     _assert_one_clean_result_set(out, 24)
+
+
+def test_a_worker_keeps_its_model_across_units_of_one_method(tmp_path):
+    """What a local worker or Ray actor does: it builds a method once for all the consecutive
+    units of that method, and holds one model at a time."""
+    from inpaintbench.registry import method_registry
+    from inpaintbench.run.unit_runner import UnitRunner
+
+    suite = _load(_suite(tmp_path, '"zero-fill", "telea"'))
+    plan = plan_suite(suite, tmp_path / "out")
+    built = []
+
+    def build(label):
+        built.append(label)
+        return method_registry().create(label)
+
+    runner = UnitRunner(suite, tmp_path / "out", plan.device, "run", "local", build,
+                        {c.label: c for c in plan.conditions}, plan.identities)
+    by_method = {m: [u for u in plan.units if u.method == m] for m in ("zero-fill", "telea")}
+    for unit in [*by_method["zero-fill"], *by_method["telea"], by_method["zero-fill"][0]]:
+        runner.run(unit)
+    assert built == ["zero-fill", "telea"]  # the last unit was already done: nothing to build for it
+    assert set(runner.methods) == {"telea"}
+    units = [u for u in plan_suite(suite, tmp_path / "fresh").units if u.method == "zero-fill"]
+    runner = UnitRunner(suite, tmp_path / "fresh", plan.device, "run", "local", build,
+                        {c.label: c for c in plan.conditions}, plan.identities)
+    built.clear()
+    runner.run(units[0]), runner.run(by_method["telea"][0]), runner.run(units[1])
+    assert built == ["zero-fill", "telea", "zero-fill"]  # one model held at a time
