@@ -51,6 +51,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     executor = args.executor or ("local" if args.workers else "inprocess")
     check_executor(executor, args.workers)
+    if args.workers and executor == "inprocess":
+        raise InputError("--workers needs --executor local or ray (in process, units run one after the other)")
     if args.ray_address and executor != "ray":
         raise InputError("--ray-address needs --executor ray")
     suite, out = _run_suite_of(args)
@@ -272,7 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="who runs the units: this process (default), local worker processes (--workers), or "
                      "Ray actors (extra [ray]; --ray-address to join a cluster)")
     run.add_argument("--workers", type=int, help="worker processes / Ray actors (default: one per GPU, else 2 "
-                     "local or one per CPU on Ray); implies --executor local")
+                     "local, or as many as the Ray cluster holds); implies --executor local")
     run.add_argument("--ray-address", help="Ray cluster to join (auto, ray://HOST:10001; default $RAY_ADDRESS, "
                      "else a local cluster)")
     run.add_argument("--report-dir", help="where LEADERBOARD.md goes (default: reports/, or reports/<suite>/)")

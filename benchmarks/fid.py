@@ -71,9 +71,11 @@ def originals_path(root: Path, dataset: str) -> Path:
     return Path(root) / "outputs" / safe_name(dataset) / "_original.npz"
 
 
-def save_outputs(root: Path, dataset: str, mask: str, method: str, ids: list[str], composited: torch.Tensor) -> None:
-    """Keep composited outputs ``[B, C, H, W]`` in ``[0, 1]`` (uint8 npz, merged by sample id)."""
-    save_examples(outputs_path(root, dataset, mask, method), ids, output=composited)
+def save_outputs(root: Path, dataset: str, mask: str, method: str, ids: list[str], composited: torch.Tensor,
+                 made_by: str | None = None) -> None:
+    """Keep composited outputs ``[B, C, H, W]`` in ``[0, 1]`` (uint8 npz, merged by sample id;
+    ``made_by``: the method's config hash, see :func:`~inpaintbench.run.artifacts.save_examples`)."""
+    save_examples(outputs_path(root, dataset, mask, method), ids, made_by=made_by, output=composited)
 
 
 def save_originals(root: Path, dataset: str, ids: list[str], images: torch.Tensor) -> None:

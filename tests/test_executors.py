@@ -352,6 +352,19 @@ def test_a_changed_configuration_is_reported_by_its_latest_records_only(tmp_path
         frame, _, _ = load_records([out])
     assert len(frame) == 12 and frame["config_hash"].nunique() == 1
     assert frame["config_hash"].iloc[0] != old["config_hash"].iloc[0]
+    # The grids and heat maps follow: they are the latest configuration's, as in a fresh run.
+    from inpaintbench.run.artifacts import example_path, heatmap_path, load_examples, load_heatmap
+
+    run_suite(_load(path), tmp_path / "fresh", progress=False)
+    for root in (out, tmp_path / "fresh"):
+        assert load_examples(example_path(root, "mnist-sample", "box", "pde-heat")).keys() == {
+            "mnist-test-0", "mnist-test-1"}
+    here = load_examples(example_path(out, "mnist-sample", "box", "pde-heat"))
+    fresh = load_examples(example_path(tmp_path / "fresh", "mnist-sample", "box", "pde-heat"))
+    assert all((here[i]["output"] == fresh[i]["output"]).all() for i in fresh)
+    heat_here = load_heatmap(heatmap_path(out, "mnist-sample", "wide", "pde-heat"))
+    heat_fresh = load_heatmap(heatmap_path(tmp_path / "fresh", "mnist-sample", "wide", "pde-heat"))
+    assert heat_here[2] == heat_fresh[2] == 6 and (heat_here[0] == heat_fresh[0]).all()
 
 
 def test_unit_records_say_where_the_wall_time_went(tmp_path):

@@ -45,11 +45,14 @@ def load_records(paths: Iterable[str | os.PathLike]) -> tuple[pd.DataFrame, list
 
 
 def _latest_configurations(frame: pd.DataFrame, runs: list[RunRecord]) -> pd.DataFrame:
-    """Keep, per method label, the records of the configuration its latest run used.
+    """Keep, per (task, method label, dataset, mask), the records of the configuration its
+    latest run used.
 
     A folder resumed after a method changed (new defaults, retrained weights) holds records of
     the old configuration under the same label; averaging them with the new ones would report
-    a method that never existed. The older ones are dropped with one warning per label.
+    a method that never existed. The older ones are dropped with one warning per label. One
+    label may run other configurations on other datasets (the MNIST and the CelebA weights of
+    one method): those are different tables, kept.
     """
     if frame.empty or "config_hash" not in frame:
         return frame
@@ -57,14 +60,18 @@ def _latest_configurations(frame: pd.DataFrame, runs: list[RunRecord]) -> pd.Dat
 
     order = {run.run_id: i for i, run in enumerate(runs)}
     frame = frame.assign(_run=frame["run_id"].map(order).fillna(-1))
-    keep = []
-    for label, group in frame.groupby("method", sort=False):
+    keep, stale_by_label = [], {}
+    for (_, label, _, _), group in frame.groupby(["task", "method", "dataset", "mask"], sort=False):
         latest = group.loc[group["_run"].idxmax(), "config_hash"]
         stale = group["config_hash"] != latest
         if stale.any():
-            warn(f"results hold {int(stale.sum())} records of {label!r} with an older configuration "
-                 f"({', '.join(sorted(set(group.loc[stale, 'config_hash'])))}); reported: its latest, {latest}")
+            count, hashes, kept = stale_by_label.get(label, (0, set(), set()))
+            stale_by_label[label] = (count + int(stale.sum()), hashes | set(group.loc[stale, "config_hash"]),
+                                     kept | {latest})
         keep.append(group[~stale])
+    for label, (count, hashes, kept) in stale_by_label.items():
+        warn(f"results hold {count} records of {label!r} with an older configuration ({', '.join(sorted(hashes))}); "
+             f"reported: its latest, {', '.join(sorted(kept))}")
     return pd.concat(keep).drop(columns="_run").sort_index()
 
 

@@ -104,19 +104,31 @@ def example_path(root: Path, dataset: str, mask: str, what: str) -> Path:
     return root / "examples" / safe_name(dataset) / safe_name(mask) / f"{safe_name(what)}.npz"
 
 
-def save_examples(path: Path, ids: list[str], **arrays: torch.Tensor) -> None:
+#: The npz entry naming the configuration a side file's images or sums were made with.
+CONFIG_ENTRY = "_made_by_config"
+
+
+def _made_by(data: dict[str, np.ndarray] | None) -> str | None:
+    return None if data is None or CONFIG_ENTRY not in data else str(data[CONFIG_ENTRY])
+
+
+def save_examples(path: Path, ids: list[str], *, made_by: str | None = None, **arrays: torch.Tensor) -> None:
     """Merge images into the npz at ``path``, keyed by sample id (existing ids are kept).
 
     Args:
         ids: sample ids, one per row of each array.
+        made_by: what made them (a method's config hash, a mask's hash): a file made by
+            something else (a method changed since, in a resumed folder) is started anew, so
+            grids never show an older configuration's outputs beside the newer one's numbers.
         arrays: tensors ``[N, C, H, W]`` in ``[0, 1]`` (stored as uint8) or bool masks.
     """
     with _updating(path):
-        _merge_examples(path, ids, arrays)
+        _merge_examples(path, ids, arrays, made_by)
 
 
-def _merge_examples(path: Path, ids: list[str], arrays: dict[str, torch.Tensor]) -> None:
-    stored = load_examples(path, rebuild=True)
+def _merge_examples(path: Path, ids: list[str], arrays: dict[str, torch.Tensor], made_by: str | None) -> None:
+    data = _read_npz(path, "example file", rebuild=True)
+    stored = {} if made_by is not None and data is not None and _made_by(data) != made_by else _split(data)
     for i, sample_id in enumerate(ids):
         if sample_id in stored:
             continue
@@ -126,18 +138,25 @@ def _merge_examples(path: Path, ids: list[str], arrays: dict[str, torch.Tensor])
             for k, v in arrays.items()
         }
     flat = {f"{sid}\x1f{k}": a for sid, parts in stored.items() for k, a in parts.items()}
+    if made_by is not None:
+        flat[CONFIG_ENTRY] = np.array(made_by)
     _atomic_savez(path, **flat)  # an interrupt never leaves half a file
+
+
+def _split(data: dict[str, np.ndarray] | None) -> dict[str, dict[str, np.ndarray]]:
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for key, array in (data or {}).items():
+        if key == CONFIG_ENTRY:
+            continue
+        sample_id, _, name = key.rpartition("\x1f")  # array names never hold the separator; ids may
+        out.setdefault(sample_id, {})[name] = array
+    return out
 
 
 def load_examples(path: Path, *, rebuild: bool = False) -> dict[str, dict[str, np.ndarray]]:
     """``{sample_id: {array name: uint8 [C,H,W] or bool [1,H,W]}}``; empty if absent or
     corrupt (a warning; ``rebuild``: the writer moves the file aside)."""
-    data = _read_npz(path, "example file", rebuild=rebuild)
-    out: dict[str, dict[str, np.ndarray]] = {}
-    for key, array in (data or {}).items():
-        sample_id, _, name = key.rpartition("\x1f")  # array names never hold the separator; ids may
-        out.setdefault(sample_id, {})[name] = array
-    return out
+    return _split(_read_npz(path, "example file", rebuild=rebuild))
 
 
 def heatmap_path(root: Path, dataset: str, mask: str, method: str) -> Path:
@@ -146,7 +165,7 @@ def heatmap_path(root: Path, dataset: str, mask: str, method: str) -> Path:
 
 
 def accumulate_heatmap(path: Path, abs_error: torch.Tensor, hole: torch.Tensor,
-                       sample_ids: list[str] | None = None) -> None:
+                       sample_ids: list[str] | None = None, *, made_by: str | None = None) -> None:
     """Add a batch to the running per-pixel sums of ``|raw output - original|`` and of the holes.
 
     Args:
@@ -156,15 +175,19 @@ def accumulate_heatmap(path: Path, abs_error: torch.Tensor, hole: torch.Tensor,
             only once, so it can be written before the batch's records: a crash between the
             two makes the rerun redo the samples and the heat map skip them (exactly once,
             never 36 images for 32). A file of the first version (no ids) keeps adding.
+        made_by: the method's config hash: sums of another configuration start anew.
 
     A corrupt file is moved aside with a warning and the accumulator starts anew.
     """
     with _updating(path):
-        _add_to_heatmap(path, abs_error, hole, sample_ids)
+        _add_to_heatmap(path, abs_error, hole, sample_ids, made_by)
 
 
-def _add_to_heatmap(path: Path, abs_error: torch.Tensor, hole: torch.Tensor, sample_ids: list[str] | None) -> None:
+def _add_to_heatmap(path: Path, abs_error: torch.Tensor, hole: torch.Tensor, sample_ids: list[str] | None,
+                    made_by: str | None) -> None:
     old = _read_npz(path, "heat map", rebuild=True)
+    if old is not None and made_by is not None and _made_by(old) != made_by:
+        old = None  # another configuration's sums: this one's start here
     if old is not None and not {"error_sum", "hole_sum", "count"} <= set(old):
         warn(f"heat map {path} lacks its sums; rebuilt from this run's images")
         old = None
@@ -186,6 +209,8 @@ def _add_to_heatmap(path: Path, abs_error: torch.Tensor, hole: torch.Tensor, sam
     arrays = dict(error_sum=error_sum, hole_sum=hole_sum, count=np.int64(count))
     if keyed:
         arrays["ids"] = np.array(ids, dtype=str)
+    if made_by is not None:
+        arrays[CONFIG_ENTRY] = np.array(made_by)
     _atomic_savez(path, **arrays)
 
 

@@ -42,16 +42,24 @@ class DatasetView:
     shape: tuple[int, int, int]
     has_masks: bool
 
-    def load(self, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def load(self, indices: Sequence[int], expected_ids: Sequence[str] | None = None
+             ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Read items ``indices``: images float32 ``[B, C, H, W]`` in [0, 1] and the dataset's
         masks (bool ``[B, 1, H, W]``, True = hole) or None.
 
+        Args:
+            expected_ids: the ids the plan gave these indices; a dataset read elsewhere (another
+                machine's copy, a folder that changed since planning) must still agree.
         Raises:
-            InputError: an image of another size than the first (give the dataset a ``size=``),
-                or a dataset whose masks come and go.
+            InputError: an item whose id is not the planned one, an image of another size than
+                the first (give the dataset a ``size=``), or a dataset whose masks come and go.
         """
         samples = [self.dataset[i] for i in indices]
-        for index, sample in zip(indices, samples):
+        for index, sample, expected in zip(indices, samples, expected_ids or [None] * len(samples)):
+            if expected is not None and sample.sample_id != expected:
+                raise InputError(f"dataset {self.spec.label!r}: item {index} is {sample.sample_id!r} here but was "
+                                 f"{expected!r} when the run was planned; its files changed (or differ on this "
+                                 "machine): keep the dataset fixed while a run uses it")
             if tuple(sample.image.shape) != self.shape:
                 raise InputError(f"dataset {self.spec.label!r} has images of different sizes: sample "
                                  f"{sample.sample_id!r} is {list(sample.image.shape)}, the first is "

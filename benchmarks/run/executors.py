@@ -18,6 +18,7 @@ import dataclasses
 import multiprocessing
 import os
 import queue as queues
+import signal
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,7 +140,6 @@ def dispatch(pool: Pool, units: Iterable[WorkUnit], *, fail: Callable[[WorkUnit,
             slot, result = pool.next_result()
             job = running.pop(slot)
             if isinstance(result, WorkerDied):
-                pool.start(slot)  # a fresh worker: whatever the dead one held is gone
                 last_method.pop(slot, None)
                 if job.attempt > max_retries:
                     reason = (f"its worker died {job.attempt} times ({result}); gave up after {max_retries} "
@@ -148,6 +148,9 @@ def dispatch(pool: Pool, units: Iterable[WorkUnit], *, fail: Callable[[WorkUnit,
                     bar.update(1)
                 else:
                     jobs.appendleft(dataclasses.replace(job, attempt=job.attempt + 1, wait=True))
+                if not jobs:
+                    continue  # nothing left for this slot: no fresh worker
+                pool.start(slot)  # a fresh worker: whatever the dead one held is gone
             elif result.busy:  # another process runs it: come back to it last, then wait for it
                 jobs.append(dataclasses.replace(job, wait=True))
             else:
@@ -195,6 +198,9 @@ def run_in_process(runner: UnitRunner, units: list[WorkUnit], *, progress: bool 
 def _local_worker(spec: WorkerSpec, slot: int, inbox: Any, outbox: Any, parent: int) -> None:
     """The loop of one local worker process: run the units it is sent until it gets None, or
     until its parent (process ``parent``) is gone: a killed run leaves no worker behind."""
+    # Ctrl-C reaches the whole process group: the run (the parent) stops its workers itself, so
+    # a worker does not die mid-unit printing a traceback of its own.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     runner = None
     while True:
         try:

@@ -50,25 +50,46 @@ class _UnitActor:
             return "done", self.runner.run(unit, wait=wait, attempt=attempt)
         except InpaintBenchError as err:  # stops the run (bad data, full disk), named
             return "abort", str(err)
+        except Exception as err:  # noqa: BLE001 - an unexpected harness error stops the run, named
+            return "abort", f"{type(err).__name__}: {err}"
+
+
+def _placeable_actors(resources: dict[str, float], *, num_cpus: int, num_gpus: float) -> int:
+    """How many actors asking for ``num_cpus`` CPUs and ``num_gpus`` GPUs a cluster with
+    ``resources`` (``ray.cluster_resources()``) holds at once: more would wait forever."""
+    fits = [int(resources.get("CPU", 0) // num_cpus)] if num_cpus else []
+    if num_gpus:
+        fits.append(int(resources.get("GPU", 0) // num_gpus))
+    return min(fits) if fits else 0
 
 
 class RayPool:
     """``size`` Ray actors (see the module docstring).
 
     Args:
+        size: actors to start; None: as many as the cluster holds (its CPUs / ``num_cpus``, its
+            GPUs / ``num_gpus``); more than it holds is refused in one line.
         spec: the workers' :class:`WorkerSpec` (device ``"cuda"``: Ray sets each actor's
             visible GPU, so it uses ``cuda:0`` of what it sees).
         num_gpus: GPUs per actor; ``num_cpus`` CPUs per actor (its torch threads).
         address: a cluster to join; None starts (or reuses) a local one.
     """
 
-    def __init__(self, size: int, spec: WorkerSpec, *, num_gpus: float, num_cpus: int, address: str | None):
+    def __init__(self, size: int | None, spec: WorkerSpec, *, num_gpus: float, num_cpus: int, address: str | None):
         self.ray = import_ray()
         if not self.ray.is_initialized():
             try:
                 self.ray.init(address=address, include_dashboard=False, log_to_driver=False)
             except (ConnectionError, ValueError, RuntimeError) as err:
                 raise InputError(f"--ray-address {address!r}: cannot connect to a Ray cluster ({err})") from err
+        resources = self.ray.cluster_resources()
+        placeable = _placeable_actors(resources, num_cpus=num_cpus, num_gpus=num_gpus)
+        size = size or max(1, placeable)
+        if size > placeable:  # an actor that cannot be placed would leave its unit waiting forever
+            have = f"{resources.get('CPU', 0):g} CPUs" + (f" and {resources.get('GPU', 0):g} GPUs" if num_gpus else "")
+            raise InputError(f"--workers {size} Ray actors of {num_cpus} CPU(s)" + (f" and {num_gpus:g} GPU" if num_gpus else "")
+                             + f" each do not fit the cluster ({have}: room for {placeable}); pass --workers "
+                             f"{max(placeable, 1)} or fewer --num-threads")
         self.size = size
         self._actor_class = self.ray.remote(num_cpus=num_cpus, num_gpus=num_gpus, max_restarts=0)(_UnitActor)
         self._spec = spec
@@ -87,12 +108,15 @@ class RayPool:
     def next_result(self) -> tuple[int, UnitOutcome | WorkerDied]:
         ready, _ = self.ray.wait(list(self._pending), num_returns=1)
         slot = self._pending.pop(ready[0])
+        errors = self.ray.exceptions
+        lost = tuple(getattr(errors, name) for name in ("RayActorError", "WorkerCrashedError", "NodeDiedError",
+                                                         "ObjectLostError", "OwnerDiedError") if hasattr(errors, name))
         try:
             kind, payload = self.ray.get(ready[0])
-        except self.ray.exceptions.RayActorError as err:
-            return slot, WorkerDied(f"Ray actor died: {str(err).splitlines()[0]}")
-        except self.ray.exceptions.WorkerCrashedError as err:
-            return slot, WorkerDied(f"Ray worker crashed: {str(err).splitlines()[0]}")
+        except lost as err:  # the worker (or its node) is gone: retry elsewhere
+            return slot, WorkerDied(f"Ray {type(err).__name__}: {str(err).splitlines()[0]}")
+        except errors.RayError as err:  # anything else Ray reports stops the run in one line
+            raise RunAborted(f"Ray {type(err).__name__}: {str(err).splitlines()[0]}") from None
         if kind == "abort":
             raise RunAborted(payload)
         return slot, payload

@@ -191,19 +191,23 @@ class Plan:
         return [u for u in self.units if any(k not in self.done for k in u.keys)]
 
 
-def _unit_content(base: dict[str, Any], sample_ids: list[str], suite: Suite) -> dict[str, Any]:
+def _unit_content(base: dict[str, Any], sample_ids: list[str]) -> dict[str, Any]:
+    # Exactly what keys its records (SampleRecord.key): runs that differ only in how they
+    # execute (batch size, memory budget, workers) share units instead of computing them twice.
     return {**{k: base[k] for k in ("task", "method", "config_hash", "dataset", "dataset_hash", "mask", "mask_hash",
-                                    "seed")},
-            "sample_ids": sample_ids, "batch_size": suite.batch_size, "band_px": suite.band_px,
-            "lpips_net": suite.lpips_net, "fid": suite.fid, "memory_budget_gb": suite.memory_budget_gb}
+                                    "seed")}, "sample_ids": sample_ids}
 
 
-def plan_suite(suite: Suite, out_dir: str | Path, *, lpips_weights: str | None = None) -> Plan:
+def plan_suite(suite: Suite, out_dir: str | Path, *, lpips_weights: str | None = None,
+               executor: str = "inprocess") -> Plan:
     """Check ``suite`` as far as it can be checked without running a method, build its methods
     and plan its units against the results folder ``out_dir`` (nothing is written).
 
     Everything that bad input can break (names, options, devices, data, masks, image size vs.
-    metrics, task support, LPIPS weights asked for, the output folder) is checked here.
+    metrics, task support, LPIPS weights asked for, the output folder) is checked here. For
+    the pool executors (``local``, ``ray``) the methods are built on the CPU, only to check them
+    and learn their identities (the workers build their own); a Ray driver needs no GPU of its
+    own (``device = "cuda"`` names the workers' device).
 
     Raises:
         InputError: the first problem found, in one line.
@@ -214,7 +218,9 @@ def plan_suite(suite: Suite, out_dir: str | Path, *, lpips_weights: str | None =
         dataset_registry().entry(spec.name)
     for spec in suite.masks:
         mask_registry().entry(spec.name)
-    device = resolve_device(suite.device)
+    device = torch.device(suite.device) if executor == "ray" and suite.device != "auto" else \
+        resolve_device(suite.device)
+    build_device = device if executor == "inprocess" else torch.device("cpu")
     if suite.call_timeout_s is not None and (device.type == "cuda" or not fork_available()):
         raise InputError("call_timeout_s (--call-timeout) runs each call in a forked worker process, which "
                          f"{'CUDA does not support' if device.type == 'cuda' else 'this platform cannot do'}; "
@@ -230,8 +236,10 @@ def plan_suite(suite: Suite, out_dir: str | Path, *, lpips_weights: str | None =
         for condition in conditions:
             check_condition(spec, condition, images, view.ids[: len(probe)], masks, suite, len(view.ids))
     out_dir = Path(out_dir)
+    if out_dir.suffix == ".jsonl":
+        raise InputError(f"--out {out_dir} names a file; --out is a results folder (e.g. {out_dir.parent})")
     check_output_dir(out_dir, "results folder (--out)")
-    methods, unavailable = build_methods(suite.methods, device)
+    methods, unavailable = build_methods(suite.methods, build_device)
     if not methods:  # nothing could run: say what is missing instead of writing an empty run
         raise InputError(f"no method of suite {suite.name!r} can run here: "
                          + "; ".join(f"{label}: {reason}" for label, reason in unavailable.items()))
@@ -240,8 +248,8 @@ def plan_suite(suite: Suite, out_dir: str | Path, *, lpips_weights: str | None =
         if task_name not in method.tasks:
             raise InputError(f"method {label!r} solves {list(method.tasks)}, not the suite's task {task_name!r}; "
                              "remove it from the suite or pick a suite of its task")
-    lpips_metric, lpips_note = build_lpips(suite.lpips_net, lpips_weights, device)
-    applied = {label: suite.acceleration.apply(method) for label, method in methods.items()}
+    lpips_metric, lpips_note = build_lpips(suite.lpips_net, lpips_weights, build_device)
+    applied = {label: suite.acceleration.apply(method, device) for label, method in methods.items()}
     identities = {spec.label: accelerated_identity(spec.name, methods[spec.label], applied[spec.label])
                   for spec in suite.methods if spec.label in methods}
     done = ResultsFolder(out_dir).done_keys()
@@ -261,7 +269,7 @@ def plan_suite(suite: Suite, out_dir: str | Path, *, lpips_weights: str | None =
                     indices = tuple(range(start, min(start + suite.shard_size, len(view.ids))))
                     ids = [view.ids[i] for i in indices]
                     keys = tuple(SampleRecord(**base, sample_id=sid, status="ok").key() for sid in ids)
-                    digest = unit_hash(_unit_content(base, ids, suite))
+                    digest = unit_hash(_unit_content(base, ids))
                     units.append(WorkUnit(
                         method=method_spec.label, dataset=dataset_spec.label, condition=condition.label,
                         indices=indices, sample_ids=tuple(ids), keys=keys, hash=digest,
@@ -287,8 +295,8 @@ def run_suite(suite: Suite, out_dir: str | Path, *, progress: bool = True, lpips
 
     Args:
         executor: ``"inprocess"`` (default), ``"local"`` (``workers`` processes, default one
-            per GPU, else 2) or ``"ray"`` (``workers`` actors, default one per GPU or per
-            ``num_threads`` CPUs of the cluster; ``ray_address`` a cluster to join).
+            per GPU, else 2) or ``"ray"`` (``workers`` actors, default as many as the cluster
+            holds: its CPUs / ``num_threads``, its GPUs; ``ray_address`` a cluster to join).
         max_retries: retries of a unit whose worker process died (default
             :data:`~inpaintbench.run.executors.MAX_RETRIES`).
 
@@ -298,7 +306,7 @@ def run_suite(suite: Suite, out_dir: str | Path, *, progress: bool = True, lpips
     executors or resuming.
     """
     check_executor(executor, workers)
-    plan = plan_suite(suite, out_dir, lpips_weights=lpips_weights)
+    plan = plan_suite(suite, out_dir, lpips_weights=lpips_weights, executor=executor)
     suite, out_dir, device = plan.suite, plan.out_dir, plan.device
     threads = suite.num_threads or 1
     run_id = uuid.uuid4().hex[:12]
@@ -320,12 +328,14 @@ def run_suite(suite: Suite, out_dir: str | Path, *, progress: bool = True, lpips
               for spec in suite.datasets)])
         runner = UnitRunner(suite, out_dir, device, run_id, executor, lambda label: plan.methods[label],
                             {c.label: c for c in plan.conditions}, plan.identities, plan.lpips,
-                            methods=dict(plan.methods), applied=dict(plan.applied), datasets=dict(plan.views))
+                            methods=dict(plan.methods) if executor == "inprocess" else {},
+                            applied=dict(plan.applied), datasets=dict(plan.views))
         outcomes: list[UnitOutcome] = []
         try:
             if executor == "inprocess":
                 outcomes = run_in_process(runner, plan.units, progress=progress, sink=outcomes)
             else:
+                plan.methods.clear()  # built on the CPU to be checked; the workers build their own
                 pool = _pool(plan, executor, workers, ray_address, run_id, lpips_weights, threads)
                 pending = plan.pending()
                 summary.skipped += sum(len(u.keys) for u in plan.units if u not in pending)
@@ -359,9 +369,8 @@ def _pool(plan: Plan, executor: str, workers: int | None, ray_address: str | Non
         return LocalPool(size, lambda slot: base)
     from inpaintbench.run.ray_executor import RayPool
 
-    size = workers or max(1, gpus or (os.cpu_count() or 1) // threads)
     spec = _with_device(base, "cuda:0") if device.type == "cuda" else base
-    return RayPool(size, spec, num_gpus=max((u.num_gpus for u in plan.units), default=0.0), num_cpus=threads,
+    return RayPool(workers, spec, num_gpus=max((u.num_gpus for u in plan.units), default=0.0), num_cpus=threads,
                    address=ray_address or os.environ.get("RAY_ADDRESS"))
 
 

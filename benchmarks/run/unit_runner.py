@@ -221,9 +221,8 @@ class UnitRunner:
         with self.folder.claim(unit, wait=wait) as claimed:
             if not claimed:
                 return UnitOutcome(unit.hash, busy=True)
-            own = {r.key() for r in self.folder.unit_records(unit)
-                   if isinstance(r, SampleRecord) and r.status in DONE_STATUSES}
-            pending = [i for i, key in enumerate(unit.keys) if key not in unit.done and key not in own]
+            finished = self._finished(unit)
+            pending = [i for i, key in enumerate(unit.keys) if key not in finished]
             outcome = UnitOutcome(unit.hash, skipped=len(unit.keys) - len(pending))
             if not pending:
                 return outcome
@@ -234,10 +233,9 @@ class UnitRunner:
                 self._execute(unit, base, pending, timing, records)
             except KeyboardInterrupt:  # Ctrl-C: keep the finished batches; the rerun does the rest
                 if records:
-                    self.folder.commit_unit(unit, self._header(unit, attempt), records)
+                    self.folder.commit_unit(unit, self._header(unit, attempt, start, timing), records)
                 raise UnitInterrupted(len(records)) from None
-            header = self._header(unit, attempt, wall_s=time.perf_counter() - start, method_s=timing.method_s,
-                                  warmup_s=timing.warmup_s)
+            header = self._header(unit, attempt, start, timing)
             self.folder.commit_unit(unit, header, records)
             outcome.written = len(records)
             outcome.errors = sum(r.status == "error" for r in records)
@@ -247,18 +245,27 @@ class UnitRunner:
         """Record every unfinished sample of ``unit`` as an error (its worker kept dying)."""
         base = {**unit.base, "run_id": self.run_id}
         with self.folder.claim(unit, wait=True):
-            own = {r.key() for r in self.folder.unit_records(unit)
-                   if isinstance(r, SampleRecord) and r.status in DONE_STATUSES}
+            finished = self._finished(unit)
             records = [SampleRecord(**base, sample_id=sid, status="error", error=reason)
-                       for sid, key in zip(unit.sample_ids, unit.keys) if key not in own and key not in unit.done]
+                       for sid, key in zip(unit.sample_ids, unit.keys) if key not in finished]
             self.folder.commit_unit(unit, self._header(unit, attempt), records)
         return UnitOutcome(unit.hash, written=len(records), errors=len(records))
 
-    def _header(self, unit: WorkUnit, attempt: int, **timing: float) -> UnitRecord:
+    def _finished(self, unit: WorkUnit) -> set[tuple]:
+        """Keys of ``unit`` finished at planning or in its file now (read under its claim)."""
+        return set(unit.done) | {r.key() for r in self.folder.unit_records(unit)
+                                 if isinstance(r, SampleRecord) and r.status in DONE_STATUSES}
+
+    def _header(self, unit: WorkUnit, attempt: int, start: float | None = None,
+                timing: _Timing | None = None) -> UnitRecord:
+        """The unit's header: who ran it, and its times since ``start`` (perf_counter s)."""
+        timing = timing or _Timing()
         return UnitRecord(unit=unit.hash, name=unit.name, run_id=self.run_id, method=unit.method,
                           dataset=unit.dataset, mask=unit.condition, sample_ids=list(unit.sample_ids),
                           host=socket.gethostname(), pid=os.getpid(), executor=self.executor, attempt=attempt,
-                          torch_threads=torch.get_num_threads(), **timing)
+                          torch_threads=torch.get_num_threads(),
+                          wall_s=0.0 if start is None else time.perf_counter() - start,
+                          method_s=timing.method_s, warmup_s=timing.warmup_s)
 
     def _execute(self, unit: WorkUnit, base: dict[str, Any], pending: list[int], timing: _Timing,
                  records: list[SampleRecord]) -> None:
@@ -283,7 +290,7 @@ class UnitRunner:
             position += len(chunk)
             index = [unit.indices[j] for j in chunk]
             batch_ids = [unit.sample_ids[j] for j in chunk]
-            images, dataset_masks = view.load(index)
+            images, dataset_masks = view.load(index, batch_ids)
             task = condition.task_for(batch_ids, tuple(images.shape), suite.seed, dataset_masks)
             holes = task.generated_region().float().mean(dim=(1, 2, 3))
             holeless = [j for j, fraction in enumerate(holes.tolist()) if fraction == 0.0]
@@ -310,7 +317,8 @@ class UnitRunner:
     def _save_input_examples(self, unit, condition, batch_ids, images, task, example_ids) -> None:
         keep = [j for j, sid in enumerate(batch_ids) if sid in example_ids]
         save_examples(example_path(self.out_dir, unit.dataset, condition.label, "_input"),
-                      [batch_ids[j] for j in keep], original=images[keep], mask=task.shown_mask()[keep])
+                      [batch_ids[j] for j in keep], made_by=f"{unit.base['dataset_hash']}/{unit.base['mask_hash']}",
+                      original=images[keep], mask=task.shown_mask()[keep])
 
     def _batch(self, method: Method, device: torch.device, unit: WorkUnit, base: dict[str, Any],
                condition: Condition, task: Any, images: torch.Tensor, dataset_masks: torch.Tensor | None,
@@ -352,15 +360,16 @@ class UnitRunner:
         per_image_s = seconds / len(batch_ids)
         # Before the records, keyed by sample id: a crash in between makes the rerun redo these
         # samples, and the heat map adds each sample once.
+        made_by = base["config_hash"]
         accumulate_heatmap(heatmap_path(self.out_dir, unit.dataset, condition.label, label),
-                           (raw - original).abs(), region, batch_ids)
+                           (raw - original).abs(), region, batch_ids, made_by=made_by)
         keep = [j for j, sid in enumerate(batch_ids) if sid in example_ids]
         if keep:
             save_examples(example_path(self.out_dir, unit.dataset, condition.label, label),
-                          [batch_ids[j] for j in keep], output=composited[keep])
+                          [batch_ids[j] for j in keep], made_by=made_by, output=composited[keep])
         if suite.fid:  # FID/KID need every original and every composited output (inpaintbench.fid)
             save_originals(self.out_dir, unit.dataset, batch_ids, images)
-            save_outputs(self.out_dir, unit.dataset, condition.label, label, batch_ids, composited)
+            save_outputs(self.out_dir, unit.dataset, condition.label, label, batch_ids, composited, made_by)
         return [SampleRecord(
             **base, sample_id=sid, status="ok",
             metrics={k: float(v[j]) for k, v in metrics.items()},

@@ -23,6 +23,7 @@ refuses two finished records of one key whose metrics disagree.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import math
@@ -87,10 +88,10 @@ class WorkUnit:
 
 
 def unit_hash(content: dict[str, Any]) -> str:
-    """sha256 (first 16 hex digits) of everything that decides a unit's records: the key
-    fields of its samples (task, method config hash, dataset and mask hashes, seed), its sample
-    ids and the suite settings that change a record (batch size, metric band, LPIPS net,
-    acceleration)."""
+    """sha256 (first 16 hex digits) of what identifies a unit's records: the key fields its
+    samples share (task, method label and config hash, which covers weights and acceleration,
+    dataset and mask labels and hashes, seed) and its sample ids. Execution settings (batch
+    size, memory budget, executor) are left out: runs differing only in those share units."""
     return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -173,13 +174,20 @@ class ResultsFolder:
 
     def commit_unit(self, unit: WorkUnit, header: UnitRecord, samples: list[SampleRecord]) -> Path:
         """Make a unit's records visible, keeping the finished records of an earlier file of the
-        same unit (a rerun after errors only recomputes what was not done). Malformed lines of
+        same unit (a rerun after errors only recomputes what was not done) and adding the
+        earlier header's times to ``header``'s. Malformed lines of
         the earlier file move to ``<unit>.jsonl.quarantine`` (see
         :meth:`~inpaintbench.run.records.ResultsStore.repair`). Call it holding the unit's claim."""
         path = self.unit_path(unit)
         if path.exists():
             ResultsStore(path).repair()
-        kept = [r for r in self.unit_records(unit) if isinstance(r, SampleRecord) and r.status in DONE_STATUSES]
+        earlier = self.unit_records(unit)
+        kept = [r for r in earlier if isinstance(r, SampleRecord) and r.status in DONE_STATUSES]
+        before = next((r for r in earlier if isinstance(r, UnitRecord)), None)
+        if before is not None:  # the unit's time is the sum over the attempts that wrote it
+            header = dataclasses.replace(header, wall_s=header.wall_s + before.wall_s,
+                                         method_s=header.method_s + before.method_s,
+                                         warmup_s=header.warmup_s + before.warmup_s)
         fresh = {r.key() for r in samples}
         merged = [r for r in kept if r.key() not in fresh] + list(samples)
         order = {key: i for i, key in enumerate(unit.keys)}
