@@ -333,6 +333,7 @@ def test_bad_executor_options_are_one_line(tmp_path, capsys):
     path = _suite(tmp_path, '"zero-fill"')
     for argv, expected in ((["--workers", "0"], "--workers must be an integer >= 1"),
                            (["--ray-address", "auto"], "--ray-address needs --executor ray"),
+                           (["--executor", "inprocess", "--workers", "2"], "--workers needs --executor local or ray"),
                            (["--shard-size", "0"], "shard_size (--shard-size) must be >= 1")):
         assert main(["run", "--suite", str(path), "--out", str(tmp_path / "o"), "--no-report", *argv]) == 2
         err = capsys.readouterr().err
@@ -479,3 +480,41 @@ def test_a_worker_keeps_its_model_across_units_of_one_method(tmp_path):
     built.clear()
     runner.run(units[0]), runner.run(by_method["telea"][0]), runner.run(units[1])
     assert built == ["zero-fill", "telea", "zero-fill"]  # one model held at a time
+
+
+def test_an_out_naming_a_jsonl_file_is_one_line(tmp_path, capsys):
+    path = _suite(tmp_path, '"zero-fill"')
+    assert main(["run", "--suite", str(path), "--out", str(tmp_path / "o" / "results.jsonl"), "--no-report"]) == 2
+    assert "--out is a results folder" in capsys.readouterr().err and not (tmp_path / "o").exists()
+
+
+def test_ray_actors_that_the_cluster_cannot_place_are_counted():
+    from inpaintbench.run.ray_executor import _placeable_actors
+
+    assert _placeable_actors({"CPU": 2.0}, num_cpus=1, num_gpus=0) == 2
+    assert _placeable_actors({"CPU": 4.0}, num_cpus=2, num_gpus=0) == 2
+    assert _placeable_actors({"CPU": 16.0, "GPU": 1.0}, num_cpus=1, num_gpus=1) == 1
+    assert _placeable_actors({"CPU": 16.0}, num_cpus=1, num_gpus=1) == 0
+
+
+def test_a_worker_refuses_an_item_that_is_not_the_planned_sample(tmp_path):
+    """Another machine's copy of the data, or a folder changed since planning: the record
+    would carry one sample's id and another's numbers."""
+    from PIL import Image
+
+    from inpaintbench.run.executors import WorkerSpec
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i in range(1, 5):
+        Image.new("L", (16, 16), 40 * i).save(folder / f"img{i}.png")
+    path = tmp_path / "folder.toml"
+    path.write_text(f'datasets = [{{ name = "folder", root = "{folder}", size = 16, channels = 1 }}]\n'
+                    'masks = ["box"]\nmethods = ["zero-fill"]\n[run]\nn_images = 4\ndevice = "cpu"\n')
+    suite = _load(path)
+    plan = plan_suite(suite, tmp_path / "out", executor="local")
+    Image.new("L", (16, 16), 0).save(folder / "img0.png")  # sorts first: every index shifts
+    spec = WorkerSpec(suite, tmp_path / "out", "cpu", "run", "local", plan.identities, None, False, 1)
+    with pytest.raises(InputError, match="item 0 is 'img0' here but was 'img1' when the run was planned"):
+        spec.build_runner().run(plan.units[0])
+    assert not list((tmp_path / "out" / "units").glob("*.jsonl"))  # a pool stops the run with that line
