@@ -28,7 +28,7 @@ from inpaintbench.api import InputError
 from inpaintbench.cli import main
 from inpaintbench.reporting.results import load_records
 from inpaintbench.run.runner import plan_suite, run_suite
-from inpaintbench.run.units import ResultsFolder, read_records
+from inpaintbench.run.units import read_records
 from inpaintbench.suite import Suite
 
 SUITE_TOML = """
