@@ -204,8 +204,7 @@ class ResultsFolder:
 
     def done_keys(self) -> set[tuple]:
         """Keys of the folder's finished sample records (ok or skipped), from every file."""
-        return {r.key() for path in self.files() for r in ResultsStore(path)
-                if isinstance(r, SampleRecord) and r.status in DONE_STATUSES}
+        return set().union(*(ResultsStore(path).done_keys() for path in self.files()))
 
     def exists(self) -> bool:
         return bool(self.files())
