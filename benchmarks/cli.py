@@ -82,7 +82,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     plan = plan_suite(suite, out, lpips_weights=args.lpips_weights)
     rows, todo = [], 0
     for unit in plan.units:
-        left = sum(key not in plan.done for key in unit.keys)
+        left = len(unit.keys) - len(unit.done)
         todo += left
         state = "done" if not left else ("pending" if left == len(unit.keys) else f"{left} of {len(unit.keys)} left")
         rows.append(f"  {unit.hash}  {unit.method:<22} {unit.dataset:<14} {unit.condition:<16} "

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -27,20 +29,36 @@ def git_commit(start: Path | None = None) -> str | None:
     return commit + ("-dirty" if dirty else "")
 
 
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux, else what ``platform`` knows)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "?"
+
+
 def device_name(device: torch.device | str) -> str:
     """A human-readable name of ``device``: the GPU model, or the CPU model and core count."""
     device = torch.device(device)
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"CPU: {cpu} ({torch.get_num_threads()} threads)"
+    return f"CPU: {cpu_model()} ({torch.get_num_threads()} threads)"
+
+
+def timing_settings() -> dict[str, Any]:
+    """What a timing depends on besides the code: torch's version, threads and CPU kernel level,
+    ``$OMP_NUM_THREADS``, the GPU, and the machine's load average (1, 5, 15 min) now."""
+    return {
+        "torch_version": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS", "unset"),
+        "cuda_device": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+        "load_average_1_5_15_min": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
+    }
 
 
 def library_versions() -> dict[str, str]:

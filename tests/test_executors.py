@@ -171,23 +171,30 @@ def test_local_workers_give_the_records_of_the_in_process_run(tmp_path, deadline
 def _kill_a_unit_holder(folder: Path, stop: threading.Event, killed: list[int], protect: int) -> None:
     """Kill the first process seen holding a unit's claim (mid-unit), once."""
     while not stop.is_set() and not killed:
-        for lock in (folder / "units").glob("*.lock") if (folder / "units").is_dir() else []:
-            try:
-                handle = open(lock, "r")
-            except OSError:
-                continue
-            with handle:
-                try:
-                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    fcntl.flock(handle, fcntl.LOCK_UN)
-                    continue  # free
-                except BlockingIOError:
-                    text = handle.read().split()
-            if len(text) > 1 and text[0] == "pid" and int(text[1]) != protect:
-                os.kill(int(text[1]), signal.SIGKILL)
-                killed.append(int(text[1]))
-                return
+        for pid in sorted(_held_unit_pids(folder) - {protect}):
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+            return
         time.sleep(0.01)
+
+
+def _held_unit_pids(folder: Path) -> set[int]:
+    """Pids holding a unit claim in ``folder`` right now (the lock file names its holder)."""
+    pids = set()
+    for lock in (folder / "units").glob("*.lock") if (folder / "units").is_dir() else []:
+        try:
+            handle = open(lock)
+        except OSError:
+            continue
+        with handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(handle, fcntl.LOCK_UN)
+            except BlockingIOError:
+                words = handle.read().split()
+                if len(words) > 1 and words[0] == "pid":
+                    pids.add(int(words[1]))
+    return pids
 
 
 @pytest.fixture
@@ -405,21 +412,6 @@ def test_a_memory_budget_sizes_batches_from_the_first_one_image_call(tmp_path, m
     run_suite(suite, tmp_path / "out", progress=False)
     sizes = [r["batch_size"] for r in _sample_lines(tmp_path / "out") if r["mask"] == "box"]
     assert sizes == [1] + [4] * 8 + [1]  # floor(0.8 * 5000 / 1000) = 4 after the first call
-
-
-def _held_unit_pids(folder: Path) -> set[int]:
-    """Pids holding a unit claim in ``folder`` right now."""
-    pids = set()
-    for lock in (folder / "units").glob("*.lock") if (folder / "units").is_dir() else []:
-        with open(lock) as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                fcntl.flock(handle, fcntl.LOCK_UN)
-            except BlockingIOError:
-                words = handle.read().split()
-                if len(words) > 1 and words[0] == "pid":
-                    pids.add(int(words[1]))
-    return pids
 
 
 def _alive(pid: int) -> bool:

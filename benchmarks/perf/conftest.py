@@ -39,12 +39,9 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.hookimpl(optionalhook=True)  # pytest-benchmark's hook: no error where the plugin is absent
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict[str, Any]) -> None:
     """Add torch's settings and the machine's load to the benchmark JSON's ``machine_info``."""
-    machine_info["torch_version"] = torch.__version__
-    machine_info["torch_threads"] = torch.get_num_threads()
-    machine_info["torch_cpu_capability"] = torch.backends.cpu.get_cpu_capability()
-    machine_info["omp_num_threads"] = os.environ.get("OMP_NUM_THREADS", "unset")
-    machine_info["cuda_device"] = torch.cuda.get_device_name() if torch.cuda.is_available() else None
-    machine_info["load_average_1_5_15_min"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+    from inpaintbench.environment import timing_settings
+
+    machine_info.update(timing_settings())
 
 
 @pytest.fixture(scope="session")

@@ -44,7 +44,6 @@ import math
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -555,34 +554,19 @@ def resized_prior(weights: str, side: int, folder: Path) -> Path:
 def machine_info() -> dict[str, Any]:
     """What the timings depend on: CPU model and count, load average, torch version, threads
     and CPU kernel level, ``$OMP_NUM_THREADS``, python, platform, the git commit."""
-    import torch
+    from inpaintbench.environment import cpu_model, git_commit, timing_settings
 
-    cpu_model = platform.processor() or "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                cwd=Path(__file__).resolve().parent, check=False).stdout.strip() or "?"
-    except OSError:
-        commit = "?"
+    settings = timing_settings()
     return {
-        "cpu_model": cpu_model,
+        "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
         "affinity_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "load_average_start": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
-        "torch_version": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "omp_num_threads": os.environ.get("OMP_NUM_THREADS", "unset"),
+        "load_average_start": settings.pop("load_average_1_5_15_min"),
+        **settings,
         "niceness": os.nice(0) if hasattr(os, "nice") else None,
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "git_commit": commit,
+        "git_commit": (git_commit() or "?")[:12],
     }
 
 

@@ -14,6 +14,7 @@ import torch
 
 from inpaintbench.api import InputError, StorageError
 from inpaintbench.notices import warn
+from inpaintbench.run.lock import FolderLock
 
 
 def safe_name(label: str) -> str:
@@ -88,8 +89,6 @@ def _read_npz(path: Path, what: str, *, rebuild: bool) -> dict[str, np.ndarray] 
 def _updating(path: Path) -> Iterator[None]:
     """Hold ``<path>.lock`` around a read-modify-write of a side file: units of one (dataset,
     mask, method) may run in several processes at once, and each merges into the same file."""
-    from inpaintbench.run.lock import FolderLock
-
     path.parent.mkdir(parents=True, exist_ok=True)
     lock = FolderLock(path.with_name(path.name + ".lock"))
     lock.acquire(wait=True)

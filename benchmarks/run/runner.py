@@ -66,7 +66,6 @@ class RunSummary:
     skipped: int = 0
     errors: int = 0
     unavailable: dict[str, str] = field(default_factory=dict)
-    units: int = 0
 
 
 class RunInterrupted(KeyboardInterrupt):
@@ -165,7 +164,6 @@ class Plan:
     Attributes:
         units: every unit of the run, in execution order (method by method within a dataset,
             so a worker keeps one model loaded across consecutive units).
-        done: record keys already finished in the results folder when planning.
         methods: the methods built while checking (label -> Method); ``unavailable`` those
             that cannot be built here, with the reason.
         identities: ``label -> (effective config, config hash)``.
@@ -176,7 +174,6 @@ class Plan:
     out_dir: Path
     device: torch.device
     units: list[WorkUnit]
-    done: set[tuple]
     methods: dict[str, Method]
     unavailable: dict[str, str]
     identities: dict[str, tuple[dict[str, Any], str]]
@@ -188,7 +185,11 @@ class Plan:
 
     def pending(self) -> list[WorkUnit]:
         """Units with at least one sample not done at planning time."""
-        return [u for u in self.units if any(k not in self.done for k in u.keys)]
+        return [u for u in self.units if len(u.done) < len(u.keys)]
+
+    def done_count(self) -> int:
+        """Samples of the plan already finished in the folder when it was planned."""
+        return sum(len(u.done) for u in self.units)
 
 
 def _unit_content(base: dict[str, Any], sample_ids: list[str]) -> dict[str, Any]:
@@ -276,7 +277,7 @@ def plan_suite(suite: Suite, out_dir: str | Path, *, lpips_weights: str | None =
                         name=unit_name(method_spec.label, dataset_spec.label, condition.label, shard, digest),
                         base=base, num_gpus=1.0 if device.type == "cuda" else 0.0,
                         done=frozenset(key for key in keys if key in done)))
-    return Plan(suite, out_dir, device, units, done, methods, unavailable, identities, views, conditions,
+    return Plan(suite, out_dir, device, units, methods, unavailable, identities, views, conditions,
                 lpips_metric, lpips_note, applied)
 
 
@@ -311,7 +312,7 @@ def run_suite(suite: Suite, out_dir: str | Path, *, progress: bool = True, lpips
     threads = suite.num_threads or 1
     run_id = uuid.uuid4().hex[:12]
     folder = ResultsFolder(out_dir)
-    summary = RunSummary(out_dir, unavailable=plan.unavailable, units=len(plan.units))
+    summary = RunSummary(out_dir, unavailable=plan.unavailable)
     threads_before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -320,7 +321,7 @@ def run_suite(suite: Suite, out_dir: str | Path, *, progress: bool = True, lpips
                       started=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                       git_commit=git_commit(), device=str(device), device_name=device_name(device),
                       versions=library_versions(), lpips=plan.lpips_note, seed=suite.seed, n_images=suite.n_images,
-                      batch_size=suite.batch_size, torch_threads=threads, resumed=len(plan.done),
+                      batch_size=suite.batch_size, torch_threads=threads, resumed=plan.done_count(),
                       executor=executor, workers=workers or 1, shard_size=suite.shard_size),
             *(UnavailableRecord(run_id, label, reason) for label, reason in plan.unavailable.items()),
             *(DatasetRecord(run_id, spec.label, list(plan.views[spec.label].shape), len(plan.views[spec.label].ids),

@@ -280,12 +280,12 @@ class UnitRunner:
                         for j in pending]
             return
         device = method.device
-        sized = (unit.method, condition.task_name, view.shape)
+        sized, budget = (unit.method, condition.task_name, view.shape), self._budget_bytes(device)
         position = 0
         while position < len(pending):
             # With a memory budget, a method's first call on a shape takes one image, whose peak
             # memory sizes the batches after it (auto_batch_size); else the suite's batch size.
-            size = self.batch_sizes.get(sized, 1 if self._budget_bytes(device) else suite.batch_size)
+            size = self.batch_sizes.get(sized, 1 if budget else suite.batch_size)
             chunk = pending[position: position + size]
             position += len(chunk)
             index = [unit.indices[j] for j in chunk]
@@ -305,8 +305,13 @@ class UnitRunner:
                 task = condition.task_for(batch_ids, tuple(images.shape), suite.seed, dataset_masks)
             if any(sid in example_ids for sid in batch_ids):
                 self._save_input_examples(unit, condition, batch_ids, images, task, example_ids)
-            records += self._batch(method, device, unit, base, condition, task, images, dataset_masks, batch_ids,
-                                   example_ids, timing)
+            resident = torch.cuda.memory_allocated(device) if budget else 0
+            done = self._batch(method, device, unit, base, condition, task, images, dataset_masks, batch_ids,
+                               example_ids, timing)
+            peak = done[0].peak_memory_bytes
+            if budget and sized not in self.batch_sizes and len(done) == 1 and peak is not None:
+                self.batch_sizes[sized] = auto_batch_size(peak, budget, suite.batch_size, resident_bytes=resident)
+            records += done
 
     def _budget_bytes(self, device: torch.device) -> int | None:
         """The suite's memory budget in bytes on CUDA (None elsewhere or when unset)."""
@@ -328,8 +333,6 @@ class UnitRunner:
         observation = task.observe(original)
         rng = SampleRNG.for_samples(suite.seed, "method", label, sample_ids=batch_ids, device=device)
         first_mask = None if dataset_masks is None else dataset_masks[:1]
-        resident = torch.cuda.memory_allocated(device) if device.type == "cuda" else 0
-        peak = None
         try:
             if suite.call_timeout_s is not None:
                 restoration, seconds, peak = _call_in_worker(method, condition, suite, original, observation, rng,
@@ -345,10 +348,6 @@ class UnitRunner:
             problem = one_line(err) if isinstance(err, (CallTimeout, WorkerFailed)) else \
                 f"{type(err).__name__}: {one_line(err)}"
             log.warning("%s failed on %s/%s: %s", label, unit.dataset, condition.label, problem)
-        budget = self._budget_bytes(device)
-        sized = (label, condition.task_name, tuple(original.shape[1:]))
-        if budget and sized not in self.batch_sizes and len(batch_ids) == 1 and peak is not None:
-            self.batch_sizes[sized] = auto_batch_size(peak, budget, suite.batch_size, resident_bytes=resident)
         if problem is not None:
             return [SampleRecord(**base, sample_id=sid, status="error", error=problem) for sid in batch_ids]
         raw = restoration.image.to(torch.float32).clamp(0.0, 1.0)
