@@ -46,9 +46,8 @@ from inpaintbench.run.units import ResultsFolder, WorkUnit, unit_hash, unit_name
 from inpaintbench.run.worker import fork_available
 from inpaintbench.suite import Spec, Suite
 from inpaintbench.tasks import Condition, MaskCondition
-from inpaintbench.timing import timed_call  # noqa: F401 - re-exported: the one timing helper
 
-__all__ = ["run_suite", "plan_suite", "RunSummary", "RunInterrupted", "NO_HOLE_NOTE", "timed_call"]
+__all__ = ["run_suite", "plan_suite", "RunSummary", "RunInterrupted", "NO_HOLE_NOTE"]
 
 #: Images read per dataset before the run to check masks, metrics and polarity.
 PROBE_IMAGES = 64
