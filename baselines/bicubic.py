@@ -7,8 +7,10 @@ from typing import ClassVar
 import torch
 import torch.nn.functional as F
 
-from inpaintbench.api import Method, SampleRNG, check_image_batch
-from inpaintbench.tasks import check_scale
+from inpaintbench.core.method import Method
+from inpaintbench.core.seeding import SampleRNG
+from inpaintbench.core.images import check_image_batch
+from inpaintbench.core.tasks import check_scale
 
 
 def bicubic_upscale(low_res: torch.Tensor, scale: int) -> torch.Tensor:

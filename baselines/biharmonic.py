@@ -6,7 +6,8 @@ import numpy as np
 import torch
 from skimage.restoration import inpaint_biharmonic
 
-from inpaintbench.api import Method, SampleRNG
+from inpaintbench.core.method import Method
+from inpaintbench.core.seeding import SampleRNG
 
 
 class Biharmonic(Method):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from inpaintbench.api import Method, SampleRNG
+from inpaintbench.core.method import Method
+from inpaintbench.core.seeding import SampleRNG
 
 
 class ZeroFill(Method):

@@ -23,7 +23,9 @@ import torch.nn.functional as F
 from scipy.sparse import csc_matrix
 from scipy.sparse.linalg import splu
 
-from inpaintbench.api import InputError, Method, SampleRNG
+from inpaintbench.core.errors import InputError
+from inpaintbench.core.method import Method
+from inpaintbench.core.seeding import SampleRNG
 
 # The 4-neighbour average: one explicit heat-equation step at the largest stable time step.
 _STENCIL = torch.tensor([[0.0, 0.25, 0.0], [0.25, 0.0, 0.25], [0.0, 0.25, 0.0]])

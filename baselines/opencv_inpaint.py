@@ -6,7 +6,9 @@ import cv2
 import numpy as np
 import torch
 
-from inpaintbench.api import InputError, Method, SampleRNG
+from inpaintbench.core.errors import InputError
+from inpaintbench.core.method import Method
+from inpaintbench.core.seeding import SampleRNG
 
 _FLAGS = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
 

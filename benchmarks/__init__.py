@@ -8,6 +8,11 @@ The public API::
     result = inpaint(method, images, masks)        # Restoration: .image (raw output), .stats
     summary = run_suite(load_suite("default"), "results/default")
 
+The package is layered (see ARCHITECTURE.md at the repository root): ``core`` (contracts) ->
+``metrics`` -> ``store`` (records, results folders) -> ``harness`` (suite, plan, units,
+executors) and ``report`` (statistics, tables, plots, pages, the gate), which meet only through
+the store -> ``cli``. Methods, baselines and datasets import only ``core`` (and ``metrics``).
+
 Conventions: images float32 ``[B, C, H, W]`` in ``[0, 1]``; masks bool ``[B, 1, H, W]``,
 True = hole. Nothing heavy is imported until it is used.
 """
@@ -17,31 +22,33 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from inpaintbench.api import Method, Restoration, SampleRNG
-    from inpaintbench.run.runner import RunSummary
-    from inpaintbench.tasks import Inpainting, SuperResolution
+    from inpaintbench.core.method import Method, Restoration
+    from inpaintbench.core.seeding import SampleRNG
+    from inpaintbench.harness.runner import RunSummary
+    from inpaintbench.core.tasks import Inpainting, SuperResolution
 
 __all__ = ["Method", "Restoration", "SampleRNG", "Inpainting", "SuperResolution", "create_method",
            "list_methods", "load_suite", "run_suite", "inpaint", "run_task"]
 
 _LAZY = {
-    "Method": "inpaintbench.api", "Restoration": "inpaintbench.api", "SampleRNG": "inpaintbench.api",
-    "Inpainting": "inpaintbench.tasks", "SuperResolution": "inpaintbench.tasks",
-    "inpaint": "inpaintbench.tasks", "run_task": "inpaintbench.tasks",
-    "load_suite": "inpaintbench.suite", "run_suite": "inpaintbench.run.runner",
+    "Method": "inpaintbench.core.method", "Restoration": "inpaintbench.core.method",
+    "SampleRNG": "inpaintbench.core.seeding",
+    "Inpainting": "inpaintbench.core.tasks", "SuperResolution": "inpaintbench.core.tasks",
+    "inpaint": "inpaintbench.core.tasks", "run_task": "inpaintbench.core.tasks",
+    "load_suite": "inpaintbench.harness.suite", "run_suite": "inpaintbench.harness.runner",
 }
 
 
 def create_method(name: str, **config: Any) -> "Method":
     """Build the registered method ``name`` with ``config`` over its registry defaults."""
-    from inpaintbench.registry import method_registry
+    from inpaintbench.core.registry import method_registry
 
     return method_registry().create(name, **config)
 
 
 def list_methods() -> list[str]:
     """Names of every registered method (built-in and plugins), in registration order."""
-    from inpaintbench.registry import method_registry
+    from inpaintbench.core.registry import method_registry
 
     return method_registry().names()
 

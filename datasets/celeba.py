@@ -21,9 +21,16 @@ from pathlib import Path
 
 from torch.utils.data import Dataset
 
-from inpaintbench.api import InputError, Sample
+from inpaintbench.core.errors import InputError
+from inpaintbench.core.images import Sample
 
-from .files import image_mode, image_to_tensor, list_image_files, open_image, select_range
+from inpaintbench.core.image_files import (
+    image_mode,
+    image_to_tensor,
+    list_image_files,
+    open_image,
+    select_range,
+)
 
 #: The official partition numbers of ``list_eval_partition.txt``.
 PARTITIONS = {"train": 0, "val": 1, "valid": 1, "test": 2}

@@ -7,9 +7,17 @@ from pathlib import Path
 
 from torch.utils.data import Dataset
 
-from inpaintbench.api import InputError, Sample
+from inpaintbench.core.errors import InputError
+from inpaintbench.core.images import Sample
 
-from .files import image_mode, image_to_tensor, list_image_files, open_image, resize_and_crop, select_range
+from inpaintbench.core.image_files import (
+    image_mode,
+    image_to_tensor,
+    list_image_files,
+    open_image,
+    resize_and_crop,
+    select_range,
+)
 
 
 class ImageFolder(Dataset):
@@ -25,7 +33,7 @@ class ImageFolder(Dataset):
             (grey, RGBA, palette) to RGB.
         recursive: also read sub-folders.
 
-    Items are :class:`~inpaintbench.api.Sample` with ``image`` float32 ``[C, size, size]`` in
+    Items are :class:`~inpaintbench.core.images.Sample` with ``image`` float32 ``[C, size, size]`` in
     ``[0, 1]``, ``sample_id`` the file's path relative to ``root`` without suffix (POSIX
     separators, e.g. ``"faces/0001"``) and no mask.
 

@@ -8,9 +8,10 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
-from inpaintbench.api import InputError, Sample
+from inpaintbench.core.errors import InputError
+from inpaintbench.core.images import Sample
 
-from .files import select_range
+from inpaintbench.core.image_files import select_range
 
 #: Environment variable naming a folder that holds ``MNIST/raw`` (torchvision's layout).
 MNIST_ROOT_ENV = "INPAINTBENCH_MNIST_ROOT"

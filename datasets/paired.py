@@ -13,9 +13,19 @@ from pathlib import Path
 
 from torch.utils.data import Dataset
 
-from inpaintbench.api import InputError, Sample
+from inpaintbench.core.errors import InputError
+from inpaintbench.core.images import Sample
 
-from .files import MASK_POLARITIES, image_mode, image_to_tensor, list_image_files, mask_from_image, open_image, resize_and_crop, select_range
+from inpaintbench.core.image_files import (
+    MASK_POLARITIES,
+    image_mode,
+    image_to_tensor,
+    list_image_files,
+    mask_from_image,
+    open_image,
+    resize_and_crop,
+    select_range,
+)
 
 
 class PairedFolder(Dataset):
@@ -34,7 +44,7 @@ class PairedFolder(Dataset):
         channels: 1 loads images as grey, 3 (default) as RGB.
         image_dir, mask_dir: the sub-folder names.
 
-    Items are :class:`~inpaintbench.api.Sample` with ``image`` float32 ``[C, H, W]`` in
+    Items are :class:`~inpaintbench.core.images.Sample` with ``image`` float32 ``[C, H, W]`` in
     ``[0, 1]``, ``sample_id`` the shared stem and ``mask`` bool ``[1, H, W]`` (True = hole,
     binarised at 50 %). Masks without an image are ignored.
 

@@ -8,7 +8,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from inpaintbench.api import InputError, Sample
+from inpaintbench.core.errors import InputError
+from inpaintbench.core.images import Sample
 
 #: Package-data file holding ``images``: uint8 ``[256, 28, 28]`` (see ``data/README.md``).
 SAMPLE_FILE = "mnist_test_256.npz"

@@ -1,4 +1,4 @@
-"""The GPU path (:mod:`inpaintbench.acceleration`), proven on the CPU.
+"""The GPU path (:mod:`inpaintbench.harness.acceleration`), proven on the CPU.
 
 Measured here (2 shared cores, torch 2.14, 4 CelebA val faces at 32x32, a 16x16 box hole),
 composites scored against the original:
@@ -25,16 +25,17 @@ from pathlib import Path
 import pytest
 import torch
 
-from inpaintbench.acceleration import (
+from inpaintbench.harness.acceleration import (
     Acceleration,
     AppliedAcceleration,
     auto_batch_size,
     find_modules,
     measure_peak_bytes,
 )
-from inpaintbench.api import InputError, SampleRNG
-from inpaintbench.registry import dataset_registry, method_registry
-from inpaintbench.tasks import Inpainting
+from inpaintbench.core.errors import InputError
+from inpaintbench.core.seeding import SampleRNG
+from inpaintbench.core.registry import dataset_registry, method_registry
+from inpaintbench.core.tasks import Inpainting
 
 CELEBA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "celeba"
 N, SIZE = 4, 32
@@ -301,7 +302,7 @@ def test_device_limits_are_refused():
 
 
 def test_compile_needs_torch_2(monkeypatch):
-    import inpaintbench.acceleration as acceleration
+    import inpaintbench.harness.acceleration as acceleration
 
     monkeypatch.setattr(acceleration, "_torch_version", lambda: (1, 13))
     with pytest.raises(InputError, match="torch >= 2.0"):

@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inpaintbench.run.units import raw_records
+from inpaintbench.store.folder import raw_records
 import torch
 
-from inpaintbench.api import InputError, MethodUnavailable
+from inpaintbench.core.errors import InputError, MethodUnavailable
 from inpaintbench.methods.diffusion import adm, core
 from inpaintbench.methods.diffusion.adm import (
     PRESETS,
@@ -579,7 +579,7 @@ def test_a_pickle_that_runs_code_is_refused_and_runs_nothing(tmp_path):
 
 def test_weights_listing_names_every_public_checkpoint(capsys):
     from inpaintbench.cli import main
-    from inpaintbench.weights_catalog import CHECKPOINTS, NOT_PUBLISHED
+    from inpaintbench.cli.weights import CHECKPOINTS, NOT_PUBLISHED
 
     assert main(["weights"]) == 0
     text = capsys.readouterr().out
@@ -616,7 +616,7 @@ def test_weights_verify_prints_architecture_parameters_and_sha256(tiny_pt, tmp_p
 
 def test_weights_verify_finds_a_full_preset_from_the_tensors(tmp_path, capsys):
     """A file with the full ILVR-FFHQ layout (zeros, 94 M parameters) is recognised without --adm."""
-    from inpaintbench.weights_catalog import verify
+    from inpaintbench.cli.weights import verify
 
     path = tmp_path / "ffhq_like.pt"
     with torch.device("meta"):
@@ -652,7 +652,7 @@ def test_an_official_pt_runs_through_repaint_and_ilvr_from_a_suite_file(tiny_pt,
     from PIL import Image
 
     from inpaintbench.cli import main
-    from inpaintbench.registry import method_registry
+    from inpaintbench.core.registry import method_registry
 
     root = tmp_path / "images"
     root.mkdir()
@@ -717,7 +717,7 @@ def _args_file(monkeypatch, config: ADMConfig) -> str:
 
 
 def test_ilvr_method_lowpass_bicubic_and_model_alias(tiny_pt):
-    from inpaintbench.api import SampleRNG
+    from inpaintbench.core.seeding import SampleRNG
     from inpaintbench.methods.diffusion.ilvr import ILVRInpaint
 
     args = _args_file(None, TINY["repaint-like"])
@@ -741,9 +741,9 @@ def test_ilvr_method_lowpass_bicubic_and_model_alias(tiny_pt):
 def test_default_methods_keep_their_config_keys_and_prior():
     """Adding model= / adm= / chain= / lowpass= leaves the committed-MNIST methods' configs
     (hence every existing result's config hash) unchanged, and they still sample."""
-    from inpaintbench.api import SampleRNG
+    from inpaintbench.core.seeding import SampleRNG
     from inpaintbench.methods.diffusion.core import Respacing
-    from inpaintbench.registry import method_registry
+    from inpaintbench.core.registry import method_registry
 
     registry = method_registry()
     try:
@@ -765,7 +765,7 @@ def test_default_methods_keep_their_config_keys_and_prior():
 
 def test_super_resolution_by_inpainting_takes_the_adm_checkpoint(tiny_pt):
     """sr-inpaint-repaint passes model= / adm= to its inner RePaint; the .pt is a weight file."""
-    from inpaintbench.registry import method_registry
+    from inpaintbench.core.registry import method_registry
 
     args = _args_file(None, TINY["repaint-like"])
     method = method_registry().create("sr-inpaint-repaint", inpainter_config={

@@ -16,7 +16,9 @@ import torch
 import torch.nn as nn
 from safetensors.torch import save_file
 
-from inpaintbench.api import MethodUnavailable, SampleRNG, apply_mask
+from inpaintbench.core.errors import MethodUnavailable
+from inpaintbench.core.seeding import SampleRNG
+from inpaintbench.core.images import apply_mask
 from inpaintbench.methods.feedforward import big_lama
 from inpaintbench.methods.feedforward.big_lama import (
     BIG_LAMA_ARCH,
@@ -301,7 +303,7 @@ def test_missing_weights_name_the_file_and_where_to_get_them(tmp_path, monkeypat
 
 
 def test_checking_availability_never_loads_the_checkpoint(tmp_path, monkeypatch):
-    from inpaintbench.registry import method_registry
+    from inpaintbench.core.registry import method_registry
 
     path = tmp_path / "best.ckpt"
     path.write_bytes(b"not read by the availability check")

@@ -15,9 +15,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from inpaintbench.api import Method, MethodUnavailable, Restoration, SampleRNG
-from inpaintbench.registry import method_registry
-from inpaintbench.tasks import ArgumentModified, Inpainting, Observation, SuperResolution
+from inpaintbench.core.method import Method, Restoration
+from inpaintbench.core.errors import MethodUnavailable
+from inpaintbench.core.seeding import SampleRNG
+from inpaintbench.core.registry import method_registry
+from inpaintbench.core.tasks import ArgumentModified, Inpainting, Observation, SuperResolution
 
 #: Batched kernels (oneDNN convolutions, GEMMs) pick different code paths per batch size, so a
 #: sample computed in a batch of 4 and alone agree to float rounding, not bit for bit (~1e-6

@@ -10,13 +10,13 @@ import pytest
 import torch
 from PIL import Image
 
-from inpaintbench.api import InputError
+from inpaintbench.core.errors import InputError
 from inpaintbench.datasets.folder import ImageFolder
 from inpaintbench.datasets.make_sample import make_sample
 from inpaintbench.datasets.mnist import MNISTDataset
 from inpaintbench.datasets.paired import PairedFolder
 from inpaintbench.datasets.sample import EmbeddedMNIST
-from inpaintbench.registry import dataset_registry
+from inpaintbench.core.registry import dataset_registry
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

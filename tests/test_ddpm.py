@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from inpaintbench.api import InputError, MethodUnavailable, SampleRNG
+from inpaintbench.core.errors import InputError, MethodUnavailable
+from inpaintbench.core.seeding import SampleRNG
 from inpaintbench.methods.diffusion import core
 from inpaintbench.methods.diffusion.ddpm import (
     MNIST_WEIGHTS,

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from inpaintbench.run.units import raw_records
+from inpaintbench.store.folder import raw_records
 
 from inpaintbench.cli import main
-from inpaintbench.registry import method_registry
+from inpaintbench.core.registry import method_registry
 
 TINY_SUITE = """
 datasets = ["mnist-sample"]
@@ -27,7 +27,7 @@ n_examples = 3
 
 def _failing_method_entry():
     """A method that raises on every call, registered through a real Entry (not a mock)."""
-    from inpaintbench.api import Method
+    from inpaintbench.core.method import Method
 
     class Exploding(Method):
         def inpaint(self, image, mask, *, rng):
@@ -48,13 +48,13 @@ def tiny_run(tmp_path_factory):
     A method that always raises is added through a real registry Entry, so the run must
     record its failures and go on.
     """
-    from inpaintbench.registry import Entry, Registry
+    from inpaintbench.core.registry import Entry, Registry
 
     tmp = tmp_path_factory.mktemp("tiny")
     entries = [method_registry().entry(n) for n in method_registry().names()]
     registry = Registry("method", [*entries, Entry("exploding", _failing_method_entry())])
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("inpaintbench.run.runner.method_registry", lambda: registry)
+        patch.setattr("inpaintbench.harness.runner.method_registry", lambda: registry)
         lpips_dir = Path(__file__).resolve().parents[1].parent / "shared" / "weights" / "lpips"
         if lpips_dir.exists():
             patch.setenv("INPAINTBENCH_LPIPS_WEIGHTS", str(lpips_dir))

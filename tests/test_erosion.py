@@ -9,11 +9,14 @@ import pytest
 import torch
 from scipy import ndimage
 
-from inpaintbench.api import InputError, Method, apply_mask
+from inpaintbench.core.errors import InputError
+from inpaintbench.core.method import Method
+from inpaintbench.core.images import apply_mask
 from inpaintbench.methods.wrappers.erosion import AUTO_SIDE_PX, IterativeErosion, auto_step_px, erosion_ring
-from inpaintbench.registry import method_registry
-from inpaintbench.api import Restoration, SampleRNG
-from inpaintbench.seeding import make_generator
+from inpaintbench.core.registry import method_registry
+from inpaintbench.core.method import Restoration
+from inpaintbench.core.seeding import SampleRNG
+from inpaintbench.core.seeding import make_generator
 
 
 def _rng(seed: int, n: int = 4) -> SampleRNG:

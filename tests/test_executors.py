@@ -24,12 +24,12 @@ from pathlib import Path
 
 import pytest
 
-from inpaintbench.api import InputError
+from inpaintbench.core.errors import InputError
 from inpaintbench.cli import main
-from inpaintbench.reporting.results import load_records
-from inpaintbench.run.runner import plan_suite, run_suite
-from inpaintbench.run.units import read_records
-from inpaintbench.suite import Suite
+from inpaintbench.store.results import load_records
+from inpaintbench.harness.runner import plan_suite, run_suite
+from inpaintbench.store.folder import read_records
+from inpaintbench.harness.suite import Suite
 
 SUITE_TOML = """
 datasets = ["mnist-sample"]
@@ -53,7 +53,7 @@ def _suite(tmp_path: Path, methods: str = CLASSICAL, name: str = "units") -> Pat
 
 
 def _load(path: Path) -> Suite:
-    from inpaintbench.suite import load_suite
+    from inpaintbench.harness.suite import load_suite
 
     return load_suite(str(path))
 
@@ -283,7 +283,7 @@ RAY_SCRIPT = textwrap.dedent("""
     sys.path.insert(0, {tests!r})
     import ray
     from test_executors import _kill_a_unit_holder, _load
-    from inpaintbench.run.runner import run_suite
+    from inpaintbench.harness.runner import run_suite
 
     suite_path, out, kill = sys.argv[1], sys.argv[2], sys.argv[3] == "kill"
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
@@ -361,7 +361,7 @@ def test_a_changed_configuration_is_reported_by_its_latest_records_only(tmp_path
     assert len(frame) == 12 and frame["config_hash"].nunique() == 1
     assert frame["config_hash"].iloc[0] != old["config_hash"].iloc[0]
     # The grids and heat maps follow: they are the latest configuration's, as in a fresh run.
-    from inpaintbench.run.artifacts import example_path, heatmap_path, load_examples, load_heatmap
+    from inpaintbench.store.artifacts import example_path, heatmap_path, load_examples, load_heatmap
 
     run_suite(_load(path), tmp_path / "fresh", progress=False)
     for root in (out, tmp_path / "fresh"):
@@ -376,8 +376,8 @@ def test_a_changed_configuration_is_reported_by_its_latest_records_only(tmp_path
 
 
 def test_unit_records_say_where_the_wall_time_went(tmp_path):
-    from inpaintbench.reporting.leaderboard import write_leaderboard
-    from inpaintbench.reporting.results import harness_share
+    from inpaintbench.report.leaderboard import write_leaderboard
+    from inpaintbench.store.results import harness_share
 
     suite = _load(_suite(tmp_path, '"zero-fill", { name = "repaint", num_steps = 6 }'))
     run_suite(suite, tmp_path / "out", progress=False)
@@ -396,8 +396,8 @@ def test_a_memory_budget_sizes_batches_from_the_first_one_image_call(tmp_path, m
     """On CUDA the first call of a method on a shape takes one image and its peak memory sizes
     the batches after it; here the CUDA allocator's numbers are stood in for (peak = 1000 bytes
     per image), the rest of the path is the real one."""
-    from inpaintbench.run import unit_runner
-    from inpaintbench.timing import Timed, timed_call
+    from inpaintbench.harness import unit_runner
+    from inpaintbench.harness.timing import Timed, timed_call
 
     def fake_peak(fn, device):
         timed = timed_call(fn, device)
@@ -448,8 +448,8 @@ def test_a_killed_run_leaves_no_worker_behind_and_its_rerun_completes_cleanly(tm
 def test_a_worker_keeps_its_model_across_units_of_one_method(tmp_path):
     """What a local worker or Ray actor does: it builds a method once for all the consecutive
     units of that method, and holds one model at a time."""
-    from inpaintbench.registry import method_registry
-    from inpaintbench.run.unit_runner import UnitRunner
+    from inpaintbench.core.registry import method_registry
+    from inpaintbench.harness.unit_runner import UnitRunner
 
     suite = _load(_suite(tmp_path, '"zero-fill", "telea"'))
     plan = plan_suite(suite, tmp_path / "out")
@@ -481,7 +481,7 @@ def test_an_out_naming_a_jsonl_file_is_one_line(tmp_path, capsys):
 
 
 def test_ray_actors_that_the_cluster_cannot_place_are_counted():
-    from inpaintbench.run.ray_executor import _placeable_actors
+    from inpaintbench.harness.ray_executor import _placeable_actors
 
     assert _placeable_actors({"CPU": 2.0}, num_cpus=1, num_gpus=0) == 2
     assert _placeable_actors({"CPU": 4.0}, num_cpus=2, num_gpus=0) == 2
@@ -494,7 +494,7 @@ def test_a_worker_refuses_an_item_that_is_not_the_planned_sample(tmp_path):
     would carry one sample's id and another's numbers."""
     from PIL import Image
 
-    from inpaintbench.run.executors import WorkerSpec
+    from inpaintbench.harness.executors import WorkerSpec
 
     folder = tmp_path / "images"
     folder.mkdir()

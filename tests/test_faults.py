@@ -31,9 +31,10 @@ import numpy as np
 import pytest
 import torch
 
-from inpaintbench.api import InpaintBenchError, InputError, Method
+from inpaintbench.core.errors import InpaintBenchError, InputError
+from inpaintbench.core.method import Method
 from inpaintbench.cli import main
-from inpaintbench.registry import Entry, Registry, method_registry
+from inpaintbench.core.registry import Entry, Registry, method_registry
 
 CASES: dict[str, Callable] = {}
 MARKS: dict[str, list] = {}
@@ -152,13 +153,13 @@ class Ctx:
         entries = [base.entry(n) for n in base.names()]
         entries += [Entry(name, cls, group="test") for name, cls in TEST_METHODS.items()]
         registry = Registry("method", entries)
-        self.monkeypatch.setattr("inpaintbench.run.runner.method_registry", lambda: registry)
+        self.monkeypatch.setattr("inpaintbench.harness.runner.method_registry", lambda: registry)
         self.monkeypatch.setattr("inpaintbench.cli.method_registry", lambda: registry)
 
     def install_plugins(self, module_source: str, **entry_points_by_name: str) -> None:
         """Entry points of the group ``inpaintbench.methods``; ``module_source`` becomes the
         importable module ``faulty_plugin``."""
-        from inpaintbench import registry
+        from inpaintbench.core import registry
 
         (self.tmp / "faulty_plugin.py").write_text(module_source)
         self.monkeypatch.syspath_prepend(str(self.tmp))
@@ -170,7 +171,7 @@ class Ctx:
     # reading
     def records(self, path: Path | None = None) -> list[dict]:
         """Every record line of the results folder (or of one file), raw: duplicates show."""
-        from inpaintbench.run.units import raw_records
+        from inpaintbench.store.folder import raw_records
 
         return raw_records([path or self.out])
 
@@ -323,7 +324,7 @@ def _(ctx: Ctx):
 
 @case("03-16-bit-grey-png-reads-as-50-percent-not-99")
 def _(ctx: Ctx):
-    from inpaintbench.datasets.files import image_to_tensor, open_image
+    from inpaintbench.core.image_files import image_to_tensor, open_image
 
     path = save_png(ctx.tmp / "grey16.png", np.full((16, 16), 32768, dtype=np.uint16))
     for mode in ("L", "RGB"):
@@ -335,7 +336,7 @@ def _(ctx: Ctx):
 def _(ctx: Ctx):
     import cv2
 
-    from inpaintbench.datasets.files import image_to_tensor, open_image
+    from inpaintbench.core.image_files import image_to_tensor, open_image
 
     for channels in (3, 4):
         path = ctx.tmp / f"grey16_{channels}.png"
@@ -360,7 +361,7 @@ def _(ctx: Ctx):
 
 @case("03-16-bit-mask-file-keeps-its-holes")
 def _(ctx: Ctx):
-    from inpaintbench.datasets.files import read_mask_file
+    from inpaintbench.core.image_files import read_mask_file
 
     array = np.zeros((16, 16), dtype=np.uint16)
     array[:, 8:] = 65535  # right half white = known
@@ -435,7 +436,7 @@ def _(ctx: Ctx):
 def _big_lama_landed() -> bool:
     import inspect
 
-    from inpaintbench.registry import method_registry as registry
+    from inpaintbench.core.registry import method_registry as registry
 
     try:
         target = registry().entry("lama-official").resolve()
@@ -474,7 +475,7 @@ def _(ctx: Ctx):
 
         @classmethod
         def check_available(cls, checkpoint="big.pt", **config):
-            from inpaintbench.api import MethodUnavailable
+            from inpaintbench.core.errors import MethodUnavailable
 
             raise MethodUnavailable(f"{checkpoint} is not loaded just to be listed")
 
@@ -529,7 +530,7 @@ def _(ctx: Ctx):
 
 @case("07-artifact-paths-never-leave-the-root")
 def _(ctx: Ctx):
-    from inpaintbench.run.artifacts import example_path, heatmap_path, safe_name
+    from inpaintbench.store.artifacts import example_path, heatmap_path, safe_name
 
     root = ctx.tmp / "root"
     for label in ("..", ".", "", "../..", "a/../../b", "\x00", ".hidden", "~"):
@@ -546,8 +547,8 @@ def _unit_files(ctx: Ctx) -> list[Path]:
 
 @case("08-a-unit-held-by-another-process-is-waited-for-and-run-once")
 def _(ctx: Ctx):
-    from inpaintbench.run.runner import plan_suite
-    from inpaintbench.suite import load_suite
+    from inpaintbench.harness.runner import plan_suite
+    from inpaintbench.harness.suite import load_suite
 
     suite = load_suite("default").with_overrides(methods=["zero-fill"], masks=["box"], n_images=2, batch_size=2,
                                                  device="cpu")
@@ -564,8 +565,8 @@ def _(ctx: Ctx):
 
 @case("08-concurrent-runs-never-duplicate-records")
 def _(ctx: Ctx):
-    from inpaintbench.run.runner import run_suite
-    from inpaintbench.suite import load_suite
+    from inpaintbench.harness.runner import run_suite
+    from inpaintbench.harness.suite import load_suite
 
     the_suite = load_suite("default").with_overrides(methods=["zero-fill", "telea"], masks=["box", "wide"],
                                                     n_images=4, batch_size=1, shard_size=2, device="cpu")
@@ -589,8 +590,8 @@ def _(ctx: Ctx):
 
 @case("08-crash-between-heat-map-and-records-does-not-double-count")
 def _(ctx: Ctx):
-    from inpaintbench.run.artifacts import heatmap_path, load_heatmap
-    from inpaintbench.run.units import ResultsFolder
+    from inpaintbench.store.artifacts import heatmap_path, load_heatmap
+    from inpaintbench.store.folder import ResultsFolder
 
     real = ResultsFolder.commit_unit
     state = {"crashed": False}
@@ -612,7 +613,7 @@ def _(ctx: Ctx):
 
 @case("08-corrupt-heat-map-is-a-warning-and-a-rebuild")
 def _(ctx: Ctx):
-    from inpaintbench.run.artifacts import heatmap_path, load_heatmap
+    from inpaintbench.store.artifacts import heatmap_path, load_heatmap
 
     assert ctx.run()[0] == 0
     heat = heatmap_path(ctx.out, "mnist-sample", "box", "zero-fill")
@@ -687,7 +688,7 @@ def _(ctx: Ctx):
 
 @case("09-reading-the-store-never-writes")
 def _(ctx: Ctx):
-    from inpaintbench.run.records import ResultsStore, SampleRecord
+    from inpaintbench.store.records import ResultsStore, SampleRecord
 
     assert ctx.run()[0] == 0
     (unit,) = _unit_files(ctx)
@@ -953,7 +954,7 @@ def _(ctx: Ctx):
 def _(ctx: Ctx):
     import torch.nn.functional as F
 
-    from inpaintbench.api import Sample
+    from inpaintbench.core.images import Sample
     from inpaintbench.methods.training.loop import TrainConfig, train
 
     class Tiny:
@@ -984,7 +985,7 @@ def _(ctx: Ctx):
 
 @case("12-any-training-backend-with-an-unreadable-checkpoint-is-one-line")
 def _(ctx: Ctx):
-    from inpaintbench.api import Sample
+    from inpaintbench.core.images import Sample
     from inpaintbench.methods.training.shell import TrainConfig, run_loop
 
     class TFLikeBackend:  # e.g. the TensorFlow GAN's: its own checkpoint format
@@ -1010,7 +1011,7 @@ def _(ctx: Ctx):
 
 @case("12-sample-ids-with-the-separator-still-read-back")
 def _(ctx: Ctx):
-    from inpaintbench.run.artifacts import load_examples, save_examples
+    from inpaintbench.store.artifacts import load_examples, save_examples
 
     path = ctx.tmp / "ex.npz"
     save_examples(path, ["a\x1fb", "c"], original=torch.rand(2, 1, 4, 4))
@@ -1084,7 +1085,7 @@ def _broken_plugins(ctx: Ctx) -> None:
 
 @pytest.fixture
 def _clear_registry_cache():
-    from inpaintbench import registry
+    from inpaintbench.core import registry
 
     yield
     registry.method_registry.cache_clear()
@@ -1101,7 +1102,7 @@ def _(ctx: Ctx):
 @case("14-list-check-names-each-broken-plugin-and-why")
 def _(ctx: Ctx):
     _broken_plugins(ctx)
-    from inpaintbench import registry
+    from inpaintbench.core import registry
 
     full = registry.method_registry()
     small = Registry("method", [full.entry(n) for n in ("zero-fill", "missing-module", "import-bomb", "crashing",
@@ -1135,7 +1136,7 @@ def _(ctx: Ctx):
 @case("14-a-plugin-cannot-replace-a-built-in")
 def _(ctx: Ctx):
     _broken_plugins(ctx)
-    from inpaintbench import registry
+    from inpaintbench.core import registry
 
     entry = registry.method_registry().entry("telea")
     assert entry.group == "classical"
@@ -1205,7 +1206,7 @@ def _(ctx: Ctx):
 def _quiet_and_offline(monkeypatch, tmp_path):
     """No case reaches the network, reads the user's LPIPS / Big LaMa settings or writes
     outside ``tmp_path``."""
-    from inpaintbench import lpips_metric
+    from inpaintbench.metrics.table import lpips_metric
 
     def offline(net):
         raise lpips_metric.LPIPSUnavailable(f"LPIPS ({net}) weights: offline in the fault battery")

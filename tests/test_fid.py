@@ -8,8 +8,9 @@ import torch
 
 from pathlib import Path
 
-from inpaintbench.fid import FIDScorer, FIDUnavailable, check_weights, save_originals, save_outputs
-from inpaintbench.run.records import ResultsStore, SampleRecord
+from inpaintbench.metrics.fid import FIDScorer, FIDUnavailable, check_weights
+from inpaintbench.store.artifacts import save_originals, save_outputs
+from inpaintbench.store.records import ResultsStore, SampleRecord
 
 FID_WEIGHTS = Path(__file__).resolve().parents[1].parent / "shared" / "weights" / "fid" / "inception-2015-12-05-fid.pth"
 
@@ -48,7 +49,7 @@ def test_non_standard_network_is_refused_with_one_line(tmp_path):
 
 
 def test_leaderboard_says_why_fid_is_missing(tmp_path, digits, monkeypatch):
-    from inpaintbench.reporting.leaderboard import write_leaderboard
+    from inpaintbench.report.leaderboard import write_leaderboard
     results = write_results(tmp_path / "results.jsonl", {"copy": 30.0, "zero": 10.0})
     ids = [f"s{i}" for i in range(4)]
     save_originals(tmp_path, "toy", ids, digits)
@@ -74,7 +75,7 @@ def test_fid_of_a_set_against_itself_is_zero(digits):
 
 @pytest.mark.needs_shared
 def test_fid_and_kid_columns_from_kept_outputs(tmp_path, digits):
-    from inpaintbench.reporting.leaderboard import write_leaderboard
+    from inpaintbench.report.leaderboard import write_leaderboard
     require_weights()
     results = write_results(tmp_path / "results.jsonl", {"copy": 30.0, "invert": 5.0})
     ids = [f"s{i}" for i in range(4)]
@@ -95,10 +96,10 @@ def test_fid_and_kid_columns_from_kept_outputs(tmp_path, digits):
 def test_a_fid_suite_keeps_every_composited_output(tmp_path, lpips_weights_env):
     """``[run] fid = true``: the runner keeps every original and composited output (uint8 npz),
     not only the examples; without it nothing more than the examples is kept."""
-    from inpaintbench.fid import originals_path, outputs_path
-    from inpaintbench.run.artifacts import load_examples
-    from inpaintbench.run.runner import run_suite
-    from inpaintbench.suite import Suite
+    from inpaintbench.store.artifacts import originals_path, outputs_path
+    from inpaintbench.store.artifacts import load_examples
+    from inpaintbench.harness.runner import run_suite
+    from inpaintbench.harness.suite import Suite
 
     data = {"datasets": ["mnist-sample"], "masks": ["box"], "methods": ["zero-fill"],
             "run": {"n_images": 3, "batch_size": 2, "n_examples": 1, "device": "cpu", "fid": True}}

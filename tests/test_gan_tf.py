@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from inpaintbench.api import InputError, MethodUnavailable, Sample, SampleRNG, apply_mask
+from inpaintbench.core.errors import InputError, MethodUnavailable
+from inpaintbench.core.images import Sample, apply_mask
+from inpaintbench.core.seeding import SampleRNG
 from inpaintbench.methods.feedforward.gan_tf import (
     DEFAULT_WEIGHTS,
     GENERATOR_SPEC_FILE,
@@ -40,7 +42,7 @@ NO_TF = "the TensorFlow extra is not installed (pip install -e '.[tf]')"
 #     ImportError), building the method raises MethodUnavailable with the install command.
 _IMPORT_ORDER_SCRIPT = """
 import importlib.util, sys
-from inpaintbench.registry import method_registry
+from inpaintbench.core.registry import method_registry
 names = method_registry().names()
 import inpaintbench.methods.feedforward.gan_tf as gan_tf, inpaintbench.methods.feedforward.gan_train
 print("tf-imported", 'tensorflow' in sys.modules, 'keras' in sys.modules, {'gan', 'gan-fc'} <= set(names))

@@ -7,16 +7,9 @@ import pytest
 import torch
 from PIL import Image
 
-from inpaintbench.reporting.leaderboard import comparison_grid
-from inpaintbench.reporting.plots import (
-    GRID_EMPTY,
-    GRID_SEPARATOR,
-    _font,
-    _wrap,
-    compose_grid,
-    grid_layout,
-)
-from inpaintbench.run.artifacts import example_path, save_examples
+from inpaintbench.report.leaderboard import comparison_grid
+from inpaintbench.report.plots import GRID_EMPTY, GRID_SEPARATOR, _font, _wrap, compose_grid, grid_layout
+from inpaintbench.store.artifacts import example_path, save_examples
 
 IDS = ["s0", "s1", "s2"]
 SIZE = 20  # 20 px images: scale ceil(96 / 20) = 5, 100 px tiles
@@ -39,7 +32,7 @@ def saved(tmp_path):
     save_examples(example_path(tmp_path, "toy", "box", "a"), IDS, output=outputs["a"])
     save_examples(example_path(tmp_path, "toy", "box", "b"), ["s0", "s2"], output=outputs["b"][[0, 2]])
     save_examples(example_path(tmp_path, "toy", "box", "c"), IDS, output=outputs["c"])
-    from inpaintbench.run.artifacts import load_examples
+    from inpaintbench.store.artifacts import load_examples
 
     # What the grid must show: the uint8 arrays as stored (the saver quantises).
     inputs = load_examples(example_path(tmp_path, "toy", "box", "_input"))

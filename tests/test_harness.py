@@ -9,13 +9,15 @@ import pandas as pd
 import pytest
 import torch
 
-from inpaintbench.api import InputError, check_image_batch, check_mask_batch, composite
-from inpaintbench.registry import Entry, Registry, UnknownName, method_registry
-from inpaintbench.reporting.leaderboard import mean_ci, summary_table
-from inpaintbench.run.records import ResultsStore, SampleRecord, UnavailableRecord, config_hash, method_identity
-from inpaintbench.seeding import derive_seed, make_generator
-from inpaintbench.suite import Spec, Suite, load_suite
-from inpaintbench.timing import timed_call
+from inpaintbench.core.errors import InputError
+from inpaintbench.core.images import check_image_batch, check_mask_batch, composite
+from inpaintbench.core.registry import Entry, Registry, UnknownName, method_registry
+from inpaintbench.report.leaderboard import mean_ci, summary_table
+from inpaintbench.store.records import ResultsStore, SampleRecord, UnavailableRecord
+from inpaintbench.core.identity import config_hash, method_identity
+from inpaintbench.core.seeding import derive_seed, make_generator
+from inpaintbench.harness.suite import Spec, Suite, load_suite
+from inpaintbench.harness.timing import timed_call
 
 
 # --- registry -------------------------------------------------------------------------------
@@ -171,7 +173,7 @@ def test_records_read_back_as_the_dataclasses_written(tmp_path):
 
 def test_weight_content_enters_the_config_hash(tmp_path):
     """Retraining (any change of a weight file's bytes) must change the method's identity."""
-    from inpaintbench.api import Method
+    from inpaintbench.core.method import Method
 
     weights = tmp_path / "w"
     weights.mkdir()
@@ -238,7 +240,7 @@ def test_timed_call_returns_value_and_positive_time():
 def test_methods_from_other_packages_arrive_through_the_entry_point_group(monkeypatch):
     from importlib.metadata import EntryPoint
 
-    from inpaintbench import registry
+    from inpaintbench.core import registry
 
     plugin = EntryPoint(name="plugin-mean", value="inpaintbench.baselines.fill:MeanFill", group="inpaintbench.methods")
     monkeypatch.setattr(registry, "entry_points",
@@ -257,7 +259,7 @@ def test_exact_reconstructions_count_in_the_psnr_of_the_set():
     # issue 13: no image is dropped; an exact one is MSE 0 in the PSNR of the mean MSE:
     # MSE {0, 1e-3, 1e-3}: mean 6.667e-4 -> 31.76 dB; sd 5.774e-4, t(0.975, 2) = 4.303, half-width
     # 1.434e-3 > the mean -> [PSNR(2.101e-3), inf] = [26.78, inf].
-    from inpaintbench.reporting.statistics import format_interval, summary_interval
+    from inpaintbench.report.statistics import format_interval, summary_interval
 
     assert format_interval(*summary_interval(pd.Series([math.inf, 30.0, 30.0]), "psnr"), "psnr") == "31.76 [26.78, inf]"
     assert format_interval(*summary_interval(pd.Series([math.inf, math.inf]), "psnr"), "psnr") == "inf"
@@ -283,7 +285,7 @@ def test_data_root_fills_templated_roots_and_refuses_ambiguity(monkeypatch):
 
 
 def test_every_bundled_suite_parses():
-    from inpaintbench.suite import bundled_suites
+    from inpaintbench.harness.suite import bundled_suites
 
     names = bundled_suites()
     assert {"default", "faces", "faces-paper", "check", "check-faces"} <= set(names)

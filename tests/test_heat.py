@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from inpaintbench.api import InputError, SampleRNG, apply_mask
+from inpaintbench.core.errors import InputError
+from inpaintbench.core.seeding import SampleRNG
+from inpaintbench.core.images import apply_mask
 from inpaintbench.baselines.heat import ITERATIVE_DEFAULTS, HeatDiffusion, heat_inpaint, heat_inpaint_direct
-from inpaintbench.registry import method_registry
+from inpaintbench.core.registry import method_registry
 
 
 def _rng(n: int) -> SampleRNG:

@@ -8,7 +8,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from inpaintbench.api import InputError, MethodUnavailable, Restoration, SampleRNG, apply_mask
+from inpaintbench.core.errors import InputError, MethodUnavailable
+from inpaintbench.core.method import Restoration
+from inpaintbench.core.seeding import SampleRNG
+from inpaintbench.core.images import apply_mask
 from inpaintbench.methods.diffusion import core
 from inpaintbench.methods.diffusion.ilvr import (
     BlindILVR,
@@ -279,7 +282,7 @@ def test_ilvr_with_n1_is_ddpm_paste(prior, image, hole, tmp_path):
 
 
 def test_ilvr_registry_default_is_a_low_pass():
-    from inpaintbench.registry import method_registry
+    from inpaintbench.core.registry import method_registry
 
     entry = method_registry().entry("ilvr")
     assert entry.defaults["down_n"] > 1 and 28 % entry.defaults["down_n"] == 0
@@ -383,7 +386,7 @@ def test_predicted_mask_ilvr_keeps_pixels_predicted_known(prior, image, hole):
 
 
 def test_ilvr_methods_are_registered():
-    from inpaintbench.registry import method_registry
+    from inpaintbench.core.registry import method_registry
 
     registry = method_registry()
     assert registry.entry("ilvr").resolve() is ILVRInpaint

@@ -10,7 +10,8 @@ import pytest
 import torch
 from torch import nn
 
-from inpaintbench.api import InputError, MethodUnavailable, Sample, apply_mask, composite
+from inpaintbench.core.errors import InputError, MethodUnavailable
+from inpaintbench.core.images import Sample, apply_mask, composite
 from inpaintbench.methods.feedforward.ffc import (
     FFC,
     FFCInpaintNet,
@@ -27,10 +28,10 @@ from inpaintbench.methods.feedforward.lama import (
     load_ffc_net,
     save_ffc_net,
 )
-from inpaintbench.registry import mask_registry, method_registry
-from inpaintbench.api import SampleRNG
+from inpaintbench.core.registry import mask_registry, method_registry
+from inpaintbench.core.seeding import SampleRNG
 from inpaintbench.methods.training.init import seeded_init_
-from inpaintbench.seeding import make_generator
+from inpaintbench.core.seeding import make_generator
 
 
 def _rng(seed: int, n: int = 4) -> SampleRNG:
@@ -294,7 +295,7 @@ def test_perceptual_loss_zero_on_equal_images_and_gradient_to_prediction():
 
 
 def test_perceptual_weights_missing_file_is_named(monkeypatch, tmp_path):
-    from inpaintbench.lpips_metric import LPIPSUnavailable
+    from inpaintbench.metrics.lpips_metric import LPIPSUnavailable
     from inpaintbench.methods.training.perceptual import VGG16Features
 
     monkeypatch.delenv("INPAINTBENCH_VGG16_WEIGHTS", raising=False)

@@ -14,12 +14,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from inpaintbench.lpips_metric import (
-    BACKBONE_FILES,
-    LPIPS_WEIGHTS_ENV,
-    LPIPSMetric,
-    LPIPSUnavailable,
-)
+from inpaintbench.metrics.lpips_metric import BACKBONE_FILES, LPIPS_WEIGHTS_ENV, LPIPSMetric, LPIPSUnavailable
 
 WEIGHTS = Path(__file__).resolve().parents[1].parent / "shared" / "weights" / "lpips"
 #: A folder holding the LPIPS repository's ex_ref.png / ex_p0.png / ex_p1.png, if a user has one.
@@ -191,7 +186,7 @@ def test_whole_torchvision_state_dict_is_accepted(tmp_path, alex):
 
 
 def test_bad_arguments_raise_input_errors(tmp_path):
-    from inpaintbench.api import InputError
+    from inpaintbench.core.errors import InputError
 
     with pytest.raises(InputError, match="unknown LPIPS backbone 'resnet'"):
         LPIPSMetric("resnet", weights=tmp_path)
@@ -201,7 +196,7 @@ def test_bad_arguments_raise_input_errors(tmp_path):
 
 @needs_weights
 def test_rejects_mismatched_images(alex):
-    from inpaintbench.api import InputError
+    from inpaintbench.core.errors import InputError
 
     x, y = random_pair((1, 3, 64, 64), seed=3)
     with pytest.raises(InputError, match="same shape"):
@@ -216,7 +211,7 @@ def test_importing_the_metrics_does_not_import_lpips_or_torchvision():
     import sys
 
     code = (
-        "import sys, inpaintbench.metrics, inpaintbench.lpips_metric; "
+        "import sys, inpaintbench.metrics, inpaintbench.metrics.lpips_metric; "
         "print(sorted(m for m in ('lpips', 'torchvision') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

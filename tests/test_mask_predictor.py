@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from inpaintbench.api import InputError, MethodUnavailable, Sample, apply_mask
+from inpaintbench.core.errors import InputError, MethodUnavailable
+from inpaintbench.core.images import Sample, apply_mask
 from inpaintbench.methods.feedforward.mask_predictor import (
     MaskPredictor,
     MaskPredictorTask,
@@ -18,7 +19,7 @@ from inpaintbench.methods.feedforward.mask_predictor import (
     sample_mixed_masks,
     score_masks,
 )
-from inpaintbench.registry import mask_registry
+from inpaintbench.core.registry import mask_registry
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

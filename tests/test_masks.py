@@ -10,8 +10,9 @@ import torch
 from PIL import Image
 from scipy.stats import ks_2samp
 
-from inpaintbench.api import InputError, MaskFamily
-from inpaintbench.masks import (
+from inpaintbench.core.errors import InputError
+from inpaintbench.core.method import MaskFamily
+from inpaintbench.core.masks import (
     STROKE_PRESETS,
     AlternatingLinesMask,
     BoxMask,
@@ -24,7 +25,7 @@ from inpaintbench.masks import (
     StrokeMask,
     SuperResolveMask,
 )
-from inpaintbench.registry import mask_registry
+from inpaintbench.core.registry import mask_registry
 
 REPAINT_MASKS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "repaint-masks"
 needs_repaint_masks = pytest.mark.skipif(
@@ -319,7 +320,7 @@ def test_bad_request_is_an_input_error():
 
 def test_file_masks_matched_to_samples_follow_the_sample_id(tmp_path):
     """RePaint's protocol: image 000001 gets mask 000001, a single-file folder serves all."""
-    from inpaintbench.tasks import MaskCondition
+    from inpaintbench.core.conditions import MaskCondition
 
     for i, frac in enumerate((0.25, 0.5)):
         known = np.full((8, 8), 255, np.uint8)

@@ -12,8 +12,9 @@ import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from skimage.transform import resize
 
-from inpaintbench.api import InputError, composite
-from inpaintbench.metrics import (
+from inpaintbench.core.errors import InputError
+from inpaintbench.core.images import composite
+from inpaintbench.metrics.table import (
     METRICS,
     boundary_band,
     compute_image_metrics,
@@ -231,7 +232,8 @@ def test_compute_image_metrics_composites_and_splits_outputs():
         seen.append((a.clone(), b.clone()))
         return torch.tensor([0.5, 0.25])
 
-    values = compute_image_metrics(original, raw, mask, lpips=fake_lpips, band_px=2)
+    values = compute_image_metrics(original, raw, mask, lpips=fake_lpips, band_px=2,
+                                   composited=composite(raw, original, mask))
     assert list(values) == [m.name for m in METRICS]
     assert all(v.shape == (2,) and v.dtype == torch.float64 for v in values.values())
     composited = composite(raw, original, mask)
@@ -249,7 +251,8 @@ def test_compute_image_metrics_composites_and_splits_outputs():
 
 def test_compute_image_metrics_without_lpips_and_with_all_hole_mask():
     original, raw = random_pair(1, 1, 28, seed=10)
-    values = compute_image_metrics(original, raw, torch.ones(1, 1, 28, 28, dtype=torch.bool))
+    whole = torch.ones(1, 1, 28, 28, dtype=torch.bool)
+    values = compute_image_metrics(original, raw, whole, composited=composite(raw, original, whole))
     assert "lpips" not in values
     assert values["known_mse"].isnan().all() and values["known_maxabs"].isnan().all()
     assert values["boundary_mae"].isnan().all()  # no edge when everything is missing
@@ -260,7 +263,7 @@ def test_compute_image_metrics_rejects_nan_output():
     original, raw = random_pair(1, 3, 16, seed=11)
     raw[0, 0, 0, 0] = float("nan")
     with pytest.raises(InputError, match="raw output contains NaN"):
-        compute_image_metrics(original, raw, _hole_mask(1, 16))
+        compute_image_metrics(original, raw, _hole_mask(1, 16), composited=original)
 
 
 def test_metric_table_describes_directions():
@@ -276,8 +279,8 @@ def test_metric_table_describes_directions():
 
 
 def test_fast_image_check_refuses_exactly_like_the_api_check():
-    from inpaintbench.api import check_image_batch
-    from inpaintbench.metrics import _check_image
+    from inpaintbench.core.images import check_image_batch
+    from inpaintbench.metrics.table import _check_image
 
     good = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(12))
     bad = {
@@ -332,7 +335,7 @@ def test_ssim_matches_scikit_image_on_every_tiling_and_hard_images(height, width
 
 
 def test_ssim_falls_back_to_float64_when_float32_products_are_not_exact():
-    from inpaintbench.metrics import _ssim_dtype
+    from inpaintbench.metrics.table import _ssim_dtype
 
     x, y = step_pair(40)
     before = torch.get_float32_matmul_precision()

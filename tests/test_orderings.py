@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from inpaintbench.api import InputError
-from inpaintbench.reporting.orderings import Claim, check_claim, load_claims
+from inpaintbench.core.errors import InputError
+from inpaintbench.report.orderings import Claim, check_claim, load_claims
 
 
 def _frame(gap: float, n: int = 20) -> pd.DataFrame:

@@ -10,11 +10,13 @@ import numpy as np
 import pytest
 import torch
 
-from inpaintbench.api import InputError, MethodUnavailable, Restoration, SampleRNG
+from inpaintbench.core.errors import InputError, MethodUnavailable
+from inpaintbench.core.method import Restoration
+from inpaintbench.core.seeding import SampleRNG
 from inpaintbench.methods.diffusion import core
 from inpaintbench.methods.diffusion.ddpm import MNIST_WEIGHTS, DDPMTask
 from inpaintbench.methods.diffusion.repaint import RePaint, repaint_schedule, schedule_nfe
-from inpaintbench.tasks import Inpainting
+from inpaintbench.core.tasks import Inpainting
 
 TINY = dict(image_size=8, channels=1, block_out_channels=(8, 16), attention_levels=(False, False),
             norm_num_groups=8, num_train_timesteps=100)

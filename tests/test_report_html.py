@@ -13,8 +13,8 @@ import time
 import pytest
 import torch
 
-from inpaintbench.run.artifacts import example_path, save_examples
-from inpaintbench.run.records import ResultsStore, SampleRecord
+from inpaintbench.store.artifacts import example_path, save_examples
+from inpaintbench.store.records import ResultsStore, SampleRecord
 
 METHODS = {"good": 0.05, "middle": 0.10, "bad": 0.20}  # LPIPS per method (+ a little per image)
 N = 4
@@ -31,7 +31,7 @@ def _browser_paths() -> tuple[str, str]:
 
 @pytest.fixture(scope="module")
 def page(tmp_path_factory):
-    from inpaintbench.reporting.leaderboard import write_leaderboard
+    from inpaintbench.report.leaderboard import write_leaderboard
 
     root = tmp_path_factory.mktemp("html")
     results = root / "results" / "results.jsonl"

@@ -12,15 +12,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from inpaintbench.reporting.statistics import (
+from inpaintbench.report.statistics import (
     common_samples,
     paired_comparison,
     resample_weights,
     set_psnr,
     set_psnr_interval,
 )
-from inpaintbench.reporting.tables import hole_bin, hole_bin_labels
-from inpaintbench.run.records import ResultsStore, SampleRecord
+from inpaintbench.report.tables import hole_bin, hole_bin_labels
+from inpaintbench.store.records import ResultsStore, SampleRecord
 
 
 def write_results(path, values, *, mask="wide", errors=(), hole_fraction=None, nfe=None):
@@ -66,9 +66,9 @@ def test_half_exact_method_gets_a_psnr_summary_no_higher_than_all_images_pooled(
     every image and is not higher than its all-images figure (the PSNR of all its images'
     pooled MSE): the old rule dropped the exact images (mean over the rest), a 100 dB cap
     would report (100 + 20) / 2 = 60 dB."""
-    from inpaintbench.reporting.leaderboard import load_records
-    from inpaintbench.reporting.tables import summary_table
-    from inpaintbench.run.check import summarize
+    from inpaintbench.report.leaderboard import load_records
+    from inpaintbench.report.tables import summary_table
+    from inpaintbench.report.gate import summarize
 
     psnr = [math.inf, math.inf, 20.0, 20.0]
     path = write_results(tmp_path / "r.jsonl", {"half-exact": {"psnr": psnr, "ssim": [1, 1, 0.5, 0.5]},
@@ -164,7 +164,7 @@ def test_bootstrap_is_seeded():
 # --- which images are compared ----------------------------------------------------------------
 
 def test_methods_are_compared_on_the_images_all_completed(tmp_path):
-    from inpaintbench.reporting.leaderboard import load_records, write_leaderboard
+    from inpaintbench.report.leaderboard import load_records, write_leaderboard
 
     path = write_results(tmp_path / "r.jsonl", {
         "full": {"psnr": [20.0, 21.0, 22.0, 23.0]},
@@ -192,7 +192,7 @@ def test_hole_bins_follow_lamas_evaluator():
 
 
 def test_leaderboard_has_paired_bins_compute_and_html(tmp_path):
-    from inpaintbench.reporting.leaderboard import write_leaderboard
+    from inpaintbench.report.leaderboard import write_leaderboard
 
     rng = np.random.default_rng(0)
     n = 8
@@ -229,7 +229,7 @@ def test_t_quantile_and_ranks_match_scipy_stats():
     """The lazily computed t-quantile and the numpy ranks are scipy.stats' numbers exactly."""
     from scipy import stats
 
-    from inpaintbench.reporting.statistics import _ranks, t_quantile
+    from inpaintbench.report.statistics import _ranks, t_quantile
 
     for df in (1, 2, 5, 29, 99, 1999):
         for p in (0.9, 0.975, 1 - 0.05 / 2 / 7):
@@ -249,8 +249,8 @@ def test_importing_the_reports_loads_no_scipy_stats_nor_matplotlib():
     import subprocess
     import sys
 
-    code = ("import sys, inpaintbench.reporting.leaderboard, inpaintbench.reporting.orderings, "
-            "inpaintbench.run.sweep; print(sorted(m for m in ('scipy.stats', 'matplotlib', 'matplotlib.pyplot') "
+    code = ("import sys, inpaintbench.report.leaderboard, inpaintbench.report.orderings, "
+            "inpaintbench.harness.sweep; print(sorted(m for m in ('scipy.stats', 'matplotlib', 'matplotlib.pyplot') "
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from inpaintbench.run.runner import run_suite
-from inpaintbench.run.units import raw_records
-from inpaintbench.suite import Suite
+from inpaintbench.harness.runner import run_suite
+from inpaintbench.store.folder import raw_records
+from inpaintbench.harness.suite import Suite
 
 #: Per-sample outputs of batched networks agree to float rounding across batch sizes (see
 #: tests/test_contract.py::BATCH_ATOL); metrics then agree to this relative tolerance.

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from inpaintbench.reporting.speed import EXIT_BAD_INPUT, SpeedReportError, main, speed_table
+from inpaintbench.report.speed import EXIT_BAD_INPUT, SpeedReportError, main, speed_table
 
 
 def case(group: str, name: str, minimum: float, median: float, baseline: bool = False, **extra) -> dict:

@@ -11,7 +11,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from inpaintbench.api import InputError, MethodUnavailable, SampleRNG
+from inpaintbench.core.errors import InputError, MethodUnavailable
+from inpaintbench.core.seeding import SampleRNG
 from inpaintbench.methods.feedforward.sr_networks import (
     NETWORKS,
     OUTPUT_NODE,
@@ -21,7 +22,7 @@ from inpaintbench.methods.feedforward.sr_networks import (
     rgb_to_ycbcr,
     ycbcr_to_rgb,
 )
-from inpaintbench.tasks import SuperResolution
+from inpaintbench.core.tasks import SuperResolution
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 SR_WEIGHTS = SHARED / "weights" / "sr"
@@ -199,7 +200,7 @@ def test_rgb_pipeline_equals_opencv_dnn_superres_steps_with_the_graph(tf):
 
 @pytest.mark.parametrize("network", sorted(NETWORKS))
 def test_methods_in_the_registry_upscale_grey_digits_at_x2_and_x4(network, digits):
-    from inpaintbench.registry import method_registry
+    from inpaintbench.core.registry import method_registry
 
     if not SR_WEIGHTS.is_dir():
         pytest.skip(f"{SR_WEIGHTS} is absent")

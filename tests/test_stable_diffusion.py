@@ -14,7 +14,9 @@ import torch
 pytest.importorskip("diffusers")
 pytest.importorskip("transformers")
 
-from inpaintbench.api import SampleRNG, InputError, MethodUnavailable, apply_mask  # noqa: E402
+from inpaintbench.core.seeding import SampleRNG
+from inpaintbench.core.errors import InputError, MethodUnavailable
+from inpaintbench.core.images import apply_mask  # noqa: E402
 from inpaintbench.methods.diffusion.stable_diffusion import (  # noqa: E402
     DEFAULT_MODEL,
     StableDiffusionInpaint,
@@ -213,7 +215,7 @@ def test_uncached_hub_id_offline_is_unavailable_with_download_hint(monkeypatch):
 def test_registry_lists_sd_inpaint_as_unavailable_offline(monkeypatch):
     from huggingface_hub import try_to_load_from_cache
 
-    from inpaintbench.registry import method_registry
+    from inpaintbench.core.registry import method_registry
 
     if isinstance(try_to_load_from_cache(DEFAULT_MODEL, "model_index.json"), str):
         pytest.skip(f"{DEFAULT_MODEL} is in the local Hugging Face cache: it would load")

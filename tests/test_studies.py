@@ -6,13 +6,13 @@ import math
 
 import pytest
 
-from inpaintbench.run.units import raw_records
+from inpaintbench.store.folder import raw_records
 
-from inpaintbench.api import InputError
-from inpaintbench.run.check import TOLERANCES, compare
+from inpaintbench.core.errors import InputError
+from inpaintbench.report.gate import TOLERANCES, compare
 from inpaintbench.cli import main
-from inpaintbench.suite import load_suite
-from inpaintbench.run.sweep import parse_assignments, sweep_suite
+from inpaintbench.harness.suite import load_suite
+from inpaintbench.harness.sweep import parse_assignments, sweep_suite
 
 
 def test_parse_assignments_reads_json_values_and_rejects_garbage():

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from inpaintbench.api import InputError, MethodUnavailable, Restoration, SampleRNG
+from inpaintbench.core.errors import InputError, MethodUnavailable
+from inpaintbench.core.method import Restoration
+from inpaintbench.core.seeding import SampleRNG
 from inpaintbench.baselines.bicubic import BicubicUpscale, bicubic_upscale
 from inpaintbench.methods.wrappers.super_resolution import (
     TASK,
@@ -16,8 +18,8 @@ from inpaintbench.methods.wrappers.super_resolution import (
     InpaintingUpscale,
     zero_insert,
 )
-from inpaintbench.registry import mask_registry, method_registry
-from inpaintbench.tasks import SuperResolution, downscale
+from inpaintbench.core.registry import mask_registry, method_registry
+from inpaintbench.core.tasks import SuperResolution, downscale
 
 SR_METHODS = [n for n in method_registry().names() if method_registry().entry(n).group == "super-resolution"]
 
@@ -70,7 +72,7 @@ def test_bicubic_matches_opencv_inter_cubic():
 
 
 def test_sr_methods_declare_their_task_and_have_no_inpaint_hook():
-    from inpaintbench.tasks import Inpainting
+    from inpaintbench.core.tasks import Inpainting
 
     method = BicubicUpscale()
     assert method.tasks == (TASK,) == ("super-resolution",)

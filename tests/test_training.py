@@ -11,7 +11,8 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
-from inpaintbench.api import InputError, Sample
+from inpaintbench.core.errors import InputError
+from inpaintbench.core.images import Sample
 from inpaintbench.methods.training.loop import (
     SeededBatches,
     TorchBackend,
@@ -261,7 +262,7 @@ def test_seeded_init_covers_transposed_convolutions_and_matches_pytorchs_bounds(
 def test_every_builtin_trainer_has_a_loadable_default_config_and_loop():
     from inpaintbench.methods import CONFIG_DIR
     from inpaintbench.methods.training.cli import load_config
-    from inpaintbench.registry import resolve_target, trainer_registry
+    from inpaintbench.core.registry import resolve_target, trainer_registry
 
     registry = trainer_registry()
     assert {"ddpm", "lama", "mask-predictor", "gan", "gan-fc"} <= set(registry.names())
@@ -277,7 +278,7 @@ def test_every_builtin_trainer_has_a_loadable_default_config_and_loop():
 
 def test_unknown_trainer_names_close_matches_and_the_trainers(tmp_path, capsys):
     from inpaintbench.cli import main
-    from inpaintbench.registry import UnknownName, trainer_registry
+    from inpaintbench.core.registry import UnknownName, trainer_registry
 
     with pytest.raises(UnknownName, match="Did you mean 'ddpm'"):
         trainer_registry().entry("ddmp")
@@ -293,7 +294,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from inpaintbench.registry import Entry
+from inpaintbench.core.registry import Entry
 
 
 class ToyTask:
@@ -321,7 +322,7 @@ def toy_plugin(tmp_path, monkeypatch):
     :class:`Entry` whose default config trains on the embedded MNIST sample."""
     from importlib.metadata import EntryPoint
 
-    import inpaintbench.registry as registry
+    import inpaintbench.core.registry as registry
 
     config = tmp_path / "toy.toml"
     config.write_text("[task]\nchannels = 2\n[data]\ndataset = \"mnist-sample\"\n"
@@ -342,7 +343,7 @@ def toy_plugin(tmp_path, monkeypatch):
 
 def test_a_plugin_trainer_entry_point_is_found_and_trains(toy_plugin):
     from inpaintbench.cli import main
-    from inpaintbench.registry import trainer_registry
+    from inpaintbench.core.registry import trainer_registry
 
     assert trainer_registry().names()[-1] == "toy" and "ddpm" in trainer_registry()
     assert main(["train", "toy", "--out", str(toy_plugin / "run")]) == 0

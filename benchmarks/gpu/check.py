@@ -24,7 +24,7 @@ Sections (each row of the report says what it measured and whether it met its to
     (``t_T = T``, the replay of ``tests/test_repaint.py``: same draws -> same image).
 (c) **Big LaMa** at 512x512 (the ``lama-official`` method on a random-weights checkpoint of
     the Big LaMa generator, 27 M parameters): fp32 vs bf16, batch 1 and the batch
-    :func:`~inpaintbench.acceleration.auto_batch_size` picks; images/s, peak memory.
+    :func:`~inpaintbench.harness.acceleration.auto_batch_size` picks; images/s, peak memory.
 (d) the report (``--out``, default ``reports/gpu/GPU.md``): the tables, the machine, the
     command. Written after every section, so a run cut short keeps what it measured.
 
@@ -83,11 +83,12 @@ def _bootstrap_package() -> None:
 
 _bootstrap_package()
 
-from inpaintbench.acceleration import Acceleration, auto_batch_size, find_modules, measure_peak_bytes
-from inpaintbench.api import InpaintBenchError, SampleRNG
-from inpaintbench.registry import method_registry
-from inpaintbench.tasks import Inpainting, SuperResolution
-from inpaintbench.timing import timed_call
+from inpaintbench.harness.acceleration import Acceleration, auto_batch_size, find_modules, measure_peak_bytes
+from inpaintbench.core.errors import InpaintBenchError
+from inpaintbench.core.seeding import SampleRNG
+from inpaintbench.core.registry import method_registry
+from inpaintbench.core.tasks import Inpainting, SuperResolution
+from inpaintbench.harness.timing import timed_call
 
 SHARED_DATA = REPO.parent / "shared" / "data"
 PAPER = dict(t_T=250, jump_length=10, jump_n_sample=10)  # RePaint's schedule: 2410 NFE
@@ -191,7 +192,7 @@ def images_for(channels: int, size: int, n: int) -> torch.Tensor:
     """``[n, channels, size, size]`` in ``[0, 1]``: MNIST test digits (shipped) for 1 x 28,
     CelebA val faces when ``../shared/data/celeba`` exists for 3 channels, else smooth
     synthetic images (the comparisons are device against device, any content will do)."""
-    from inpaintbench.registry import dataset_registry
+    from inpaintbench.core.registry import dataset_registry
 
     try:
         if channels == 1 and size == 28:

@@ -18,7 +18,7 @@ The JSON's ``machine_info`` also gets what the timings depend on beyond the CPU 
 pytest-benchmark records: torch's version, thread count and CPU kernel level
 (``get_cpu_capability``), ``$OMP_NUM_THREADS``, the CUDA device if any, and the load average
 at the start (a shared machine's absolute times are not comparable; see
-``inpaintbench.reporting.speed``).
+``inpaintbench.report.speed``).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.hookimpl(optionalhook=True)  # pytest-benchmark's hook: no error where the plugin is absent
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict[str, Any]) -> None:
     """Add torch's settings and the machine's load to the benchmark JSON's ``machine_info``."""
-    from inpaintbench.environment import timing_settings
+    from inpaintbench.harness.environment import timing_settings
 
     machine_info.update(timing_settings())
 

@@ -13,7 +13,7 @@ every side (:func:`synthetic_batch`), one image per call unless said:
    fitted as ``t = c0 + c1 * n`` (:func:`fit_linear`): ``c1`` is the marginal cost of an
    image, ``c0`` the fixed cost of a call, ``t(1) * 8 / t(8)`` the batching gain.
 
-Each call is timed with :func:`inpaintbench.timing.timed_call` around ``Method.restore``
+Each call is timed with :func:`inpaintbench.harness.timing.timed_call` around ``Method.restore``
 (the harness's one call), after one untimed warm-up call of the same shape (skipped, and
 recorded, where the call is predicted to take over ``--warmup-limit-s``). A point is the
 best (minimum) of up to ``--max-repeats`` calls, repeated until ``--repeat-target-s`` of
@@ -513,8 +513,8 @@ def synthetic_batch(n: int, side: int, seed: int = SEED):
     import torch
     import torch.nn.functional as F
 
-    from inpaintbench.registry import mask_registry
-    from inpaintbench.seeding import make_generator
+    from inpaintbench.core.registry import mask_registry
+    from inpaintbench.core.seeding import make_generator
 
     total = max(n, max(COUNTS))
     gen = make_generator(seed, "cost-growth", "image", side)
@@ -554,7 +554,7 @@ def resized_prior(weights: str, side: int, folder: Path) -> Path:
 def machine_info() -> dict[str, Any]:
     """What the timings depend on: CPU model and count, load average, torch version, threads
     and CPU kernel level, ``$OMP_NUM_THREADS``, python, platform, the git commit."""
-    from inpaintbench.environment import cpu_model, git_commit, timing_settings
+    from inpaintbench.harness.environment import cpu_model, git_commit, timing_settings
 
     settings = timing_settings()
     return {
@@ -582,7 +582,7 @@ class Budget:
 
 
 def time_point(call: Callable[[], Any], *, warm_up: bool, target_s: float, max_repeats: int) -> dict[str, Any]:
-    """Time ``call()`` with :func:`inpaintbench.timing.timed_call` on the CPU.
+    """Time ``call()`` with :func:`inpaintbench.harness.timing.timed_call` on the CPU.
 
     One untimed warm-up call when ``warm_up``, then timed calls until their sum reaches
     ``target_s`` seconds or ``max_repeats`` calls (at least one).
@@ -592,7 +592,7 @@ def time_point(call: Callable[[], Any], *, warm_up: bool, target_s: float, max_r
         "warmed_up": bool, "stats": the last call's Restoration.stats, floats averaged over
         the batch}``.
     """
-    from inpaintbench.timing import timed_call
+    from inpaintbench.harness.timing import timed_call
 
     if warm_up:
         call()
@@ -613,7 +613,7 @@ def time_point(call: Callable[[], Any], *, warm_up: bool, target_s: float, max_r
 
 
 def _build(spec: MethodSpec, side: int, folder: Path):
-    from inpaintbench.registry import method_registry
+    from inpaintbench.core.registry import method_registry
 
     config = dict(spec.config)
     if spec.prior_weights is not None:
@@ -622,8 +622,8 @@ def _build(spec: MethodSpec, side: int, folder: Path):
 
 
 def _caller(method, spec: MethodSpec, original, mask) -> Callable[[], Any]:
-    from inpaintbench.api import SampleRNG
-    from inpaintbench.tasks import Inpainting
+    from inpaintbench.core.seeding import SampleRNG
+    from inpaintbench.core.tasks import Inpainting
 
     observation = Inpainting(mask).observe(original)
     ids = [str(i) for i in range(original.shape[0])]

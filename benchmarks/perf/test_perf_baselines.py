@@ -14,9 +14,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from inpaintbench.api import SampleRNG, apply_mask
-from inpaintbench.registry import mask_registry, method_registry
-from inpaintbench.seeding import make_generator
+from inpaintbench.core.seeding import SampleRNG
+from inpaintbench.core.images import apply_mask
+from inpaintbench.core.registry import mask_registry, method_registry
+from inpaintbench.core.seeding import make_generator
 
 CLASSICAL = [n for n in method_registry().names() if method_registry().entry(n).group == "classical"]
 BATCH = 4

@@ -3,7 +3,7 @@
 One benchmark per method runs a small suite through the real runner (units, metrics with
 LPIPS when its weights are set, records, examples, heat maps) and puts the harness share of
 its units (wall - timed calls - warm-up, over wall; see
-:func:`inpaintbench.reporting.results.harness_share`) in ``extra_info``:
+:func:`inpaintbench.store.results.harness_share`) in ``extra_info``:
 
     python -m pytest benchmarks/perf/test_perf_harness.py --benchmark-only \\
         --benchmark-json reports/perf/harness-benchmark.json
@@ -15,9 +15,9 @@ import itertools
 
 import pytest
 
-from inpaintbench.reporting.results import harness_share, load_records
-from inpaintbench.run.runner import run_suite
-from inpaintbench.suite import Suite
+from inpaintbench.store.results import harness_share, load_records
+from inpaintbench.harness.runner import run_suite
+from inpaintbench.harness.suite import Suite
 
 #: A diffusion sampler at its default (fast) schedule, its no-resampling ablation, and a
 #: classical method for contrast (its calls take microseconds, so the harness dominates).

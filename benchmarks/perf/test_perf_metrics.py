@@ -5,7 +5,7 @@ the same metric. Each batched benchmark also checks that its values equal the re
 Run: ``python -m pytest benchmarks/perf/test_perf_metrics.py -q --benchmark-only
 --benchmark-json=perf_metrics.json``; compare the ``min`` column within a group (the
 per-image loop, ``extra_info["baseline"]``, is the baseline of its group). Turn the JSON
-into a table of ratios with ``python -m inpaintbench.reporting.speed perf_metrics.json``.
+into a table of ratios with ``python -m inpaintbench.report.speed perf_metrics.json``.
 
 Targets (issue #15), on one torch thread (``$INPAINTBENCH_PERF_THREADS``, default 1): PSNR at
 least as fast as the scikit-image loop, SSIM at least 3x faster, at every size.
@@ -24,7 +24,7 @@ import pytest
 import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from inpaintbench.metrics import compute_image_metrics, psnr, ssim
+from inpaintbench.metrics.table import compute_image_metrics, psnr, ssim
 
 WEIGHTS = Path(os.environ.get("INPAINTBENCH_LPIPS_WEIGHTS") or Path(__file__).resolve().parents[2].parent / "shared" / "weights" / "lpips")
 
@@ -110,7 +110,7 @@ def test_psnr_skimage_loop(benchmark, timed, count, side):
 def lpips_alex(device):
     if not (WEIGHTS / "alexnet_features.pth").is_file():
         pytest.skip(f"LPIPS backbone weights not found in {WEIGHTS}")
-    from inpaintbench.lpips_metric import LPIPSMetric
+    from inpaintbench.metrics.lpips_metric import LPIPSMetric
 
     return LPIPSMetric("alex", weights=WEIGHTS).to(device)
 

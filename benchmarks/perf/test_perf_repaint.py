@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from inpaintbench.api import SampleRNG
+from inpaintbench.core.seeding import SampleRNG
 from inpaintbench.methods.diffusion.ddpm import DDPMTask
 from inpaintbench.methods.diffusion.repaint import RePaint
 

@@ -48,7 +48,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from inpaintbench.api import InputError, MethodUnavailable
+from inpaintbench.core.errors import InputError, MethodUnavailable
 from inpaintbench.methods.diffusion.core import (
     DenoiserOutput,
     DiffusionPrior,

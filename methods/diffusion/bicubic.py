@@ -36,7 +36,7 @@ import math
 
 import torch
 
-from inpaintbench.api import InputError
+from inpaintbench.core.errors import InputError
 
 __all__ = ["resize_matrix", "bicubic_resize", "lowpass_bicubic"]
 

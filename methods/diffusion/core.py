@@ -22,7 +22,7 @@ module does the same, once:
   super-resolution).
 
 Model space is ``[-1, 1]`` throughout; the methods convert at their edges. Every random draw
-goes through a :class:`~inpaintbench.api.SampleRNG` (one generator per image), so a sample's
+goes through a :class:`~inpaintbench.core.seeding.SampleRNG` (one generator per image), so a sample's
 noise never depends on the batch it is in.
 
 References (equation numbers as cited below):
@@ -43,7 +43,9 @@ from typing import Any, Callable, NamedTuple, Protocol, Sequence, runtime_checka
 import torch
 import torch.nn.functional as F
 
-from inpaintbench.api import InputError, SampleRNG, check_image_batch
+from inpaintbench.core.errors import InputError
+from inpaintbench.core.seeding import SampleRNG
+from inpaintbench.core.images import check_image_batch
 from inpaintbench.methods import resolve_weights
 
 # ---------------------------------------------------------------------------- the denoiser

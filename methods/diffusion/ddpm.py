@@ -16,7 +16,8 @@ from typing import Any, Sequence
 import torch
 import torch.nn.functional as F
 
-from inpaintbench.api import InputError, MethodUnavailable, SampleRNG
+from inpaintbench.core.errors import InputError, MethodUnavailable
+from inpaintbench.core.seeding import SampleRNG
 from inpaintbench.methods import WEIGHTS_DIR
 from inpaintbench.methods.training.init import seeded_init_
 

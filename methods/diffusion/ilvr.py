@@ -38,7 +38,10 @@ from typing import Any, ClassVar
 
 import torch
 
-from inpaintbench.api import InputError, Method, Restoration, SampleRNG, check_mask_batch
+from inpaintbench.core.errors import InputError
+from inpaintbench.core.method import Method, Restoration
+from inpaintbench.core.seeding import SampleRNG
+from inpaintbench.core.images import check_mask_batch
 from inpaintbench.methods import resolve_weights
 from inpaintbench.methods.diffusion.adm import load_prior, resolve_model_option
 from inpaintbench.methods.diffusion.core import (

@@ -66,7 +66,10 @@ import os
 
 import torch
 
-from inpaintbench.api import InputError, Method, Restoration, SampleRNG, check_mask_batch
+from inpaintbench.core.errors import InputError
+from inpaintbench.core.method import Method, Restoration
+from inpaintbench.core.seeding import SampleRNG
+from inpaintbench.core.images import check_mask_batch
 from inpaintbench.methods.diffusion.adm import load_prior, resolve_model_option
 from inpaintbench.methods.diffusion.core import (
     Guidance,
@@ -112,7 +115,7 @@ class RePaint(Method):
             needs ``paste_known``, ``strength = 1``, ``eta = 1``). ``adm`` and ``chain`` enter the
             config only when given, so existing results keep their config hash.
 
-    The :class:`~inpaintbench.api.Restoration` carries ``{"nfe": network evaluations per image}``.
+    The :class:`~inpaintbench.core.method.Restoration` carries ``{"nfe": network evaluations per image}``.
     """
 
     deterministic = False

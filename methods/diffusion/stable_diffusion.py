@@ -26,7 +26,7 @@ Conventions at the edge (our side -> the pipeline's side), checked in diffusers 
   ``strength < 1`` the pipeline starts from a noised latent of an image with black holes.
 
 Weights are never downloaded silently and never replaced by random ones: when they cannot be
-loaded the constructor raises :class:`~inpaintbench.api.MethodUnavailable` naming the model and
+loaded the constructor raises :class:`~inpaintbench.core.errors.MethodUnavailable` naming the model and
 how to provide it. The tests wrap a tiny randomly initialised pipeline with
 :meth:`StableDiffusionInpaint.from_pipeline` to check the plumbing only; such output is
 meaningless and is never reported as a result.
@@ -41,15 +41,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from inpaintbench.api import (
-    Restoration,
-    SampleRNG,
-    InputError,
-    Method,
-    MethodUnavailable,
-    check_image_batch,
-    check_mask_batch,
-)
+from inpaintbench.core.method import Restoration, Method
+from inpaintbench.core.seeding import SampleRNG
+from inpaintbench.core.errors import InputError, MethodUnavailable
+from inpaintbench.core.images import check_image_batch, check_mask_batch
 
 #: The Stable Diffusion 1.5 inpainting weights on the Hugging Face Hub. The original
 #: ``runwayml/stable-diffusion-inpainting`` was deleted in 2024; this is the maintained copy
@@ -244,7 +239,7 @@ class StableDiffusionInpaint(Method):
         dtype: ``"float32"``, or ``"float16"`` on CUDA only.
 
     Build with weights via the constructor (raises
-    :class:`~inpaintbench.api.MethodUnavailable` when they are missing), or wrap an existing
+    :class:`~inpaintbench.core.errors.MethodUnavailable` when they are missing), or wrap an existing
     pipeline with :meth:`from_pipeline`.
     """
 

@@ -33,16 +33,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from inpaintbench.api import (
-    InputError,
-    Method,
-    MethodUnavailable,
-    Restoration,
-    SampleRNG,
-    apply_mask,
-    check_image_batch,
-    check_mask_batch,
-)
+from inpaintbench.core.errors import InputError, MethodUnavailable
+from inpaintbench.core.method import Method, Restoration
+from inpaintbench.core.seeding import SampleRNG
+from inpaintbench.core.images import apply_mask, check_image_batch, check_mask_batch
 
 #: Environment variable naming the official weights when ``checkpoint=`` is not given.
 BIG_LAMA_ENV = "INPAINTBENCH_BIG_LAMA"
@@ -106,7 +100,7 @@ class FourierUnit(nn.Module):
         """``[B, C_in, H, W]`` -> ``[B, C_out, H, W]``."""
         b, _, h, w = x.shape
         # In float32 under a bf16/fp16 autocast: FFTs have no reduced-precision kernels and
-        # torch.complex rejects bf16 (inpaintbench.acceleration); the output is cast back.
+        # torch.complex rejects bf16 (inpaintbench.harness.acceleration); the output is cast back.
         with torch.autocast(device_type=x.device.type, enabled=False):
             spectrum = torch.fft.rfft2(x.float(), norm="ortho")
             z = torch.stack((spectrum.real, spectrum.imag), dim=2).flatten(1, 2)

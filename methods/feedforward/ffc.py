@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from inpaintbench.api import InputError
+from inpaintbench.core.errors import InputError
 # The old name, kept for callers outside the package (tests/test_lama.py); new code imports seeded_init_.
 
 #: ``(local, global)`` feature maps, ``[B, C_local, H, W]`` and ``[B, C_global, H, W]``.
@@ -55,7 +55,7 @@ class FourierUnit(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, _, h, w = x.shape
         # FFTs have no reduced-precision kernels and complex tensors no bf16: the unit runs in
-        # float32 under a bf16/fp16 autocast (inpaintbench.acceleration), its output cast back.
+        # float32 under a bf16/fp16 autocast (inpaintbench.harness.acceleration), its output cast back.
         with torch.autocast(device_type=x.device.type, enabled=False):
             spectrum = torch.fft.rfft2(x.float(), norm="ortho")  # [B, C, H, W//2+1] complex
             w_half = spectrum.shape[-1]

@@ -32,9 +32,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from inpaintbench.api import InputError, Method, MethodUnavailable, Restoration, SampleRNG, check_image_batch, check_mask_batch
+from inpaintbench.core.errors import InputError, MethodUnavailable
+from inpaintbench.core.method import Method, Restoration
+from inpaintbench.core.seeding import SampleRNG
+from inpaintbench.core.images import check_image_batch, check_mask_batch
 from inpaintbench.methods import WEIGHTS_DIR, resolve_weights
-from inpaintbench.seeding import derive_seed
+from inpaintbench.core.seeding import derive_seed
 
 #: Committed weights, one folder per variant (``generator.safetensors`` + ``generator.json``).
 DEFAULT_WEIGHTS = {"conv": WEIGHTS_DIR / "gan-mnist", "fc": WEIGHTS_DIR / "gan-fc-mnist"}

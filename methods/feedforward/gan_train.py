@@ -36,10 +36,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from inpaintbench.api import InputError
+from inpaintbench.core.errors import InputError
 from inpaintbench.methods.feedforward.gan_tf import GeneratorSpec, build_discriminator, build_generator, import_tensorflow, save_generator
 from inpaintbench.methods.training.shell import TrainConfig, dataclass_from_dict, run_loop
-from inpaintbench.seeding import make_generator
+from inpaintbench.core.seeding import make_generator
 
 DEFAULT_MASK_FAMILIES = ("box", "random-boxes", "strokes-medium", "wide", "narrow", "half")
 
@@ -108,9 +108,9 @@ class GANTask:
     def masks(self, n: int, seed: int, step: int) -> torch.Tensor:
         """Training masks of ``step``: bool ``[n, 1, S, S]`` (True = hole), a pure function
         of ``(seed, step)``."""
-        from inpaintbench.registry import mask_registry
+        from inpaintbench.core.registry import mask_registry
 
-        from inpaintbench.masks import mixed_masks
+        from inpaintbench.core.masks import mixed_masks
 
         families = [mask_registry().create(name) for name in self.mask_families]
         gen = make_generator(seed, "gan-train-masks", step)
@@ -270,7 +270,7 @@ def train_gan(task: GANTask, dataset: Dataset, config: TrainConfig, out_dir: str
 
     Args:
         task: networks, losses and masks (see :class:`GANTask`).
-        dataset: items are :class:`inpaintbench.api.Sample` with float32 ``[C, S, S]``
+        dataset: items are :class:`inpaintbench.core.images.Sample` with float32 ``[C, S, S]``
             images in ``[0, 1]``, ``C, S`` matching the task.
         config: the shared :class:`TrainConfig` (steps, batch_size, lr, seed, ema_decay,
             grad_clip, weight_decay, warmup_steps, checkpoint_every, log_every, device,

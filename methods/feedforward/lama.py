@@ -18,17 +18,11 @@ from typing import Any, Callable, Sequence
 import torch
 from safetensors.torch import load_file, save_file
 
-from inpaintbench.api import (
-    Restoration,
-    SampleRNG,
-    InputError,
-    Method,
-    MethodUnavailable,
-    apply_mask,
-    check_image_batch,
-    check_mask_batch,
-)
-from inpaintbench.masks import mixed_masks
+from inpaintbench.core.method import Restoration, Method
+from inpaintbench.core.seeding import SampleRNG
+from inpaintbench.core.errors import InputError, MethodUnavailable
+from inpaintbench.core.images import apply_mask, check_image_batch, check_mask_batch
+from inpaintbench.core.masks import mixed_masks
 from inpaintbench.methods import WEIGHTS_DIR, resolve_weights
 from inpaintbench.methods.feedforward.ffc import FFCInpaintNet
 from inpaintbench.methods.training.init import seeded_init_
@@ -142,7 +136,7 @@ class LamaTask:
                  perceptual_weight: float = 0.5,
                  perceptual_layers: Sequence[str] = ("relu1_2", "relu2_2", "relu3_3"),
                  perceptual_min_size: int | None = None, vgg16_weights: str | None = None):
-        from inpaintbench.registry import mask_registry
+        from inpaintbench.core.registry import mask_registry
 
         self.arch = {"image_channels": image_channels, "ngf": ngf, "n_downsampling": n_downsampling,
                      "n_blocks": n_blocks, "ratio_global": ratio_global}

@@ -1,7 +1,7 @@
 """Blind hole detection: a small segmentation UNet that predicts the hole mask of a corrupted image.
 
 Blind methods receive only the corrupted image (holes zero-filled, see
-:class:`inpaintbench.api.Method`). :class:`MaskPredictor` turns such an image into a
+:class:`inpaintbench.core.method.Method`). :class:`MaskPredictor` turns such an image into a
 predicted hole mask, so that a known-mask method (ILVR) can run blind. It is trained with the
 suite's shared loop (:mod:`inpaintbench.methods.training.loop`) on a mix of the harness's mask
 families, corrupting the training images exactly as the harness corrupts them for blind methods.
@@ -32,11 +32,12 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
-from inpaintbench.api import InputError, MethodUnavailable, apply_mask, check_image_batch, check_mask_batch
+from inpaintbench.core.errors import InputError, MethodUnavailable
+from inpaintbench.core.images import apply_mask, check_image_batch, check_mask_batch
 from inpaintbench.methods import WEIGHTS_DIR
 from inpaintbench.methods.training.init import seeded_init_
-from inpaintbench.masks import mixed_masks
-from inpaintbench.seeding import make_generator
+from inpaintbench.core.masks import mixed_masks
+from inpaintbench.core.seeding import make_generator
 
 #: The committed MNIST predictor (``model.safetensors`` + ``config.json``).
 MNIST_WEIGHTS = WEIGHTS_DIR / "mask-predictor-mnist"
@@ -197,7 +198,7 @@ def sample_mixed_masks(families: Mapping[str, Any], n: int, h: int, w: int, *,
 
 
 def _create_families(names: Sequence[str]) -> dict[str, Any]:
-    from inpaintbench.registry import mask_registry
+    from inpaintbench.core.registry import mask_registry
 
     registry = mask_registry()
     return {name: registry.create(name) for name in names}
@@ -207,7 +208,7 @@ class MaskPredictorTask:
     """:class:`inpaintbench.methods.training.loop.TrainTask` of the hole predictor.
 
     Each batch: one mask per image from a family drawn uniformly from ``families`` (the
-    harness's registry names), holes zero-filled with :func:`inpaintbench.api.apply_mask`
+    harness's registry names), holes zero-filled with :func:`inpaintbench.core.images.apply_mask`
     (what blind methods receive), loss = binary cross-entropy of the predicted hole logits.
 
     Args:
@@ -376,7 +377,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     iou.add_argument("--out", type=Path, default=Path("reports") / "mask-predictor-iou.md")
     args = parser.parse_args(argv)
 
-    from inpaintbench.registry import dataset_registry
+    from inpaintbench.core.registry import dataset_registry
 
     try:
         predictor = MaskPredictor.from_pretrained(args.weights, threshold=args.threshold)

@@ -44,8 +44,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from inpaintbench.api import InputError, Method, MethodUnavailable, SampleRNG, check_image_batch
-from inpaintbench.tasks import check_scale
+from inpaintbench.core.errors import InputError, MethodUnavailable
+from inpaintbench.core.method import Method
+from inpaintbench.core.seeding import SampleRNG
+from inpaintbench.core.images import check_image_batch
+from inpaintbench.core.tasks import check_scale
 
 #: Environment variable with the folder of the ``.pb`` files (used when ``weights_dir=`` is not given).
 SR_WEIGHTS_ENV = "INPAINTBENCH_SR_WEIGHTS"

@@ -1,7 +1,7 @@
 """``inpaintbench train <method>``: train a learned method with the suite's one training loop.
 
-Trainable methods are the entries of :func:`inpaintbench.registry.trainer_registry` (the
-``TRAINERS`` rows of :mod:`inpaintbench.catalog` plus plugins of the entry-point group
+Trainable methods are the entries of :func:`inpaintbench.core.registry.trainer_registry` (the
+``trainers`` of the built-in catalogue (``core/catalog.toml``) plus plugins of the entry-point group
 ``inpaintbench.trainers``): each names its task factory, its default config file and its loop.
 A config file is TOML with three tables::
 
@@ -27,11 +27,11 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     (:func:`run_train`) is stored as ``func``. The method name is resolved at run time
     through the trainer registry (did-you-mean hints, plugins), so building the parser
     imports no method."""
-    from inpaintbench.catalog import TRAINERS
+    from inpaintbench.core.registry import builtin_entries
 
     train = subparsers.add_parser("train", help="train a learned method with the shared training loop")
     train.add_argument("method", metavar="METHOD",
-                       help=f"trainer name: {', '.join(e.name for e in TRAINERS)}, or a plugin's "
+                       help=f"trainer name: {', '.join(e.name for e in builtin_entries('trainers'))}, or a plugin's "
                             "(entry-point group inpaintbench.trainers)")
     train.add_argument("--config", type=Path,
                        help="TOML with [task], [data], [train] tables (default: the trainer's, "
@@ -55,7 +55,7 @@ def load_config(path: Path) -> dict[str, dict[str, Any]]:
     """The ``[task]``, ``[data]`` and ``[train]`` tables of a train config file (each a dict,
     empty when the file has no such table); :class:`InputError` for a missing file or an
     unknown table."""
-    from inpaintbench.api import InputError
+    from inpaintbench.core.errors import InputError
 
     if not Path(path).is_file():
         raise InputError(f"train config {path} does not exist")
@@ -68,7 +68,7 @@ def load_config(path: Path) -> dict[str, dict[str, Any]]:
 
 
 def _trainer_entry(name: str):
-    from inpaintbench.registry import UnknownName, trainer_registry
+    from inpaintbench.core.registry import UnknownName, trainer_registry
 
     registry = trainer_registry()
     try:
@@ -89,9 +89,9 @@ def run_train(args: argparse.Namespace) -> Path:
         MethodUnavailable: the trainer needs an extra that is not installed.
         InputError: no config file, a bad config, or no dataset.
     """
-    from inpaintbench.api import InputError, MethodUnavailable
+    from inpaintbench.core.errors import InputError, MethodUnavailable
     from inpaintbench.methods.training.shell import TrainConfig
-    from inpaintbench.registry import TORCH_LOOP, dataset_registry, resolve_target
+    from inpaintbench.core.registry import TORCH_LOOP, dataset_registry, resolve_target
 
     entry = _trainer_entry(args.method)
     config_path = args.config

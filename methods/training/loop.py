@@ -30,10 +30,10 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch.utils.data import Dataset
 
-from inpaintbench.api import InputError
+from inpaintbench.core.errors import InputError
 # TrainConfig and SeededBatches are imported from here too (tests, configs' comments).
 from inpaintbench.methods.training.shell import CHECKPOINT_DIR, SeededBatches, TrainConfig, run_loop  # noqa: F401
-from inpaintbench.seeding import derive_seed
+from inpaintbench.core.seeding import derive_seed
 
 MODULES_FILE = "modules.safetensors"
 EMA_FILE = "ema.safetensors"
@@ -212,7 +212,7 @@ def train(
 
     Args:
         task: the modules, loss and export of one learned method.
-        dataset: items are :class:`inpaintbench.api.Sample`; their ``.image`` (float32
+        dataset: items are :class:`inpaintbench.core.images.Sample`; their ``.image`` (float32
             ``[C, H, W]`` in ``[0, 1]``, all the same size) are batched.
         config: see :class:`TrainConfig`; ``num_threads`` is set for the run and restored.
         out_dir: run folder (created); see the module docstring for its layout.

@@ -2,7 +2,7 @@
 
 The weights are never random. They come from, in this order: an explicit path,
 ``$INPAINTBENCH_VGG16_WEIGHTS`` (a file), then the LPIPS metric's own chain
-(:func:`inpaintbench.lpips_metric.load_backbone_state`: ``$INPAINTBENCH_LPIPS_WEIGHTS``, a file
+(:func:`inpaintbench.metrics.lpips_metric.load_backbone_state`: ``$INPAINTBENCH_LPIPS_WEIGHTS``, a file
 or a folder holding ``vgg16_features.pth`` such as ``../shared/weights/lpips``, else
 torchvision's ImageNet download). When none works the error names the file and how to
 provide it.
@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from inpaintbench.api import InputError
+from inpaintbench.core.errors import InputError
 
 #: Environment variable naming a VGG16 ``features`` state-dict file (checked before the LPIPS one).
 VGG16_WEIGHTS_ENV = "INPAINTBENCH_VGG16_WEIGHTS"
@@ -40,10 +40,10 @@ def load_vgg16_features_state(weights: str | os.PathLike | None = None) -> dict[
             docstring). Files are read with ``torch.load(weights_only=True)``.
 
     Raises:
-        inpaintbench.lpips_metric.LPIPSUnavailable: no source worked; the message names the
+        inpaintbench.metrics.lpips_metric.LPIPSUnavailable: no source worked; the message names the
             file looked for, the environment variable and the download error.
     """
-    from inpaintbench.lpips_metric import load_backbone_state
+    from inpaintbench.metrics.lpips_metric import load_backbone_state
 
     if weights is None:
         weights = os.environ.get(VGG16_WEIGHTS_ENV) or None

@@ -32,8 +32,8 @@ import torch
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from inpaintbench.api import InpaintBenchError, InputError
-from inpaintbench.seeding import derive_seed
+from inpaintbench.core.errors import InpaintBenchError, InputError
+from inpaintbench.core.seeding import derive_seed
 
 CHECKPOINT_DIR = "checkpoint"
 FINAL_DIR = "final"
@@ -218,7 +218,7 @@ def run_loop(backend: TrainBackend, dataset: Dataset, config: TrainConfig, out_d
 
     Args:
         backend: the framework half (networks, optimizers, checkpoints, export).
-        dataset: items are :class:`inpaintbench.api.Sample`; their ``.image`` (float32
+        dataset: items are :class:`inpaintbench.core.images.Sample`; their ``.image`` (float32
             ``[C, H, W]`` in ``[0, 1]``, all the same size) are batched by
             :class:`SeededBatches` with ``config.batch_size`` and ``config.seed``.
         config: see :class:`TrainConfig`.

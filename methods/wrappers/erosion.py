@@ -16,8 +16,11 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from inpaintbench.api import InputError, Method, Restoration, SampleRNG, apply_mask, check_image_batch, check_mask_batch
-from inpaintbench.tasks import Inpainting
+from inpaintbench.core.errors import InputError
+from inpaintbench.core.method import Method, Restoration
+from inpaintbench.core.seeding import SampleRNG
+from inpaintbench.core.images import apply_mask, check_image_batch, check_mask_batch
+from inpaintbench.core.tasks import Inpainting
 
 #: ``step_px="auto"``'s default ``auto_side_px``: one ring pixel per 32 pixels of the short side,
 #: so the 28 / 32 px images of the committed results keep the 1 px ring they were computed with.
@@ -120,7 +123,7 @@ class IterativeErosion(Method):
             inner_config = dict(inner.config)
             inner = inner.name
         else:
-            from inpaintbench.registry import method_registry
+            from inpaintbench.core.registry import method_registry
 
             inner_method = method_registry().create(inner, **(inner_config or {}))
         if inner_method.blind:

@@ -1,7 +1,7 @@
 """Super-resolution methods built on inpainters and on the DDPM prior.
 
-The task (:class:`inpaintbench.tasks.SuperResolution`): the high-resolution (HR) image is the
-ground truth; the method sees :func:`inpaintbench.tasks.downscale` of it, the **area** average
+The task (:class:`inpaintbench.core.tasks.SuperResolution`): the high-resolution (HR) image is the
+ground truth; the method sees :func:`inpaintbench.core.tasks.downscale` of it, the **area** average
 of each ``scale x scale`` cell, and returns an HR estimate through its
 ``upscale(low_res, scale, *, rng)`` hook (``tasks = ("super-resolution",)``). The scale comes
 from the call, never from the constructor, so one configured method serves every scale.
@@ -26,9 +26,12 @@ from typing import Any, ClassVar
 
 import torch
 
-from inpaintbench.api import InputError, Method, Restoration, SampleRNG, check_image_batch
+from inpaintbench.core.errors import InputError
+from inpaintbench.core.method import Method, Restoration
+from inpaintbench.core.seeding import SampleRNG
+from inpaintbench.core.images import check_image_batch
 from inpaintbench.baselines.bicubic import bicubic_upscale
-from inpaintbench.tasks import check_scale, downscale  # noqa: F401  (downscale: re-exported for old callers)
+from inpaintbench.core.tasks import check_scale, downscale  # noqa: F401  (downscale: re-exported for old callers)
 
 #: The task name of every method of this module.
 TASK = "super-resolution"
@@ -40,7 +43,7 @@ def super_resolve_holes(n: int, h: int, w: int, scale: int) -> torch.Tensor:
     Returns:
         bool ``[n, 1, h, w]`` on the CPU, False (known) at one pixel per ``scale x scale`` cell.
     """
-    from inpaintbench.masks import SuperResolveMask
+    from inpaintbench.core.masks import SuperResolveMask
 
     # The family is deterministic; the generator argument of the protocol is not drawn from.
     return SuperResolveMask(scale=check_scale(scale))(n, h, w, generator=torch.Generator())
@@ -90,7 +93,7 @@ class InpaintingUpscale(Method):
     tasks: ClassVar[tuple[str, ...]] = (TASK,)
 
     def __init__(self, *, inpainter: str = "pde-heat", inpainter_config: dict[str, Any] | None = None):
-        from inpaintbench.registry import method_registry
+        from inpaintbench.core.registry import method_registry
 
         super().__init__(inpainter=inpainter, inpainter_config=dict(inpainter_config or {}))
         inner = method_registry().create(inpainter, **self.config["inpainter_config"])

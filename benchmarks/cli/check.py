@@ -1,0 +1,92 @@
+"""`inpaintbench check`: the gate suites run afresh and compared with the committed baselines."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from inpaintbench.cli.common import method_overrides
+from inpaintbench.core.errors import InputError
+from inpaintbench.core.io import atomic_write_text
+from inpaintbench.harness.runner import run_suite
+from inpaintbench.harness.suite import Spec, Suite
+from inpaintbench.report.gate import (GATES, TIME_RATIO, CheckResult, baseline_payload, compare, default_baseline_path,
+                                      read_baseline, summarize)
+
+
+def apply_method_overrides(suite: Suite, overrides: dict[str, dict[str, Any]]) -> Suite:
+    """Set config values on the suite's methods by label (``{"repaint": {"num_steps": 5}}``)."""
+    methods = tuple(Spec(s.name, s.label, {**s.config, **overrides.get(s.label, {})}) for s in suite.methods)
+    return replace(suite, methods=methods)
+
+
+def run_check(suite: Suite, baseline_path: Path, *, update: bool = False, time_ratio: float = TIME_RATIO,
+              lpips_weights: str | None = None) -> CheckResult:
+    """Run ``suite`` afresh (never resumed: stale records would hide a regression) and compare.
+
+    With ``update=True`` the baseline file is (re)written from this run instead.
+    """
+    with tempfile.TemporaryDirectory(prefix="inpaintbench-check-") as tmp:
+        summary = run_suite(suite, Path(tmp), progress=False, lpips_weights=lpips_weights,
+                            command="inpaintbench check")
+        if summary.unavailable:
+            raise InputError("methods of the check suite are unavailable: "
+                             + "; ".join(f"{k}: {v}" for k, v in summary.unavailable.items()))
+        current = summarize(summary.results_path)
+    if update:
+        payload = baseline_payload(suite.name, suite.n_images, suite.seed, current)
+        atomic_write_text(baseline_path, json.dumps(payload, indent=1, sort_keys=True) + "\n")
+        return compare(current, current, time_ratio)
+    return compare(current, read_baseline(baseline_path), time_ratio)
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Add the subcommand to ``sub``."""
+    parser = sub.add_parser("check", help="quick suite vs the committed quality baseline; exit 1 on a regression")
+    parser.add_argument("--suite", help="run this gate suite only (default: every gate: check, and check-faces "
+                     "when a data root is given)")
+    parser.add_argument("--data-root", help="folder holding celeba/ for the faces gate (default $INPAINTBENCH_DATA_ROOT)")
+    parser.add_argument("--baseline", help="baseline JSON (default: the one shipped in the package)")
+    parser.add_argument("--set", action="append", metavar="METHOD.OPTION=VALUE",
+                     help="change a method's option for this check (repeatable), e.g. repaint.num_steps=5")
+    parser.add_argument("--time-ratio", type=float, default=3.0, help="fail when a method gets this many times slower")
+    parser.add_argument("--update", action="store_true", help="rewrite the baseline from this run")
+    parser.add_argument("--lpips-weights")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from inpaintbench.harness.suite import DATA_ROOT_ENV, load_suite
+
+    overrides = method_overrides(args.set or [])
+    gates = [(args.suite, False)] if args.suite else [(name, needs) for name, _, needs in GATES]
+    data_root = args.data_root or os.environ.get(DATA_ROOT_ENV)
+    suites = []
+    for name, needs_data in gates:
+        if needs_data and data_root is None:
+            print(f"{name}: skipped: it reads CelebA under a data root; pass --data-root (e.g. ../shared/data) "
+                  f"or set ${DATA_ROOT_ENV}\n")
+            continue
+        suite = load_suite(name).with_overrides(data_root=data_root if (needs_data or args.suite) else None)
+        suites.append(apply_method_overrides(suite, overrides))
+    labels = {s.label for suite in suites for s in suite.methods}
+    if set(overrides) - labels:
+        raise InputError(f"--set names methods in no gate suite: {sorted(set(overrides) - labels)}; "
+                         f"they have {sorted(labels)}")
+    failed = False
+    for suite in suites:
+        baseline = Path(args.baseline) if args.baseline else default_baseline_path(suite.name)
+        result = run_check(suite, baseline, update=args.update, time_ratio=args.time_ratio,
+                           lpips_weights=args.lpips_weights)
+        print(f"## {suite.name}\n\n{result.table.to_markdown(index=False)}\n")
+        if args.update:
+            print(f"baseline written -> {baseline}\n")
+        failed |= result.failed and not args.update
+    if not args.update:
+        print("REGRESSION: see the rows above" if failed else "no regression")
+    return 1 if failed else 0

@@ -1,0 +1,88 @@
+"""What several subcommands share: the suite options, the default folders, ``--set`` parsing."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from inpaintbench.core.errors import InputError
+
+DEFAULT_RESULTS_ROOT = Path("results")
+DEFAULT_REPORT_ROOT = Path("reports")
+
+
+def names(text: str | None) -> list[str] | None:
+    return None if text is None else [n.strip() for n in text.split(",") if n.strip()]
+
+
+def dataset_options(args: argparse.Namespace) -> dict[str, int]:
+    """``--size`` and ``--channels``: set on every dataset of the run (but the embedded sample)."""
+    return {k: v for k, v in (("size", args.size), ("channels", args.channels)) if v is not None}
+
+
+def report_dir_for(suite_name: str, root: Path = DEFAULT_REPORT_ROOT) -> Path:
+    """The default suite reports into ``reports/``; any other suite into ``reports/<suite>/``."""
+    return root if suite_name == "default" else root / suite_name
+
+
+def run_suite_of(args: argparse.Namespace):
+    """The suite a ``run`` / ``plan`` command line describes, and its results folder."""
+    from inpaintbench.harness.suite import load_suite
+
+    suite = load_suite(args.suite).with_overrides(
+        methods=names(args.methods), datasets=names(args.datasets), masks=names(args.masks),
+        dataset_options=dataset_options(args), data_root=args.data_root, n_images=args.n_images,
+        seed=args.seed, device=args.device, batch_size=args.batch_size, num_threads=args.num_threads,
+        call_timeout_s=args.call_timeout, shard_size=args.shard_size, precision=args.precision,
+        channels_last=True if args.channels_last else None, compile=True if args.compile else None,
+        memory_budget_gb=args.memory_budget_gb)
+    return suite, Path(args.out) if args.out else DEFAULT_RESULTS_ROOT / suite.name
+
+
+def method_overrides(items: list[str]) -> dict[str, dict]:
+    """``["repaint.num_steps=5"]`` -> ``{"repaint": {"num_steps": 5}}``."""
+    from inpaintbench.harness.sweep import parse_assignments
+
+    out: dict[str, dict] = {}
+    for key, value in parse_assignments(items).items():
+        method, dot, option = key.partition(".")
+        if not dot:
+            raise InputError(f"--set expects METHOD.OPTION=VALUE, got {key!r}")
+        out.setdefault(method, {})[option] = value
+    return out
+
+
+def add_suite_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``run`` and ``plan``: which suite, what to change in it, where it goes."""
+    parser.add_argument("--suite", default="default", help="bundled suite name or a .toml path (default: default)")
+    parser.add_argument("--methods", help="comma-separated method names (replaces the suite's list)")
+    parser.add_argument("--datasets", help="comma-separated dataset names")
+    parser.add_argument("--masks", help="comma-separated mask family names")
+    parser.add_argument("--data-root", help="root folder of the data (default $INPAINTBENCH_DATA_ROOT): a dataset's "
+                        "root, or what {data_root} means in a suite file's roots (suites with several datasets)")
+    parser.add_argument("--size", type=int, help="resize + centre-crop every dataset's images to SIZE x SIZE "
+                        "(default: the dataset's own; folder: 256)")
+    parser.add_argument("--channels", type=int, choices=(1, 3), help="load every folder dataset as grey (1) or RGB "
+                        "(3, the default); `inpaintbench list methods` says what each learned method was trained on")
+    parser.add_argument("--n-images", type=int, help="images per dataset")
+    parser.add_argument("--seed", type=int, help="suite seed")
+    parser.add_argument("--device", help="auto, cpu, cuda, cuda:N")
+    parser.add_argument("--batch-size", type=int, help="images per method call")
+    parser.add_argument("--num-threads", type=int, help="torch CPU threads per process (default 1: one thread per worker, "
+                        "workers for parallelism; 2 threads on a busy 2-core machine ran RePaint 4.4x slower)")
+    parser.add_argument("--call-timeout", type=float, metavar="SECONDS",
+                        help="kill a method call (one batch) that runs longer and record its batch as errors; "
+                        "calls then run in a forked worker process (CPU only; default: no limit)")
+    parser.add_argument("--out", help="results folder (default: results/<suite>)")
+    parser.add_argument("--lpips-weights", help="LPIPS backbone weights (file or folder); "
+                        "else $INPAINTBENCH_LPIPS_WEIGHTS, else torchvision's download")
+    parser.add_argument("--precision", choices=("fp32", "bf16", "fp16"),
+                        help="autocast the torch methods' calls (default fp32; fp16: CUDA only); recorded in each "
+                        "record's config")
+    parser.add_argument("--channels-last", action="store_true", help="NHWC layout for the torch methods' networks")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the torch methods' networks "
+                        "(the warm-up call compiles; timings exclude it)")
+    parser.add_argument("--memory-budget-gb", type=float, help="on CUDA: size each method's batches (up to "
+                        "--batch-size) so a call's peak memory stays within this many GiB, from the peak of its "
+                        "first one-image call")
+    parser.add_argument("--shard-size", type=int, help="images per work unit (default: the suite's, 32); a unit is written whole, so a killed worker loses at most one unit")

@@ -1,0 +1,54 @@
+"""`inpaintbench report`: regenerate a leaderboard from results (recomputes nothing)."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from inpaintbench.cli.common import DEFAULT_REPORT_ROOT, DEFAULT_RESULTS_ROOT
+from inpaintbench.core.errors import InputError
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Add the subcommand to ``sub``."""
+    parser = sub.add_parser("report", help="regenerate the leaderboard from results files (recomputes nothing)")
+    parser.add_argument("--results", nargs="+", default=[str(DEFAULT_RESULTS_ROOT / "default")],
+                     help="results folders (or .jsonl files; default results/default)")
+    parser.add_argument("--report-dir", default=str(DEFAULT_REPORT_ROOT))
+    parser.add_argument("--reference", help="compare every method with this one (default: each table's best)")
+    parser.add_argument("--fid-weights", help="the 2015-12-05 FID Inception file (FID/KID of results kept with "
+                     "fid = true); else $INPAINTBENCH_FID_WEIGHTS, else torch-fidelity's download")
+    parser.add_argument("--no-html", action="store_true", help="do not write LEADERBOARD.html")
+    parser.add_argument("--orderings", help="also test published orderings (a claims TOML, or a bundled name such "
+                     "as `faces`) and write ORDERINGS.md")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from inpaintbench.report.leaderboard import write_leaderboard
+    from inpaintbench.store.artifacts import check_output_dir
+    from inpaintbench.store.folder import records_files
+
+    paths = [Path(p) for p in args.results]
+    for path in paths:
+        if not path.exists() and not (path.name == "results.jsonl" and path.parent.is_dir()):
+            raise InputError(f"results {path} does not exist; run `inpaintbench run` first or pass --results")
+    records_files(paths)  # a folder without results is one line, before anything is written
+    check_output_dir(Path(args.report_dir), "report folder (--report-dir)")
+    board = write_leaderboard(paths, Path(args.report_dir), reference=args.reference, fid_weights=args.fid_weights,
+                              html=not args.no_html)
+    print(f"leaderboard -> {board}" + ("" if args.no_html else f" and {board.with_suffix('.html')}"))
+    if args.orderings:
+        from inpaintbench.report.orderings import write_orderings
+
+        claims = Path(args.orderings)
+        if not claims.suffix:  # a bundled claims file by name
+            from importlib import resources
+
+            claims = Path(str(resources.files("inpaintbench") / "claims" / f"{args.orderings}.toml"))
+        page = write_orderings(paths, claims, Path(args.report_dir) / "ORDERINGS.md",
+                               shlex.join(["inpaintbench", *sys.argv[1:]]))
+        print(f"orderings -> {page}")
+    return 0
