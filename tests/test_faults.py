@@ -1206,7 +1206,7 @@ def _(ctx: Ctx):
 def _quiet_and_offline(monkeypatch, tmp_path):
     """No case reaches the network, reads the user's LPIPS / Big LaMa settings or writes
     outside ``tmp_path``."""
-    from inpaintbench.metrics.table import lpips_metric
+    from inpaintbench.metrics import lpips_metric
 
     def offline(net):
         raise lpips_metric.LPIPSUnavailable(f"LPIPS ({net}) weights: offline in the fault battery")
