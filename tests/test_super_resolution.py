@@ -71,12 +71,13 @@ def test_bicubic_matches_opencv_inter_cubic():
     assert torch.equal(method.upscale(low, 4, rng=rng()), ours)
 
 
-def test_sr_methods_declare_their_task_and_have_no_inpaint_hook():
+def test_sr_methods_declare_their_task_and_refuse_inpainting():
     from inpaintbench.core.tasks import Inpainting
 
     method = BicubicUpscale()
     assert method.tasks == (TASK,) == ("super-resolution",)
-    assert not hasattr(method, "inpaint")
+    with pytest.raises(InputError, match="declares no inpainting hook"):  # the base class's declared hook
+        method.inpaint(torch.zeros(1, 1, 8, 8), torch.zeros(1, 1, 8, 8, dtype=torch.bool), rng=rng(1))
     with pytest.raises(InputError, match="solves"):
         method.restore(Inpainting(torch.zeros(1, 1, 8, 8, dtype=torch.bool)).observe(torch.zeros(1, 1, 8, 8)), rng(1))
 
