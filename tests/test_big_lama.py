@@ -24,7 +24,7 @@ from inpaintbench.methods.feedforward.big_lama import (
     BigLamaGenerator,
     CheckpointError,
     pad_symmetric,
-    read_checkpoint_tensors,
+    read_lama_checkpoint,
 )
 
 REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "lama"
@@ -226,7 +226,7 @@ def test_a_checkpoint_with_a_hostile_pickle_loads_its_tensors_and_runs_nothing(t
     path = tmp_path / "best.ckpt"
     torch.save(_lightning_like(net.state_dict(), _WritesAFile(target)), path)
 
-    tensors = read_checkpoint_tensors(path)
+    tensors = read_lama_checkpoint(path)
     assert not target.exists()  # nothing ran
     assert "generator.model.1.ffc.convl2l.weight" in tensors
     loaded = big_lama.load_big_lama_generator(path, {**BIG_LAMA_ARCH, **SMALL})
@@ -311,7 +311,7 @@ def test_checking_availability_never_loads_the_checkpoint(tmp_path, monkeypatch)
         raise AssertionError("availability() loaded the checkpoint")
 
     monkeypatch.setattr(big_lama, "load_big_lama_generator", refuse)
-    monkeypatch.setattr(big_lama, "read_checkpoint_tensors", refuse)
+    monkeypatch.setattr(big_lama, "read_lama_checkpoint", refuse)
     assert method_registry().entry("lama-official").resolve() is BigLama
     assert method_registry().availability("lama-official") == (True, "")
     monkeypatch.setenv("INPAINTBENCH_BIG_LAMA", str(tmp_path / "absent.ckpt"))

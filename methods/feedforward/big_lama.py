@@ -12,7 +12,7 @@ Three pieces:
   with a sigmoid. Its parameter names are those of the official state dict (the Lightning
   checkpoint's ``generator.model.<i>...`` without the ``generator.`` prefix), so the official
   weights load strictly;
-* :func:`read_checkpoint_tensors` / :func:`load_big_lama_generator` -- the tensors of a
+* :func:`read_lama_checkpoint` / :func:`load_big_lama_generator` -- the tensors of a
   ``.safetensors`` file or a ``torch.save`` / PyTorch Lightning checkpoint, never executing
   the pickled objects such a checkpoint also holds (hyper-parameters, callbacks, optimizer
   states may name arbitrary classes);
@@ -23,11 +23,8 @@ Three pieces:
 from __future__ import annotations
 
 import os
-import pickle
-import sys
-import zipfile
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -43,6 +40,7 @@ from inpaintbench.api import (
     check_image_batch,
     check_mask_batch,
 )
+from inpaintbench.methods.checkpoint_io import ANY_GLOBAL, CheckpointError, is_torchscript, read_checkpoint_tensors
 
 #: Environment variable naming the official weights when ``checkpoint=`` is not given.
 BIG_LAMA_ENV = "INPAINTBENCH_BIG_LAMA"
@@ -293,184 +291,11 @@ class BigLamaGenerator(nn.Module):
 
 # --------------------------------------------------------------------------- reading checkpoints
 
-class CheckpointError(InputError):
-    """A weights file that exists but is not a readable LaMa generator checkpoint (one line
-    naming the file and what is wrong). Bad input, not a missing extra: a run that names it
-    stops before writing anything (exit 2); a file that does not exist is
-    :class:`MethodUnavailable` instead."""
-
-
-class _Inert:
-    """Stands in for every pickled global outside the allow-list: constructing, ``BUILD``
-    and ``APPEND`` only store the arguments; nothing of the named class ever runs."""
-
-    _global: ClassVar[str] = "?"
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> "_Inert":
-        obj = object.__new__(cls)
-        obj.__dict__["_args"] = args
-        return obj
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    def __setstate__(self, state: Any) -> None:
-        self.__dict__["_state"] = state
-
-    def __setitem__(self, key: Any, value: Any) -> None:
-        self.__dict__.setdefault("_items", []).append((key, value))
-
-    def append(self, value: Any) -> None:
-        self.__dict__.setdefault("_items", []).append(value)
-
-    def extend(self, values: Any) -> None:
-        self.__dict__.setdefault("_items", []).extend(values)
-
-    def __repr__(self) -> str:
-        return f"<inert {self._global}>"
-
-
-# ``torch.<Name>Storage`` -> dtype, the storage types torch.save names in persistent ids.
-_STORAGE_DTYPES = {
-    "FloatStorage": torch.float32, "DoubleStorage": torch.float64, "HalfStorage": torch.float16,
-    "BFloat16Storage": torch.bfloat16, "LongStorage": torch.int64, "IntStorage": torch.int32,
-    "ShortStorage": torch.int16, "CharStorage": torch.int8, "ByteStorage": torch.uint8,
-    "BoolStorage": torch.bool, "UntypedStorage": torch.uint8,
-}
-
-
-class _StorageType:
-    def __init__(self, dtype: torch.dtype):
-        self.dtype = dtype
-
-
-def _rebuild_tensor(storage: torch.Tensor, offset: int, size: tuple, stride: tuple, *_: Any) -> torch.Tensor:
-    # storage: the flat tensor of one record; the view is copied so the records' buffers go.
-    return torch.as_strided(storage, tuple(size), tuple(stride), offset).clone()
-
-
-def _rebuild_parameter(data: torch.Tensor, *_: Any) -> torch.Tensor:
-    return data
-
-
-class _TensorOnlyUnpickler(pickle.Unpickler):
-    """Reads ``data.pkl`` of a ``torch.save`` zip: plain containers and tensors are rebuilt by
-    the functions above; every other global becomes an :class:`_Inert` placeholder."""
-
-    _ALLOWED: ClassVar[dict[tuple[str, str], Any]] = {
-        ("collections", "OrderedDict"): dict,
-        ("builtins", "set"): set,
-        ("builtins", "frozenset"): frozenset,
-        ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
-        ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
-        ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter,
-    }
-
-    def __init__(self, file: Any, archive: zipfile.ZipFile, prefix: str):
-        super().__init__(file)
-        self.archive, self.prefix = archive, prefix
-        self.storages: dict[str, torch.Tensor] = {}
-        self.placeholders: set[str] = set()
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in self._ALLOWED:
-            return self._ALLOWED[(module, name)]
-        if module == "torch" and name in _STORAGE_DTYPES:
-            return _StorageType(_STORAGE_DTYPES[name])
-        self.placeholders.add(f"{module}.{name}")
-        return type(name, (_Inert,), {"_global": f"{module}.{name}"})
-
-    def persistent_load(self, pid: Any) -> torch.Tensor:
-        # torch.save's persistent id: ("storage", storage type, key, location, numel).
-        if not (isinstance(pid, tuple) and len(pid) >= 3 and pid[0] == "storage"
-                and isinstance(pid[1], _StorageType)):
-            raise pickle.UnpicklingError(f"unsupported persistent id {pid!r:.80}")
-        dtype, key = pid[1].dtype, str(pid[2])
-        if key not in self.storages:
-            raw = bytearray(self.archive.read(f"{self.prefix}/data/{key}"))
-            self.storages[key] = torch.frombuffer(raw, dtype=dtype) if raw else torch.empty(0, dtype=dtype)
-        return self.storages[key]
-
-
-def _read_torch_zip(path: Path) -> Any:
-    with zipfile.ZipFile(path) as archive:
-        pkl = [n for n in archive.namelist() if n.endswith("/data.pkl") and n.count("/") == 1]
-        if not pkl:
-            raise CheckpointError(f"{path} is a zip file but not a torch.save checkpoint (no <name>/data.pkl)")
-        prefix = pkl[0].split("/")[0]
-        order = f"{prefix}/byteorder"
-        if order in archive.namelist() and archive.read(order).strip() != sys.byteorder.encode():
-            raise CheckpointError(f"{path} was saved {archive.read(order).decode()}-endian; this machine is {sys.byteorder}")
-        with archive.open(pkl[0]) as file:
-            return _TensorOnlyUnpickler(file, archive, prefix).load()
-
-
-def is_torchscript(path: str | os.PathLike) -> bool:
-    """True when ``path`` is a TorchScript archive (``torch.jit.save``: it carries the model's
-    code in ``<name>/code/``; ``torch.save`` archives do not). Reads only the zip directory."""
-    path = Path(path)
-    if not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as archive:
-        return any("/code/" in name for name in archive.namelist())
-
-
-def read_checkpoint_tensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """The tensors of a weights file, without executing anything it contains.
-
-    * ``.safetensors``: read as is;
-    * a ``torch.save`` file (e.g. LaMa's PyTorch Lightning ``best.ckpt``): first
-      ``torch.load(weights_only=True)``; when torch refuses because the file names globals
-      outside its allow-list (Lightning pickles hyper-parameters, callbacks, omegaconf
-      objects...), the zip's ``data.pkl`` is read with an unpickler that rebuilds only plain
-      containers and tensors and turns every other global into an inert placeholder (no
-      constructor, ``__reduce__`` callable or ``__setstate__`` of the file's classes runs).
-
-    Returns:
-        ``{key: tensor}``: the checkpoint's ``state_dict`` when it has one (Lightning), else the
-        tensors of the top-level dict; nested keys are not flattened.
-
-    Raises:
-        CheckpointError: not a safetensors / torch.save file, or no tensors in it.
-    """
-    path = Path(path)
-    if path.suffix == ".safetensors":
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
-        try:
-            return load_file(str(path))
-        except (SafetensorError, OSError, ValueError) as err:
-            raise CheckpointError(f"{path} is not a readable safetensors file ({err})") from err
-    if not zipfile.is_zipfile(path):
-        # torch.save has written zip archives since torch 1.6 (LaMa's checkpoints are zips); the
-        # legacy format is still tried with the restricted loader, refusals become one line.
-        try:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as err:  # torch raises many types for garbage; all mean "not a checkpoint"
-            raise CheckpointError(
-                f"{path} is neither a .safetensors file nor a torch.save checkpoint "
-                f"({type(err).__name__}: {str(err).splitlines()[0][:120] if str(err) else ''})") from err
-    else:
-        if is_torchscript(path):
-            raise CheckpointError(f"{path} is a TorchScript archive, not a checkpoint of tensors")
-        try:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError:
-            # weights_only refused a global: read the tensors, leaving the rest inert.
-            try:
-                obj = _read_torch_zip(path)
-            except (pickle.UnpicklingError, KeyError, EOFError, ValueError, RuntimeError) as err:
-                raise CheckpointError(f"{path} could not be read as a torch.save checkpoint "
-                                      f"({type(err).__name__}: {str(err)[:120]})") from err
-        except Exception as err:  # a damaged archive: torch raises RuntimeError and others
-            raise CheckpointError(f"{path} could not be read as a torch.save checkpoint "
-                                  f"({type(err).__name__}: {str(err).splitlines()[0][:120] if str(err) else ''})") from err
-    state = obj.get("state_dict", obj) if isinstance(obj, dict) else None
-    tensors = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)} if isinstance(state, dict) else {}
-    if not tensors:
-        raise CheckpointError(f"{path} holds no tensors (expected a state dict or a Lightning checkpoint)")
-    return tensors
+def read_lama_checkpoint(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The tensors of a LaMa weights file (:func:`~inpaintbench.methods.checkpoint_io.read_checkpoint_tensors`
+    with every foreign global inert: a Lightning ``best.ckpt`` pickles hyper-parameters,
+    callbacks and omegaconf objects of arbitrary classes beside the state dict)."""
+    return read_checkpoint_tensors(path, inert=(ANY_GLOBAL,))
 
 
 def generator_state(tensors: dict[str, torch.Tensor], path: str | os.PathLike = "<memory>") -> dict[str, torch.Tensor]:
@@ -499,7 +324,7 @@ def load_big_lama_generator(path: str | os.PathLike, arch: dict[str, Any] | None
             architecture's; the message names the file and the first mismatched key.
     """
     net = BigLamaGenerator(**(arch or BIG_LAMA_ARCH))
-    state = generator_state(read_checkpoint_tensors(path), path)
+    state = generator_state(read_lama_checkpoint(path), path)
     expected = net.state_dict()
     for key, value in expected.items():  # in module order: the first difference is the telling one
         if key not in state:
@@ -562,7 +387,7 @@ class BigLama(Method):
     Args:
         checkpoint: the weights: LaMa's PyTorch Lightning ``big-lama/models/best.ckpt`` (its
             ``generator.*`` tensors, read without running its pickled objects, see
-            :func:`read_checkpoint_tensors`), or a ``.safetensors`` file of the generator
+            :func:`read_lama_checkpoint`), or a ``.safetensors`` file of the generator
             (``generator.model.*`` or ``model.*`` keys). Default: ``$INPAINTBENCH_BIG_LAMA``.
         allow_torchscript: also accept a TorchScript export (``big-lama.pt`` of lama-cleaner /
             IOPaint, ``forward(image [B,3,H,W] in [0,1], mask [B,1,H,W] 1 = hole)``).
