@@ -18,6 +18,7 @@ from safetensors.torch import save_file
 
 from inpaintbench.api import MethodUnavailable, SampleRNG, apply_mask
 from inpaintbench.methods.feedforward import big_lama
+from inpaintbench.methods.feedforward.lama_net import FFCInpaintNet
 from inpaintbench.methods.feedforward.big_lama import (
     BIG_LAMA_ARCH,
     BigLama,
@@ -129,6 +130,21 @@ def test_output_equals_the_official_generator_on_random_weights(official):
     print(f"max |ours - official| (ngf 16, 2 blocks, 48x40): {diff:.3g}")
     assert expected.std() > 1e-2  # not a saturated sigmoid: the comparison means something
     assert diff <= 1e-5
+
+
+def test_lama_ffc_network_is_the_same_official_generator(official):
+    """lama-ffc's FFCInpaintNet is built from the same blocks (ffc_blocks.ffc_resnet): at Big
+    LaMa's layout it takes the official state dict strictly and gives the official output on
+    ``image * (1 - mask)`` + mask (any size: it pads and crops itself)."""
+    ref = _randomize(_official(official, **SMALL), seed=5)
+    net = FFCInpaintNet(image_channels=3, ngf=SMALL["ngf"], n_downsampling=3, n_blocks=SMALL["n_blocks"],
+                        ratio_global=0.75).eval()
+    net.load_state_dict(ref.state_dict(), strict=True)
+    x = _input(2, 48, 40, seed=3)
+    with torch.no_grad():
+        expected, got = ref(x), net(x[:, :3], x[:, 3:])
+    assert expected.std() > 1e-2
+    assert float((expected - got).abs().max()) <= 1e-5
 
 
 def test_full_size_big_lama_equals_the_official_generator_at_256(official):

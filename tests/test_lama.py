@@ -11,14 +11,8 @@ import torch
 from torch import nn
 
 from inpaintbench.api import InputError, MethodUnavailable, Sample, apply_mask, composite
-from inpaintbench.methods.feedforward.ffc import (
-    FFC,
-    FFCInpaintNet,
-    FFCResnetBlock,
-    FourierUnit,
-    SpectralTransform,
-    count_parameters,
-)
+from inpaintbench.methods.feedforward.ffc_blocks import FFC, FFCResnetBlock, FourierUnit, SpectralTransform
+from inpaintbench.methods.feedforward.lama_net import FFCInpaintNet, count_parameters
 from inpaintbench.methods.feedforward.lama import (
     MNIST_WEIGHTS,
     LamaFFC,

@@ -3,7 +3,7 @@
 Two pieces (the official Big LaMa is :mod:`inpaintbench.methods.feedforward.big_lama`, ``lama-official``):
 
 * :class:`LamaTask` -- the :class:`~inpaintbench.methods.training.loop.TrainTask` that trains an
-  :class:`~inpaintbench.methods.feedforward.ffc.FFCInpaintNet` on the harness's mask families (fresh masks
+  :class:`~inpaintbench.methods.feedforward.lama_net.FFCInpaintNet` on the harness's mask families (fresh masks
   every batch) with LaMa's pixel-weighted L1 plus a VGG16 perceptual term;
 * :class:`LamaFFC` -- the method running such a network (default: the committed MNIST model);
 """
@@ -30,7 +30,7 @@ from inpaintbench.api import (
 )
 from inpaintbench.masks import mixed_masks
 from inpaintbench.methods import WEIGHTS_DIR, resolve_weights
-from inpaintbench.methods.feedforward.ffc import FFCInpaintNet
+from inpaintbench.methods.feedforward.lama_net import FFCInpaintNet
 from inpaintbench.methods.training.init import seeded_init_
 
 #: The committed MNIST model (``config.json`` + ``model.safetensors`` + ``TRAINING.md``).
