@@ -78,8 +78,8 @@ _GAN_LOOP = f"{_M}.feedforward.gan_train:train_gan"
 #: (the default config file, a name in ``inpaintbench.methods.CONFIG_DIR``) and ``loop``.
 TRAINERS: tuple[Entry, ...] = (
     Entry("ddpm", f"{_M}.diffusion.ddpm:DDPMTask", {"config": "ddpm-mnist.toml", "loop": _TORCH_LOOP}, "DDPM prior of repaint / ilvr (noise-prediction MSE)", "diffusion"),
-    Entry("mask-predictor", f"{_M}.feedforward.mask_predictor:MaskPredictorTask", {"config": "mask-predictor-mnist.toml", "loop": _TORCH_LOOP}, "hole predictor of ilvr-predicted-mask (BCE)", "diffusion"),
-    Entry("lama", f"{_M}.feedforward.lama:LamaTask", {"config": "lama-mnist.toml", "loop": _TORCH_LOOP}, "LaMa-style FFC inpainter lama-ffc (L1 + perceptual)", "feed-forward"),
+    Entry("mask-predictor", f"{_M}.feedforward.mask_predictor_train:MaskPredictorTask", {"config": "mask-predictor-mnist.toml", "loop": _TORCH_LOOP}, "hole predictor of ilvr-predicted-mask (BCE)", "diffusion"),
+    Entry("lama", f"{_M}.feedforward.lama_train:LamaTask", {"config": "lama-mnist.toml", "loop": _TORCH_LOOP}, "LaMa-style FFC inpainter lama-ffc (L1 + perceptual)", "feed-forward"),
     Entry("gan", f"{_M}.feedforward.gan_train:GANTask", {"config": "gan-mnist.toml", "loop": _GAN_LOOP}, "TensorFlow GAN, conv generator (extra [tf])", "gan"),
     Entry("gan-fc", f"{_M}.feedforward.gan_train:GANTask", {"config": "gan-fc-mnist.toml", "loop": _GAN_LOOP}, "TensorFlow GAN, fully connected generator (extra [tf])", "gan"),
 )

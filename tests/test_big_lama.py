@@ -17,16 +17,12 @@ import torch.nn as nn
 from safetensors.torch import save_file
 
 from inpaintbench.api import MethodUnavailable, SampleRNG, apply_mask
-from inpaintbench.methods.feedforward import big_lama
+from inpaintbench.methods.checkpoint_io import CheckpointError
+from inpaintbench.methods.feedforward import big_lama, big_lama_weights
+from inpaintbench.methods.feedforward.big_lama import BigLama, pad_symmetric
+from inpaintbench.methods.feedforward.big_lama_net import BIG_LAMA_ARCH, BigLamaGenerator
+from inpaintbench.methods.feedforward.big_lama_weights import load_big_lama_generator, read_lama_checkpoint
 from inpaintbench.methods.feedforward.lama_net import FFCInpaintNet
-from inpaintbench.methods.feedforward.big_lama import (
-    BIG_LAMA_ARCH,
-    BigLama,
-    BigLamaGenerator,
-    CheckpointError,
-    pad_symmetric,
-    read_lama_checkpoint,
-)
 
 REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "lama"
 
@@ -245,7 +241,7 @@ def test_a_checkpoint_with_a_hostile_pickle_loads_its_tensors_and_runs_nothing(t
     tensors = read_lama_checkpoint(path)
     assert not target.exists()  # nothing ran
     assert "generator.model.1.ffc.convl2l.weight" in tensors
-    loaded = big_lama.load_big_lama_generator(path, {**BIG_LAMA_ARCH, **SMALL})
+    loaded = load_big_lama_generator(path, {**BIG_LAMA_ARCH, **SMALL})
     assert not target.exists()
     for key, value in net.state_dict().items():
         assert torch.equal(loaded.state_dict()[key], value), key
@@ -259,7 +255,7 @@ def test_plain_checkpoints_go_through_weights_only_and_safetensors_too(tmp_path)
     torch.save({"state_dict": {f"generator.{k}": v for k, v in net.state_dict().items()}}, tmp_path / "plain.ckpt")
     save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp_path / "bare.safetensors"))
     for name in ("plain.ckpt", "bare.safetensors"):
-        loaded = big_lama.load_big_lama_generator(tmp_path / name, {**BIG_LAMA_ARCH, **SMALL})
+        loaded = load_big_lama_generator(tmp_path / name, {**BIG_LAMA_ARCH, **SMALL})
         assert all(torch.equal(loaded.state_dict()[k], v) for k, v in net.state_dict().items())
 
 
@@ -327,7 +323,7 @@ def test_checking_availability_never_loads_the_checkpoint(tmp_path, monkeypatch)
         raise AssertionError("availability() loaded the checkpoint")
 
     monkeypatch.setattr(big_lama, "load_big_lama_generator", refuse)
-    monkeypatch.setattr(big_lama, "read_lama_checkpoint", refuse)
+    monkeypatch.setattr(big_lama_weights, "read_lama_checkpoint", refuse)
     assert method_registry().entry("lama-official").resolve() is BigLama
     assert method_registry().availability("lama-official") == (True, "")
     monkeypatch.setenv("INPAINTBENCH_BIG_LAMA", str(tmp_path / "absent.ckpt"))

@@ -9,15 +9,10 @@ import pytest
 import torch
 
 from inpaintbench.api import InputError, MethodUnavailable, Sample, apply_mask
-from inpaintbench.methods.feedforward.mask_predictor import (
-    MaskPredictor,
-    MaskPredictorTask,
-    MaskPredictorUNet,
-    evaluate_mask_predictor,
-    main,
-    sample_mixed_masks,
-    score_masks,
-)
+from inpaintbench.methods.feedforward.mask_predictor import MaskPredictor
+from inpaintbench.methods.feedforward.mask_predictor_eval import evaluate_mask_predictor, main, score_masks
+from inpaintbench.methods.feedforward.mask_predictor_net import MaskPredictorUNet
+from inpaintbench.methods.feedforward.mask_predictor_train import MaskPredictorTask, sample_mixed_masks
 from inpaintbench.registry import mask_registry
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"

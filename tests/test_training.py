@@ -225,7 +225,7 @@ def _committed_network(config_name: str) -> torch.nn.Module:
         from inpaintbench.methods.feedforward.lama_net import FFCInpaintNet
 
         return FFCInpaintNet(**{k: task[k] for k in ("image_channels", "ngf", "n_downsampling", "n_blocks", "ratio_global")})
-    from inpaintbench.methods.feedforward.mask_predictor import MaskPredictorUNet
+    from inpaintbench.methods.feedforward.mask_predictor_net import MaskPredictorUNet
 
     return MaskPredictorUNet(task["in_channels"], task["channels"], task["norm_groups"])
 

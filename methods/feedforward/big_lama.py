@@ -1,23 +1,11 @@
 """Big LaMa (Suvorov et al. 2022, "Resolution-robust Large Mask Inpainting with Fourier
-Convolutions"): the project's own generator, the official checkpoint read without running its
-pickles, and LaMa's inference conventions (``lama-official``).
+Convolutions") as the method ``lama-official``: LaMa's inference conventions around the
+project's own generator.
 
-Three pieces:
-
-* :class:`BigLamaGenerator` -- LaMa's ``FFCResNetGenerator`` in the Big LaMa configuration
-  (``configs/training/big-lama.yaml``, section ``generator``): a 7x7 local convolution, three
-  stride-2 downsampling FFC layers (the last one splits its output 25 % local / 75 % global),
-  18 FFC residual blocks at 512 channels (75 % global channels, spectral transform without
-  LaMa's "local Fourier unit"), three transposed convolutions back up and a 7x7 convolution
-  with a sigmoid. Its parameter names are those of the official state dict (the Lightning
-  checkpoint's ``generator.model.<i>...`` without the ``generator.`` prefix), so the official
-  weights load strictly;
-* :func:`read_lama_checkpoint` / :func:`load_big_lama_generator` -- the tensors of a
-  ``.safetensors`` file or a ``torch.save`` / PyTorch Lightning checkpoint, never executing
-  the pickled objects such a checkpoint also holds (hyper-parameters, callbacks, optimizer
-  states may name arbitrary classes);
-* :class:`BigLama` -- the method: LaMa's input ``image * (1 - mask)`` concatenated with the
-  mask, symmetric padding to a multiple of 8, sigmoid output, crop back.
+:class:`BigLama` -- LaMa's input ``image * (1 - mask)`` concatenated with the mask, symmetric
+padding to a multiple of 8, sigmoid output, crop back. The generator is
+:mod:`.big_lama_net` (built from :mod:`.ffc_blocks`); its weights are read by
+:mod:`.big_lama_weights` (never running the checkpoint's pickles, :mod:`inpaintbench.methods.checkpoint_io`).
 """
 
 from __future__ import annotations
@@ -38,8 +26,9 @@ from inpaintbench.api import (
     check_image_batch,
     check_mask_batch,
 )
-from inpaintbench.methods.feedforward.big_lama_net import BIG_LAMA_ARCH, BigLamaGenerator
-from inpaintbench.methods.checkpoint_io import ANY_GLOBAL, CheckpointError, is_torchscript, read_checkpoint_tensors
+from inpaintbench.methods.checkpoint_io import is_torchscript
+from inpaintbench.methods.feedforward.big_lama_net import BIG_LAMA_ARCH
+from inpaintbench.methods.feedforward.big_lama_weights import load_big_lama_generator
 
 #: Environment variable naming the official weights when ``checkpoint=`` is not given.
 BIG_LAMA_ENV = "INPAINTBENCH_BIG_LAMA"
@@ -53,56 +42,6 @@ BIG_LAMA_SOURCES = (
 
 #: LaMa's ``configs/prediction/default.yaml`` ``dataset.pad_out_to_modulo``.
 PAD_MODULO = 8
-
-
-# --------------------------------------------------------------------------- reading checkpoints
-
-def read_lama_checkpoint(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """The tensors of a LaMa weights file (:func:`~inpaintbench.methods.checkpoint_io.read_checkpoint_tensors`
-    with every foreign global inert: a Lightning ``best.ckpt`` pickles hyper-parameters,
-    callbacks and omegaconf objects of arbitrary classes beside the state dict)."""
-    return read_checkpoint_tensors(path, inert=(ANY_GLOBAL,))
-
-
-def generator_state(tensors: dict[str, torch.Tensor], path: str | os.PathLike = "<memory>") -> dict[str, torch.Tensor]:
-    """The generator's tensors of a LaMa checkpoint, keys relative to :class:`BigLamaGenerator`:
-    a Lightning ``state_dict`` (``generator.model.*``, the discriminator and losses dropped)
-    or a bare generator state dict (``model.*``).
-
-    Raises:
-        CheckpointError: neither kind of key is present.
-    """
-    if any(k.startswith("generator.") for k in tensors):
-        return {k.removeprefix("generator."): v for k, v in tensors.items() if k.startswith("generator.")}
-    if any(k.startswith("model.") for k in tensors):
-        return dict(tensors)
-    first = next(iter(tensors))
-    raise CheckpointError(f"{path} holds no LaMa generator weights: no 'generator.model.*' or 'model.*' keys "
-                          f"(first key {first!r})")
-
-
-def load_big_lama_generator(path: str | os.PathLike, arch: dict[str, Any] | None = None) -> BigLamaGenerator:
-    """A :class:`BigLamaGenerator` (``arch``, default :data:`BIG_LAMA_ARCH`) with the weights of
-    ``path`` loaded strictly, in eval mode, on the CPU.
-
-    Raises:
-        CheckpointError: the file is unreadable, or its keys / shapes differ from the
-            architecture's; the message names the file and the first mismatched key.
-    """
-    net = BigLamaGenerator(**(arch or BIG_LAMA_ARCH))
-    state = generator_state(read_lama_checkpoint(path), path)
-    expected = net.state_dict()
-    for key, value in expected.items():  # in module order: the first difference is the telling one
-        if key not in state:
-            raise CheckpointError(f"{path} does not match the Big LaMa generator: key {key!r} is missing")
-        if state[key].shape != value.shape:
-            raise CheckpointError(f"{path} does not match the Big LaMa generator: {key!r} has shape "
-                                  f"{list(state[key].shape)}, expected {list(value.shape)}")
-    extra = [k for k in state if k not in expected]
-    if extra:
-        raise CheckpointError(f"{path} does not match the Big LaMa generator: unexpected key {extra[0]!r}")
-    net.load_state_dict(state, strict=True)
-    return net.eval().requires_grad_(False)
 
 
 # --------------------------------------------------------------------------- inference
@@ -153,20 +92,21 @@ class BigLama(Method):
     Args:
         checkpoint: the weights: LaMa's PyTorch Lightning ``big-lama/models/best.ckpt`` (its
             ``generator.*`` tensors, read without running its pickled objects, see
-            :func:`read_lama_checkpoint`), or a ``.safetensors`` file of the generator
-            (``generator.model.*`` or ``model.*`` keys). Default: ``$INPAINTBENCH_BIG_LAMA``.
+            :func:`~inpaintbench.methods.feedforward.big_lama_weights.read_lama_checkpoint`),
+            or a ``.safetensors`` file of the generator (``generator.model.*`` or ``model.*`` keys). Default: ``$INPAINTBENCH_BIG_LAMA``.
         allow_torchscript: also accept a TorchScript export (``big-lama.pt`` of lama-cleaner /
             IOPaint, ``forward(image [B,3,H,W] in [0,1], mask [B,1,H,W] 1 = hole)``).
             **Loading TorchScript runs the archive's code**; without this option such a file is
             refused.
         pad_multiple: the padding modulo (LaMa: 8; the generator needs a multiple of 8).
-        arch: :class:`BigLamaGenerator` keyword arguments merged over :data:`BIG_LAMA_ARCH`
-            (e.g. ``{"n_blocks": 9}`` for the LaMa-Fourier checkpoint of
+        arch: :class:`~inpaintbench.methods.feedforward.big_lama_net.BigLamaGenerator` keyword
+            arguments merged over :data:`BIG_LAMA_ARCH` (e.g. ``{"n_blocks": 9}`` for the LaMa-Fourier checkpoint of
             ``configs/training/generator/ffc_resnet_075.yaml``); ignored for TorchScript.
 
     Raises:
         MethodUnavailable: no path, a missing file, a refused TorchScript file, or
-            (:class:`CheckpointError`) a file that is not a Big LaMa generator checkpoint.
+            (:class:`~inpaintbench.methods.checkpoint_io.CheckpointError`) a file that is not a
+            Big LaMa generator checkpoint.
     """
 
     def __init__(self, checkpoint: str | None = None, allow_torchscript: bool = False,
