@@ -19,15 +19,12 @@ from safetensors.torch import save_file
 from inpaintbench.core.errors import MethodUnavailable
 from inpaintbench.core.seeding import SampleRNG
 from inpaintbench.core.images import apply_mask
-from inpaintbench.methods.feedforward import big_lama
-from inpaintbench.methods.feedforward.big_lama import (
-    BIG_LAMA_ARCH,
-    BigLama,
-    BigLamaGenerator,
-    CheckpointError,
-    pad_symmetric,
-    read_checkpoint_tensors,
-)
+from inpaintbench.methods.checkpoint_io import CheckpointError
+from inpaintbench.methods.feedforward import big_lama, big_lama_weights
+from inpaintbench.methods.feedforward.big_lama import BigLama, pad_symmetric
+from inpaintbench.methods.feedforward.big_lama_net import BIG_LAMA_ARCH, BigLamaGenerator
+from inpaintbench.methods.feedforward.big_lama_weights import load_big_lama_generator, read_lama_checkpoint
+from inpaintbench.methods.feedforward.lama_net import FFCInpaintNet
 
 REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "lama"
 
@@ -133,6 +130,21 @@ def test_output_equals_the_official_generator_on_random_weights(official):
     assert diff <= 1e-5
 
 
+def test_lama_ffc_network_is_the_same_official_generator(official):
+    """lama-ffc's FFCInpaintNet is built from the same blocks (ffc_blocks.ffc_resnet): at Big
+    LaMa's layout it takes the official state dict strictly and gives the official output on
+    ``image * (1 - mask)`` + mask (any size: it pads and crops itself)."""
+    ref = _randomize(_official(official, **SMALL), seed=5)
+    net = FFCInpaintNet(image_channels=3, ngf=SMALL["ngf"], n_downsampling=3, n_blocks=SMALL["n_blocks"],
+                        ratio_global=0.75).eval()
+    net.load_state_dict(ref.state_dict(), strict=True)
+    x = _input(2, 48, 40, seed=3)
+    with torch.no_grad():
+        expected, got = ref(x), net(x[:, :3], x[:, 3:])
+    assert expected.std() > 1e-2
+    assert float((expected - got).abs().max()) <= 1e-5
+
+
 def test_full_size_big_lama_equals_the_official_generator_at_256(official):
     ref = _randomize(_official(official), seed=2)
     ours = _ours().eval()
@@ -228,10 +240,10 @@ def test_a_checkpoint_with_a_hostile_pickle_loads_its_tensors_and_runs_nothing(t
     path = tmp_path / "best.ckpt"
     torch.save(_lightning_like(net.state_dict(), _WritesAFile(target)), path)
 
-    tensors = read_checkpoint_tensors(path)
+    tensors = read_lama_checkpoint(path)
     assert not target.exists()  # nothing ran
     assert "generator.model.1.ffc.convl2l.weight" in tensors
-    loaded = big_lama.load_big_lama_generator(path, {**BIG_LAMA_ARCH, **SMALL})
+    loaded = load_big_lama_generator(path, {**BIG_LAMA_ARCH, **SMALL})
     assert not target.exists()
     for key, value in net.state_dict().items():
         assert torch.equal(loaded.state_dict()[key], value), key
@@ -245,7 +257,7 @@ def test_plain_checkpoints_go_through_weights_only_and_safetensors_too(tmp_path)
     torch.save({"state_dict": {f"generator.{k}": v for k, v in net.state_dict().items()}}, tmp_path / "plain.ckpt")
     save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp_path / "bare.safetensors"))
     for name in ("plain.ckpt", "bare.safetensors"):
-        loaded = big_lama.load_big_lama_generator(tmp_path / name, {**BIG_LAMA_ARCH, **SMALL})
+        loaded = load_big_lama_generator(tmp_path / name, {**BIG_LAMA_ARCH, **SMALL})
         assert all(torch.equal(loaded.state_dict()[k], v) for k, v in net.state_dict().items())
 
 
@@ -313,7 +325,7 @@ def test_checking_availability_never_loads_the_checkpoint(tmp_path, monkeypatch)
         raise AssertionError("availability() loaded the checkpoint")
 
     monkeypatch.setattr(big_lama, "load_big_lama_generator", refuse)
-    monkeypatch.setattr(big_lama, "read_checkpoint_tensors", refuse)
+    monkeypatch.setattr(big_lama_weights, "read_lama_checkpoint", refuse)
     assert method_registry().entry("lama-official").resolve() is BigLama
     assert method_registry().availability("lama-official") == (True, "")
     monkeypatch.setenv("INPAINTBENCH_BIG_LAMA", str(tmp_path / "absent.ckpt"))

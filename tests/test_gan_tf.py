@@ -15,17 +15,9 @@ import torch
 from inpaintbench.core.errors import InputError, MethodUnavailable
 from inpaintbench.core.images import Sample, apply_mask
 from inpaintbench.core.seeding import SampleRNG
-from inpaintbench.methods.feedforward.gan_tf import (
-    DEFAULT_WEIGHTS,
-    GENERATOR_SPEC_FILE,
-    GENERATOR_WEIGHTS_FILE,
-    GANInpainter,
-    GeneratorSpec,
-    build_discriminator,
-    build_generator,
-    import_tensorflow,
-    save_generator,
-)
+from inpaintbench.methods.feedforward.gan_tf import DEFAULT_WEIGHTS, GANInpainter
+from inpaintbench.methods.feedforward.gan_tf_net import GeneratorSpec, build_discriminator, build_generator, import_tensorflow
+from inpaintbench.methods.feedforward.gan_tf_weights import GENERATOR_SPEC_FILE, GENERATOR_WEIGHTS_FILE, save_generator
 from inpaintbench.methods.feedforward.gan_train import GANTask, train_gan
 from inpaintbench.methods.training.loop import TrainConfig
 
@@ -45,6 +37,7 @@ import importlib.util, sys
 from inpaintbench.core.registry import method_registry
 names = method_registry().names()
 import inpaintbench.methods.feedforward.gan_tf as gan_tf, inpaintbench.methods.feedforward.gan_train
+import inpaintbench.methods.feedforward.gan_tf_net, inpaintbench.methods.feedforward.gan_tf_weights
 print("tf-imported", 'tensorflow' in sys.modules, 'keras' in sys.modules, {'gan', 'gan-fc'} <= set(names))
 if importlib.util.find_spec("tensorflow") and importlib.util.find_spec("triton"):
     gan_tf.import_tensorflow()

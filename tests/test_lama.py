@@ -12,22 +12,11 @@ from torch import nn
 
 from inpaintbench.core.errors import InputError, MethodUnavailable
 from inpaintbench.core.images import Sample, apply_mask, composite
-from inpaintbench.methods.feedforward.ffc import (
-    FFC,
-    FFCInpaintNet,
-    FFCResnetBlock,
-    FourierUnit,
-    SpectralTransform,
-    count_parameters,
-)
-from inpaintbench.methods.feedforward.lama import (
-    MNIST_WEIGHTS,
-    LamaFFC,
-    LamaTask,
-    draw_training_masks,
-    load_ffc_net,
-    save_ffc_net,
-)
+from inpaintbench.methods.feedforward.ffc_blocks import FFC, FFCResnetBlock, FourierUnit, SpectralTransform
+from inpaintbench.methods.feedforward.lama_net import FFCInpaintNet, count_parameters
+from inpaintbench.methods.feedforward.lama import MNIST_WEIGHTS, LamaFFC
+from inpaintbench.methods.feedforward.lama_train import LamaTask, draw_training_masks
+from inpaintbench.methods.feedforward.lama_weights import load_ffc_net, save_ffc_net
 from inpaintbench.core.registry import mask_registry, method_registry
 from inpaintbench.core.seeding import SampleRNG
 from inpaintbench.methods.training.init import seeded_init_
@@ -240,7 +229,7 @@ def test_missing_mnist_weights_message_gives_the_train_command(monkeypatch, tmp_
     import inpaintbench.methods.feedforward.lama as lama
 
     monkeypatch.setattr(lama, "MNIST_WEIGHTS", tmp_path.resolve())
-    with pytest.raises(MethodUnavailable, match="inpaintbench train lama"):
+    with pytest.raises(MethodUnavailable, match=r"Create it with: inpaintbench train lama --config methods/configs/lama-mnist\.toml"):
         lama.LamaFFC()
 
 

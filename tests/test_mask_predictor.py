@@ -10,15 +10,10 @@ import torch
 
 from inpaintbench.core.errors import InputError, MethodUnavailable
 from inpaintbench.core.images import Sample, apply_mask
-from inpaintbench.methods.feedforward.mask_predictor import (
-    MaskPredictor,
-    MaskPredictorTask,
-    MaskPredictorUNet,
-    evaluate_mask_predictor,
-    main,
-    sample_mixed_masks,
-    score_masks,
-)
+from inpaintbench.methods.feedforward.mask_predictor import MaskPredictor
+from inpaintbench.methods.feedforward.mask_predictor_eval import evaluate_mask_predictor, main, score_masks
+from inpaintbench.methods.feedforward.mask_predictor_net import MaskPredictorUNet
+from inpaintbench.methods.feedforward.mask_predictor_train import MaskPredictorTask, sample_mixed_masks
 from inpaintbench.core.registry import mask_registry
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"

@@ -223,10 +223,10 @@ def _committed_network(config_name: str) -> torch.nn.Module:
         return build_unet(**{k: v for k, v in task.items()
                              if k not in ("num_train_timesteps", "beta_schedule", "init_seed")})
     if config_name == "lama-mnist":
-        from inpaintbench.methods.feedforward.ffc import FFCInpaintNet
+        from inpaintbench.methods.feedforward.lama_net import FFCInpaintNet
 
         return FFCInpaintNet(**{k: task[k] for k in ("image_channels", "ngf", "n_downsampling", "n_blocks", "ratio_global")})
-    from inpaintbench.methods.feedforward.mask_predictor import MaskPredictorUNet
+    from inpaintbench.methods.feedforward.mask_predictor_net import MaskPredictorUNet
 
     return MaskPredictorUNet(task["in_channels"], task["channels"], task["norm_groups"])
 

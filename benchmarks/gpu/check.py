@@ -236,7 +236,7 @@ def random_big_lama_checkpoint(folder: Path, arch: dict) -> Path:
     """A ``.safetensors`` file of a Big LaMa generator with random (seeded) weights."""
     from safetensors.torch import save_file
 
-    from inpaintbench.methods.feedforward.big_lama import BIG_LAMA_ARCH, BigLamaGenerator
+    from inpaintbench.methods.feedforward.big_lama_net import BIG_LAMA_ARCH, BigLamaGenerator
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)

@@ -1,4 +1,6 @@
-"""Fast Fourier convolutions (Chi et al. 2020) and the LaMa inpainting network built from them.
+"""Fast Fourier convolutions (Chi et al. 2020) and LaMa's FFC ResNet, the one implementation
+serving ``lama-ffc`` (:class:`~inpaintbench.methods.feedforward.lama_net.FFCInpaintNet`) and
+Big LaMa (:class:`~inpaintbench.methods.feedforward.big_lama_net.BigLamaGenerator`).
 
 An FFC layer splits its channels into a *local* part (ordinary convolutions) and a *global*
 part whose convolution happens in the frequency domain (:class:`SpectralTransform`), so every
@@ -8,20 +10,22 @@ output pixel sees the whole image from the first residual block on -- the proper
 Feature maps between FFC layers are pairs ``(local, global)``; either part is ``None`` when
 the layer has no channels of that kind (ratio 0 or 1).
 
-The attribute names and the layer order of :class:`FFCInpaintNet` follow LaMa's
-``FFCResNetGenerator`` on purpose: the official big-lama generator weights then load by name
-(see :mod:`inpaintbench.methods.feedforward.lama`).
+State-dict names: the module attributes below carry the names of LaMa's
+``saicinpainting/training/modules/ffc.py`` (``ffc.convl2l``, ``bn_l``, ``bn_g``,
+``convg2g.conv1.0``, ``convg2g.fu.conv_layer``, ``convg2g.fu.bn``, ``conv2``...), and
+:func:`ffc_resnet` lays its layers out at the indices of LaMa's ``FFCResNetGenerator.model``.
+So the official state dict *is* this module's state dict: the name map from official keys to
+ours is the identity (parameter-free modules such as ``act_l`` or ``downsample`` add no keys),
+Big LaMa's ``best.ckpt`` loads strictly, and ``lama-ffc``'s committed weights, saved with the
+same names, load unchanged. ``tests/test_big_lama.py`` checks the keys against the official class.
 """
 
 from __future__ import annotations
 
-import math
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from inpaintbench.core.errors import InputError
-# The old name, kept for callers outside the package (tests/test_lama.py); new code imports seeded_init_.
 
 #: ``(local, global)`` feature maps, ``[B, C_local, H, W]`` and ``[B, C_global, H, W]``.
 FeaturePair = tuple[torch.Tensor | None, torch.Tensor | None]
@@ -185,93 +189,49 @@ class ConcatPair(nn.Module):
         return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
 
 
-class FFCInpaintNet(nn.Module):
-    """LaMa's generator: input = masked image + mask, output = the whole image in ``[0, 1]``.
 
-    Layout (``self.model``, indices as in LaMa so official weights load by name): reflect pad 3,
-    7x7 FFC (all local), ``n_downsampling`` stride-2 3x3 FFCs (the last one switches to
-    ``ratio_global`` global channels), ``n_blocks`` :class:`FFCResnetBlock`, concat, as many
-    stride-2 transposed convolutions with BatchNorm + ReLU, reflect pad 3, 7x7 conv, sigmoid.
+def ffc_resnet(input_nc: int, output_nc: int, ngf: int, n_downsampling: int, n_blocks: int,
+               ratio_global: float, max_features: int) -> nn.Sequential:
+    """LaMa's ``FFCResNetGenerator.model``: one ``nn.Sequential`` with the official indices.
+
+    Layout (the defaults of Big LaMa, ``n_downsampling=3``, ``n_blocks=18``, in brackets):
+    ``0`` reflect pad 3, ``1`` 7x7 FFC (all local), ``2..`` ``n_downsampling`` stride-2 3x3 FFCs
+    (the last one switches to ``ratio_global`` global channels) [``2``-``4``], ``n_blocks``
+    :class:`FFCResnetBlock` [``5``-``22``], :class:`ConcatPair` [``23``], per level a stride-2
+    transposed conv + BatchNorm + ReLU [``24``-``32``], reflect pad 3, 7x7 conv, sigmoid
+    [``33``-``35``].
 
     Args:
-        image_channels: C of the images (1 for MNIST, 3 for RGB); the network sees C + 1.
+        input_nc, output_nc: channels in (image + mask) and out.
         ngf: channels after the first layer; doubled at each downsampling up to ``max_features``.
-        n_downsampling: number of stride-2 levels (the bottleneck is ``H / 2**n`` wide).
-        n_blocks: FFC residual blocks at the bottleneck.
+        n_downsampling, n_blocks: encoder depth and number of residual blocks.
         ratio_global: fraction of global (spectral) channels in the residual blocks.
         max_features: cap on the channel count.
 
-    Any ``H, W`` is accepted: :meth:`forward` pads (replicating the border) to a multiple of
-    ``2**n_downsampling`` (and at least twice that) and crops the result back.
+    Input ``[B, input_nc, H, W]`` with ``H, W`` multiples of ``2 ** n_downsampling``; output
+    ``[B, output_nc, H, W]`` in ``(0, 1)``.
     """
 
-    def __init__(self, image_channels: int = 1, ngf: int = 24, n_downsampling: int = 2,
-                 n_blocks: int = 4, ratio_global: float = 0.75, max_features: int = 1024):
-        super().__init__()
-        if image_channels not in (1, 3):
-            raise InputError(f"image_channels must be 1 or 3, got {image_channels}")
-        if n_downsampling < 1 or n_blocks < 0 or ngf < 1:
-            raise InputError(
-                f"need n_downsampling >= 1, n_blocks >= 0, ngf >= 1; got {n_downsampling}, {n_blocks}, {ngf}")
-        self.image_channels = image_channels
-        self.multiple = 2 ** n_downsampling
+    def width(level: int) -> int:
+        return min(max_features, ngf * 2 ** level)
 
-        def width(level: int) -> int:
-            return min(max_features, ngf * 2 ** level)
-
-        layers: list[nn.Module] = [
-            nn.ReflectionPad2d(3),
-            FFCConvBNAct(image_channels + 1, ngf, kernel_size=7, ratio_gin=0.0, ratio_gout=0.0),
+    layers: list[nn.Module] = [
+        nn.ReflectionPad2d(3),
+        FFCConvBNAct(input_nc, ngf, kernel_size=7, ratio_gin=0.0, ratio_gout=0.0),
+    ]
+    for level in range(n_downsampling):
+        last = level == n_downsampling - 1
+        layers.append(FFCConvBNAct(width(level), width(level + 1), kernel_size=3, stride=2, padding=1,
+                                   ratio_gin=0.0, ratio_gout=ratio_global if last else 0.0))
+    layers += [FFCResnetBlock(width(n_downsampling), ratio_global) for _ in range(n_blocks)]
+    layers.append(ConcatPair())
+    for level in range(n_downsampling, 0, -1):
+        # LaMa's decoder widths: int(ngf * 2**level / 2) capped, i.e. width(level - 1).
+        layers += [
+            nn.ConvTranspose2d(width(level), width(level - 1), kernel_size=3, stride=2,
+                               padding=1, output_padding=1),
+            nn.BatchNorm2d(width(level - 1)),
+            nn.ReLU(inplace=True),
         ]
-        for level in range(n_downsampling):
-            last = level == n_downsampling - 1
-            layers.append(FFCConvBNAct(width(level), width(level + 1), kernel_size=3, stride=2, padding=1,
-                                       ratio_gin=0.0, ratio_gout=ratio_global if last else 0.0))
-        layers += [FFCResnetBlock(width(n_downsampling), ratio_global) for _ in range(n_blocks)]
-        layers.append(ConcatPair())
-        for level in range(n_downsampling, 0, -1):
-            layers += [
-                nn.ConvTranspose2d(width(level), width(level - 1), kernel_size=3, stride=2,
-                                   padding=1, output_padding=1),
-                nn.BatchNorm2d(width(level - 1)),
-                nn.ReLU(inplace=True),
-            ]
-        layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, image_channels, kernel_size=7), nn.Sigmoid()]
-        self.model = nn.Sequential(*layers)
-
-    def forward(self, masked_image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Inpaint a batch.
-
-        Args:
-            masked_image: float ``[B, C, H, W]`` in ``[0, 1]``; hole pixels are ignored (zeroed
-                here again, so ground truth inside a hole can never leak in).
-            mask: ``[B, 1, H, W]``, bool or {0, 1} float, 1/True = hole.
-
-        Returns:
-            ``[B, C, H, W]`` in ``[0, 1]``: the network's prediction for every pixel.
-        """
-        if masked_image.shape[1] != self.image_channels:
-            raise InputError(
-                f"this network takes {self.image_channels}-channel images, got {masked_image.shape[1]}")
-        hole = mask.to(masked_image.dtype)
-        x = torch.cat([masked_image * (1.0 - hole), hole], dim=1)
-        h, w = x.shape[-2:]
-        # At least two pixels at the bottleneck: reflection padding needs them.
-        return self.model(pad_to_multiple(x, self.multiple, min_size=2 * self.multiple))[..., :h, :w]
-
-
-def pad_to_multiple(x: torch.Tensor, multiple: int, min_size: int = 1) -> torch.Tensor:
-    """Pad ``[B, C, H, W]`` at the bottom and right, replicating the border, so that ``H`` and
-    ``W`` become multiples of ``multiple`` and at least ``min_size`` pixels; crop the result
-    with ``[..., :H, :W]``."""
-    h, w = x.shape[-2:]
-    pad_h = max(math.ceil(h / multiple) * multiple, min_size) - h
-    pad_w = max(math.ceil(w / multiple) * multiple, min_size) - w
-    if pad_h == 0 and pad_w == 0:
-        return x
-    return F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
-
-
-def count_parameters(module: nn.Module) -> int:
-    """Number of trainable parameters of ``module``."""
-    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+    layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, output_nc, kernel_size=7), nn.Sigmoid()]
+    return nn.Sequential(*layers)
