@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "perf" / "cost_growth.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "perf" / "cost_growth.py"
 
 
 def _load():

@@ -151,7 +151,7 @@ def test_sampling_equals_diffusers_ddpm_loop_without_clipping():
     torch.testing.assert_close(ours, x, atol=1e-5, rtol=0)
 
 
-GUIDED = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "guided-diffusion"
+GUIDED = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "guided-diffusion"
 
 
 @pytest.mark.skipif(not (GUIDED / "guided_diffusion" / "respace.py").exists(),

@@ -28,7 +28,7 @@ BATCH_ATOL = 1e-4
 
 # sr-espcn / sr-fsrcnn / sr-lapsrn read their graphs from $INPAINTBENCH_SR_WEIGHTS: point it at
 # ../shared beside the checkout (CI has it) unless set; without the folder they skip as unavailable.
-_SR_GRAPHS = Path(__file__).resolve().parents[1].parent / "shared" / "weights" / "sr"
+_SR_GRAPHS = Path(__file__).resolve().parents[2].parent / "shared" / "weights" / "sr"
 if _SR_GRAPHS.is_dir():
     os.environ.setdefault("INPAINTBENCH_SR_WEIGHTS", str(_SR_GRAPHS))
 

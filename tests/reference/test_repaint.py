@@ -282,7 +282,7 @@ def test_matches_diffusers_repaint_pipeline(eta, monkeypatch):
     torch.testing.assert_close((out / 2 + 0.5).clamp(0, 1), ref, atol=1e-5, rtol=0)
 
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
 @pytest.mark.needs_shared

@@ -18,7 +18,7 @@ from inpaintbench.datasets.paired import PairedFolder
 from inpaintbench.datasets.sample import EmbeddedMNIST
 from inpaintbench.core.registry import dataset_registry
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
 def needs_shared(*parts: str):

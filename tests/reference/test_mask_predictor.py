@@ -16,7 +16,7 @@ from inpaintbench.methods.feedforward.mask_predictor_net import MaskPredictorUNe
 from inpaintbench.methods.feedforward.mask_predictor_train import MaskPredictorTask, sample_mixed_masks
 from inpaintbench.core.registry import mask_registry
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
 

@@ -37,7 +37,7 @@ from inpaintbench.core.seeding import SampleRNG
 from inpaintbench.core.registry import dataset_registry, method_registry
 from inpaintbench.core.tasks import Inpainting
 
-CELEBA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "celeba"
+CELEBA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "celeba"
 N, SIZE = 4, 32
 LAMA = ("lama-ffc", {"weights": "lama-ffc-celeba32"})
 REPAINT = ("repaint", {"weights": "ddpm-celeba32", "num_steps": 10, "jump_length": 2, "jump_n_sample": 2})

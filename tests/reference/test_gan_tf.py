@@ -21,7 +21,7 @@ from inpaintbench.methods.feedforward.gan_tf_weights import GENERATOR_SPEC_FILE,
 from inpaintbench.methods.feedforward.gan_train import GANTask, train_gan
 from inpaintbench.methods.training.loop import TrainConfig
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 NO_TF = "the TensorFlow extra is not installed (pip install -e '.[tf]')"
 
 

@@ -24,7 +24,7 @@ from inpaintbench.methods.feedforward.sr_networks import (
 )
 from inpaintbench.core.tasks import SuperResolution
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 SR_WEIGHTS = SHARED / "weights" / "sr"
 GRAPHS = [(net, scale) for net, info in NETWORKS.items() for scale in info.scales
           if (net, scale) != ("lapsrn", 8)]  # x8 is published but not in ../shared

@@ -26,7 +26,7 @@ from inpaintbench.methods.feedforward.big_lama_net import BIG_LAMA_ARCH, BigLama
 from inpaintbench.methods.feedforward.big_lama_weights import load_big_lama_generator, read_lama_checkpoint
 from inpaintbench.methods.feedforward.lama_net import FFCInpaintNet
 
-REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "lama"
+REFERENCE = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "lama"
 
 #: ``configs/training/big-lama.yaml``'s generator section as the official constructor's kwargs.
 OFFICIAL_KWARGS = {

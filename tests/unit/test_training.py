@@ -159,7 +159,7 @@ def test_config_validation_and_toml(tmp_path):
         TrainConfig(steps=1, batch_size=1, lr=0.0)
 
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
 @pytest.mark.needs_shared

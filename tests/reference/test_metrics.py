@@ -26,7 +26,7 @@ from inpaintbench.metrics.table import (
     ssim,
 )
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 CELEBA = SHARED / "data" / "celebahq-256" / "images"
 
 

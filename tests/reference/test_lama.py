@@ -27,7 +27,7 @@ def _rng(seed: int, n: int = 4) -> SampleRNG:
     """Per-sample generators for a batch of ``n`` images."""
     return SampleRNG.for_samples(seed, sample_ids=[str(i) for i in range(n)])
 
-VGG16_FILE = Path(__file__).resolve().parents[1].parent / "shared" / "weights" / "lpips" / "vgg16_features.pth"
+VGG16_FILE = Path(__file__).resolve().parents[2].parent / "shared" / "weights" / "lpips" / "vgg16_features.pth"
 SIZES = [(28, 28), (32, 32), (64, 64), (27, 31), (5, 9)]
 
 

@@ -50,7 +50,7 @@ def restore_grad_mode():
     yield
     torch.set_grad_enabled(enabled)
 
-REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
+REFERENCE = Path(__file__).resolve().parents[2].parent / "shared" / "reference"
 GD_ROOT, REPAINT_ROOT, ILVR_ROOT = REFERENCE / "guided-diffusion", REFERENCE / "repaint", REFERENCE / "ilvr"
 
 # guided-diffusion create_model's argument names (the model part of ADMConfig).

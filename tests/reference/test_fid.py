@@ -12,7 +12,7 @@ from inpaintbench.metrics.fid import FIDScorer, FIDUnavailable, check_weights
 from inpaintbench.store.artifacts import save_originals, save_outputs
 from inpaintbench.store.records import ResultsStore, SampleRecord
 
-FID_WEIGHTS = Path(__file__).resolve().parents[1].parent / "shared" / "weights" / "fid" / "inception-2015-12-05-fid.pth"
+FID_WEIGHTS = Path(__file__).resolve().parents[2].parent / "shared" / "weights" / "fid" / "inception-2015-12-05-fid.pth"
 
 pytest.importorskip("torchmetrics", reason="FID/KID need the [fid] extra (torchmetrics, torch-fidelity)")
 pytest.importorskip("torch_fidelity", reason="FID/KID need the [fid] extra (torchmetrics, torch-fidelity)")

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from inpaintbench.metrics.lpips_metric import BACKBONE_FILES, LPIPS_WEIGHTS_ENV, LPIPSMetric, LPIPSUnavailable
 
-WEIGHTS = Path(__file__).resolve().parents[1].parent / "shared" / "weights" / "lpips"
+WEIGHTS = Path(__file__).resolve().parents[2].parent / "shared" / "weights" / "lpips"
 #: A folder holding the LPIPS repository's ex_ref.png / ex_p0.png / ex_p1.png, if a user has one.
 EXAMPLES_ENV = "INPAINTBENCH_LPIPS_EXAMPLES"
 

@@ -55,7 +55,7 @@ def tiny_run(tmp_path_factory):
     registry = Registry("method", [*entries, Entry("exploding", _failing_method_entry())])
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr("inpaintbench.harness.runner.method_registry", lambda: registry)
-        lpips_dir = Path(__file__).resolve().parents[1].parent / "shared" / "weights" / "lpips"
+        lpips_dir = Path(__file__).resolve().parents[2].parent / "shared" / "weights" / "lpips"
         if lpips_dir.exists():
             patch.setenv("INPAINTBENCH_LPIPS_WEIGHTS", str(lpips_dir))
         suite = tmp / "tiny.toml"

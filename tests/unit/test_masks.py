@@ -27,7 +27,7 @@ from inpaintbench.core.masks import (
 )
 from inpaintbench.core.registry import mask_registry
 
-REPAINT_MASKS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "repaint-masks"
+REPAINT_MASKS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "repaint-masks"
 needs_repaint_masks = pytest.mark.skipif(
     not REPAINT_MASKS.is_dir(), reason=f"RePaint's mask files are not at {REPAINT_MASKS} (../shared/data absent)"
 )
