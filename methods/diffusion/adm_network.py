@@ -284,12 +284,12 @@ class ADMUNet(nn.Module):
 
 
 class ADMDenoiser:
-    """:class:`~inpaintbench.methods.diffusion.core.Denoiser` adapter for :class:`ADMUNet`.
+    """:class:`~inpaintbench.methods.diffusion.denoiser.Denoiser` adapter for :class:`ADMUNet`.
 
     Returns ``eps`` (the first ``C`` output channels) and, with ``learn_sigma``, ``v`` (the
     other ``C``): guided-diffusion's ``LEARNED_RANGE`` output, ``frac = (v + 1) / 2`` between
     ``log beta_t`` and ``log beta~_t`` (IDDPM Eq. 15), which
-    :func:`~inpaintbench.methods.diffusion.core.reverse_step` applies.
+    :func:`~inpaintbench.methods.diffusion.steps.reverse_step` applies.
 
     Args:
         unet: the network (put in eval mode without gradients).

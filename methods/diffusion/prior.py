@@ -82,7 +82,7 @@ class DiffusionPrior:
 
 
 def load_adm_prior(path: str | os.PathLike, adm: str | os.PathLike | Mapping[str, Any] | ADMConfig) -> DiffusionPrior:
-    """A :class:`~inpaintbench.methods.diffusion.core.DiffusionPrior` of an ADM checkpoint:
+    """A :class:`DiffusionPrior` of an ADM checkpoint:
     its :class:`ADMDenoiser`, the training schedule of ``adm``'s ``noise_schedule`` and
     ``diffusion_steps``, and ``files = [path]``. Use :func:`adm_respacing` for guided-diffusion's
     timestep spacing."""

@@ -153,7 +153,7 @@ class SpacedRespacing(Respacing):
     *training* timestep (``rescale_timesteps=False``: the official ``_WrappedModel`` maps the
     index through ``timestep_map``).
 
-    The core's :class:`~inpaintbench.methods.diffusion.core.Respacing` keeps ``i * (T // t_T)``
+    The core's :class:`Respacing` keeps ``i * (T // t_T)``
     instead (diffusers' ``"leading"`` spacing, ``0, 4, ..., 996`` for ``t_T = 250``; this one
     gives ``0, 4, ..., 999``). ``alpha_bar`` is returned as a float64 0-dim tensor computed
     from float64 betas, as guided-diffusion computes its coefficients in float64 numpy: the
