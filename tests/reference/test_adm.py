@@ -23,22 +23,17 @@ from inpaintbench.store.folder import raw_records
 import torch
 
 from inpaintbench.core.errors import InputError, MethodUnavailable
-from inpaintbench.methods.diffusion import adm, core
-from inpaintbench.methods.diffusion.adm import (
-    PRESETS,
-    ADMConfig,
-    ADMDenoiser,
-    ADMUNet,
-    SpacedRespacing,
-    adm_respacing,
-    beta_schedule,
-    load_adm,
-    load_adm_prior,
-    resolve_adm,
-    space_timesteps,
-)
+from inpaintbench.methods.diffusion import core
+from inpaintbench.methods.diffusion.adm_checkpoint import load_adm
+from inpaintbench.methods.diffusion.adm_config import PRESETS, ADMConfig, resolve_adm
+from inpaintbench.methods.diffusion.adm_network import ADMDenoiser, ADMUNet, parameter_count
 from inpaintbench.methods.diffusion.bicubic import lowpass_bicubic
-from inpaintbench.methods.diffusion.core import repaint_schedule, reverse_step
+from inpaintbench.methods.diffusion.conditioning import Replacement, ReplacementBeforeCall
+from inpaintbench.methods.diffusion.lowpass import ilvr_update
+from inpaintbench.methods.diffusion.prior import adm_respacing, load_adm_prior
+from inpaintbench.methods.diffusion.respacing import SpacedRespacing, beta_schedule, space_timesteps
+from inpaintbench.methods.diffusion.schedules import repaint_schedule
+from inpaintbench.methods.diffusion.steps import reverse_step
 
 
 @pytest.fixture(autouse=True)
@@ -169,7 +164,7 @@ def test_preset_state_dict_names_and_shapes_equal_official(preset):
     assert mine == theirs
     expected_params = {"repaint-celeba256": 552_814_086, "repaint-places256": 552_814_086,
                        "openai-256-uncond": 552_814_086, "ilvr-ffhq256": 93_563_910}
-    assert adm.parameter_count(ours) == expected_params[preset]
+    assert parameter_count(ours) == expected_params[preset]
 
 
 @pytest.mark.slow
@@ -252,7 +247,7 @@ def test_learned_variance_posterior_equals_p_mean_variance(respacing):
 
 def test_make_it_fail_the_core_default_spacing_is_not_guided_diffusions():
     """The core's i * (T // t_T) table is not guided-diffusion's: the test above would fail with it."""
-    from inpaintbench.methods.diffusion.core import NoiseSchedule, Respacing
+    from inpaintbench.methods.diffusion.respacing import NoiseSchedule, Respacing
 
     betas = beta_schedule("linear", 1000)
     core_table = Respacing(NoiseSchedule(betas.float(), torch.cumprod(1 - betas, 0).float()), 250)
@@ -365,7 +360,7 @@ def test_whole_repaint_chain_with_replayed_noise_equals_official_loop(monkeypatc
     assert table.kept == list(diffusion.timestep_map)
     n_draws = len(draws)
     result = core.sample(ADMDenoiser(ours), table, schedule, _Replay(draws, 2), shape=gt.shape,
-                         guidance=core.Guidance(gt, hole, timing="before"))
+                         guidance=ReplacementBeforeCall(gt, hole))
     down = sum(1 for a, b in zip(schedule, schedule[1:]) if b < a)
     up = len(schedule) - 1 - down
     assert n_draws == 1 + down + (down - 1) + up  # start, z per step, known-region noise but the first, jumps
@@ -379,7 +374,7 @@ def test_whole_repaint_chain_with_replayed_noise_equals_official_loop(monkeypatc
 def test_make_it_fail_the_core_loop_is_not_the_official_order(monkeypatch):
     """The core's loop (known region injected after each step with the step's own draw) does
     not reproduce the official chain from the same draws: the code-order option is needed."""
-    from inpaintbench.methods.diffusion.core import Guidance, sample
+    from inpaintbench.methods.diffusion.core import sample
 
     config = TINY["repaint-like"]
     ref, ours, _ = reference_pair(config, seed=4)
@@ -389,7 +384,7 @@ def test_make_it_fail_the_core_loop_is_not_the_official_order(monkeypatch):
     official, draws, _ = _official_repaint(monkeypatch, ref, 12, 3, 3, gt, (~hole).float(), seed=11)
     table = adm_respacing(config, 12)
     replay = _Replay(draws * 2, 2)  # the core draws a different number of tensors
-    result = sample(ADMDenoiser(ours), table, repaint_schedule(12, 3, 3), replay, guidance=Guidance(gt, hole))
+    result = sample(ADMDenoiser(ours), table, repaint_schedule(12, 3, 3), replay, guidance=Replacement(gt, hole))
     assert (torch.where(hole, result.sample, 0) - torch.where(hole, official, 0)).abs().max() > 1e-2
 
 
@@ -414,7 +409,7 @@ def test_one_ilvr_step_equals_official(monkeypatch):
     """One conditioned ILVR step of the official loop (p_sample, then
     x - up(down(x)) + up(down(q_sample(ref, t)))) equals the core's reverse step followed by
     the bicubic phi_N update, with the reference noised to the *current* level t as the
-    official code does (the core's Guidance noises it to the next level, t - 1)."""
+    official code does (the core's default strategies noise it to the next level, t - 1)."""
     gd, su = import_reference(ILVR_ROOT, ["guided_diffusion.gaussian_diffusion", "guided_diffusion.script_util"])
     (resizer,) = import_reference(ILVR_ROOT, ["resizer"])
     config = TINY["ffhq-like"]
@@ -439,7 +434,7 @@ def test_one_ilvr_step_equals_official(monkeypatch):
         out = ADMDenoiser(ours)(start, torch.full((2,), table.timestep(9), dtype=torch.long))
     proposal, _ = reverse_step(start, out, table.alpha_bar(9), table.alpha_bar(8), z)
     noised = table.alpha_bar(9).sqrt() * y + (1 - table.alpha_bar(9)).sqrt() * ref_noise
-    ours_step = core.ilvr_update(proposal, noised, n, "bicubic")  # the core's option lowpass="bicubic"
+    ours_step = ilvr_update(proposal, noised, n, "bicubic")  # the ILVR option lowpass="bicubic"
     diff = (ours_step - official).abs().max().item()
     print(f"one ILVR step: max diff {diff:.3g}")
     assert diff <= 1e-5, diff
@@ -742,7 +737,7 @@ def test_default_methods_keep_their_config_keys_and_prior():
     """Adding model= / adm= / chain= / lowpass= leaves the committed-MNIST methods' configs
     (hence every existing result's config hash) unchanged, and they still sample."""
     from inpaintbench.core.seeding import SampleRNG
-    from inpaintbench.methods.diffusion.core import Respacing
+    from inpaintbench.methods.diffusion.respacing import Respacing
     from inpaintbench.core.registry import method_registry
 
     registry = method_registry()

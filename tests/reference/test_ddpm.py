@@ -12,6 +12,11 @@ import torch
 from inpaintbench.core.errors import InputError, MethodUnavailable
 from inpaintbench.core.seeding import SampleRNG
 from inpaintbench.methods.diffusion import core
+from inpaintbench.methods.diffusion.denoiser import DenoiserOutput, UNet2DDenoiser
+from inpaintbench.methods.diffusion.prior import DiffusionPrior
+from inpaintbench.methods.diffusion.respacing import NoiseSchedule, Respacing
+from inpaintbench.methods.diffusion.schedules import plain_schedule
+from inpaintbench.methods.diffusion.steps import reverse_step
 from inpaintbench.methods.diffusion.ddpm import (
     MNIST_WEIGHTS,
     DDPMTask,
@@ -75,13 +80,13 @@ def test_export_then_load_round_trip(tmp_path):
 
 
 def test_missing_folder_names_path_and_train_command(tmp_path, monkeypatch):
-    from inpaintbench.methods.diffusion import ddpm
+    from inpaintbench.methods.diffusion import ddpm_checkpoint
 
     missing = tmp_path / "no-such-weights"
     with pytest.raises(MethodUnavailable, match="no-such-weights.*does not exist"):
         load_ddpm(missing)
     # the default MNIST folder's message also carries the command that creates it
-    monkeypatch.setattr(ddpm, "MNIST_WEIGHTS", tmp_path / "ddpm-mnist")
+    monkeypatch.setattr(ddpm_checkpoint, "MNIST_WEIGHTS", tmp_path / "ddpm-mnist")
     with pytest.raises(MethodUnavailable, match="ddpm-mnist does not exist.*inpaintbench train ddpm"):
         load_ddpm(tmp_path / "ddpm-mnist")
 
@@ -123,8 +128,8 @@ def test_sampling_equals_diffusers_ddpm_loop_without_clipping():
 
     task = DDPMTask(**TINY)
     unet, scheduler = task.unet.eval(), task.scheduler
-    loaded = core.DiffusionPrior.from_pair(unet, scheduler)
-    respacing = core.Respacing(loaded.schedule, 5)
+    loaded = DiffusionPrior.from_pair(unet, scheduler)
+    respacing = Respacing(loaded.schedule, 5)
     draws = [torch.randn(2, 1, 8, 8, generator=torch.Generator().manual_seed(k)) for k in range(6)]
 
     class Replay:
@@ -137,7 +142,7 @@ def test_sampling_equals_diffusers_ddpm_loop_without_clipping():
         def randn_like(self, x):
             return next(self.it)
 
-    ours = core.sample(loaded.denoiser, respacing, core.plain_schedule(5), Replay(), shape=(2, 1, 8, 8),
+    ours = core.sample(loaded.denoiser, respacing, plain_schedule(5), Replay(), shape=(2, 1, 8, 8),
                        clip_denoised=False).sample
     ref = copy.deepcopy(scheduler)
     ref.register_to_config(clip_sample=False)
@@ -168,8 +173,8 @@ def test_reverse_step_matches_guided_diffusion(learn_sigma, monkeypatch):
 
     T, t_T = 100, 10
     scheduler = build_scheduler_for(T)
-    schedule = core.NoiseSchedule.from_scheduler(scheduler)
-    respacing = core.Respacing(schedule, t_T)
+    schedule = NoiseSchedule.from_scheduler(scheduler)
+    respacing = Respacing(schedule, t_T)
     spaced = SpacedDiffusion(
         use_timesteps={respacing.timestep(i) for i in range(t_T)},
         betas=schedule.betas.double().numpy(),
@@ -187,7 +192,7 @@ def test_reverse_step_matches_guided_diffusion(learn_sigma, monkeypatch):
         # the spaced model is called with the respaced index and maps it to the timestep itself
         out = spaced.p_mean_variance(lambda x_, t_: output, x, torch.full((2,), index), clip_denoised=True)
         expected = out["mean"] + (0.5 * out["log_variance"]).exp() * z
-        ours, x0_hat = core.reverse_step(x, core.DenoiserOutput(eps, v if learn_sigma else None),
+        ours, x0_hat = reverse_step(x, DenoiserOutput(eps, v if learn_sigma else None),
                                          respacing.alpha_bar(index), respacing.alpha_bar(index - 1), z)
         torch.testing.assert_close(x0_hat, out["pred_xstart"].float(), atol=1e-5, rtol=0)
         if learn_sigma:
@@ -210,13 +215,13 @@ def test_unet_adapter_splits_learned_variance():
     unet = build_unet(image_size=8, channels=1, block_out_channels=(8, 16), attention_levels=(False, False),
                       norm_num_groups=8)
     with pytest.raises(InputError, match="learn_sigma=True needs a UNet with 2 output channels"):
-        core.UNet2DDenoiser(unet, learn_sigma=True)
+        UNet2DDenoiser(unet, learn_sigma=True)
     from diffusers import UNet2DModel
 
     two = UNet2DModel(sample_size=8, in_channels=1, out_channels=2, block_out_channels=(8, 16),
                       down_block_types=("DownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "UpBlock2D"),
                       norm_num_groups=8, layers_per_block=1).eval()
-    denoiser = core.UNet2DDenoiser(two, learn_sigma=True)
+    denoiser = UNet2DDenoiser(two, learn_sigma=True)
     x, t = torch.randn(2, 1, 8, 8), torch.tensor([3, 5])
     with torch.no_grad():
         full = two(x, t).sample

@@ -13,15 +13,14 @@ from inpaintbench.core.method import Restoration
 from inpaintbench.core.seeding import SampleRNG
 from inpaintbench.core.images import apply_mask
 from inpaintbench.methods.diffusion import core
-from inpaintbench.methods.diffusion.ilvr import (
-    BlindILVR,
-    ILVRInpaint,
-    PredictedMaskILVR,
-    StepRecord,
-    check_down_n,
-    ilvr_update,
-    lowpass,
-)
+from inpaintbench.methods.diffusion.core import StepRecord
+from inpaintbench.methods.diffusion.denoiser import DenoiserOutput
+from inpaintbench.methods.diffusion.ilvr import BlindILVR, ILVRInpaint, PredictedMaskILVR, ilvr_conditioning
+from inpaintbench.methods.diffusion.lowpass import LowPassFilter, check_down_n, ilvr_update, lowpass
+from inpaintbench.methods.diffusion.prior import DiffusionPrior
+from inpaintbench.methods.diffusion.respacing import Respacing
+from inpaintbench.methods.diffusion.schedules import plain_schedule
+from inpaintbench.methods.diffusion.steps import reverse_step
 
 SIZE = 16
 
@@ -63,11 +62,11 @@ def rng(n: int = 2, seed: int = 0) -> SampleRNG:
 
 
 def ilvr_chain(prior, reference, *, hole=None, down_n=1, range_t=0, num_steps=6, seed=0, callback=None):
-    """The core's loop with ILVR guidance on the plain schedule (what every ILVR method runs)."""
-    loaded = core.DiffusionPrior.from_pair(*prior)
-    respacing = core.Respacing(loaded.schedule, num_steps)
-    guidance = core.Guidance(reference, hole, down_n=down_n, stop=range_t)
-    return core.sample(loaded.denoiser, respacing, core.plain_schedule(num_steps), rng(reference.shape[0], seed),
+    """The core's loop with ILVR's strategy on the plain schedule (what every ILVR method runs)."""
+    loaded = DiffusionPrior.from_pair(*prior)
+    respacing = Respacing(loaded.schedule, num_steps)
+    guidance = ilvr_conditioning(reference, hole, LowPassFilter(down_n), range_t)
+    return core.sample(loaded.denoiser, respacing, plain_schedule(num_steps), rng(reference.shape[0], seed),
                        guidance=guidance, callback=callback)
 
 
@@ -163,8 +162,8 @@ def test_core_step_is_diffusers_ddpm_step_where_nothing_is_clipped(prior):
     unet, scheduler = prior
     respaced = copy.deepcopy(scheduler)
     respaced.set_timesteps(10)
-    loaded = core.DiffusionPrior.from_pair(unet, scheduler)
-    respacing = core.Respacing(loaded.schedule, 10)
+    loaded = DiffusionPrior.from_pair(unet, scheduler)
+    respacing = Respacing(loaded.schedule, 10)
     assert respaced.timesteps.tolist() == [respacing.timestep(i) for i in range(9, -1, -1)]
     x = torch.randn(2, 1, SIZE, SIZE, generator=gen(3))
     saw_clipping = False
@@ -175,7 +174,7 @@ def test_core_step_is_diffusers_ddpm_step_where_nothing_is_clipped(prior):
         a_t, a_prev = respacing.alpha_bar(index), respacing.alpha_bar(index - 1)
         noise = torch.randn(x.shape, generator=gen(index))  # what diffusers draws from gen(index)
         theirs = respaced.step(eps, t, x, generator=gen(index))
-        ours, x0_hat = core.reverse_step(x, core.DenoiserOutput(eps), a_t, a_prev, noise)
+        ours, x0_hat = reverse_step(x, DenoiserOutput(eps), a_t, a_prev, noise)
         torch.testing.assert_close(x0_hat, theirs.pred_original_sample, atol=1e-5, rtol=0)
         unclipped = ((x - (1 - a_t).sqrt() * eps) / a_t.sqrt()).abs() <= 1
         torch.testing.assert_close(ours[unclipped], theirs.prev_sample[unclipped], atol=1e-5, rtol=0)

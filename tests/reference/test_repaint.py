@@ -14,6 +14,9 @@ from inpaintbench.core.errors import InputError, MethodUnavailable
 from inpaintbench.core.method import Restoration
 from inpaintbench.core.seeding import SampleRNG
 from inpaintbench.methods.diffusion import core
+from inpaintbench.methods.diffusion.conditioning import Replacement
+from inpaintbench.methods.diffusion.denoiser import DenoiserOutput, UNet2DDenoiser
+from inpaintbench.methods.diffusion.respacing import NoiseSchedule, Respacing
 from inpaintbench.methods.diffusion.ddpm import MNIST_WEIGHTS, DDPMTask
 from inpaintbench.methods.diffusion.repaint import RePaint, repaint_schedule, schedule_nfe
 from inpaintbench.core.tasks import Inpainting
@@ -166,7 +169,7 @@ class ZeroDenoiser:
     learn_sigma, in_channels, sample_size = False, 1, (8, 8)
 
     def __call__(self, x, t):
-        return core.DenoiserOutput(torch.zeros_like(x))
+        return DenoiserOutput(torch.zeros_like(x))
 
 
 @pytest.mark.parametrize("strength", [1.0, 0.5])
@@ -274,9 +277,9 @@ def test_matches_diffusers_repaint_pipeline(eta, monkeypatch):
     assert schedule_nfe(states) == schedule_nfe(ours_schedule) == ref_nfe  # same work
 
     replay = ReplayRNG(draws)
-    respacing = core.Respacing(core.NoiseSchedule.from_scheduler(scheduler), T)
-    out, nfe = core.sample(core.UNet2DDenoiser(unet), respacing, states, replay, shape=x0.shape,
-                           guidance=core.Guidance(x0, mask), eta=eta)
+    respacing = Respacing(NoiseSchedule.from_scheduler(scheduler), T)
+    out, nfe = core.sample(UNet2DDenoiser(unet), respacing, states, replay, shape=x0.shape,
+                           guidance=Replacement(x0, mask), eta=eta)
     assert nfe == calls["n"] == ref_nfe
     assert next(replay.draws, None) is None, "every diffusers draw was used exactly once"
     torch.testing.assert_close((out / 2 + 0.5).clamp(0, 1), ref, atol=1e-5, rtol=0)

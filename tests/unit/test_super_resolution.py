@@ -104,7 +104,7 @@ def test_bicubic_ilvr_imposes_the_reference_cell_means():
     the final clip to [0, 1] does not interfere)."""
     from inpaintbench.methods.diffusion.ddpm import build_scheduler, build_unet
     from inpaintbench.methods.training.init import seeded_init_
-    from inpaintbench.methods.diffusion.ilvr import lowpass
+    from inpaintbench.methods.diffusion.lowpass import lowpass
 
     unet = build_unet(16, 1, (8, 8), 1, (False, False), False, 8)
     seeded_init_(unet, 0)
