@@ -1,4 +1,5 @@
-"""The GAN family as suite methods: ``mi-gan``, ``comodgan`` (and ``mat``).
+"""The GAN family as suite methods: ``mi-gan`` and ``comodgan`` (MAT: its pickle reader is in
+:mod:`stylegan_pickle`; its generator is not written yet).
 
 Each method loads the authors' released weights into the suite's own generator (nothing in a
 weights file runs), converts the suite's convention at its edge (images in ``[0, 1]``, bool
