@@ -33,7 +33,7 @@ version), ``cost-growth.png`` (two panels: log-log seconds vs side with the fitt
 seconds per image vs images per call) and ``COST.md`` (the tables; :func:`render_markdown`).
 
 Only numpy is imported at module level: the fitting and rendering functions are tested
-without torch (``tests/test_cost_growth.py``).
+without torch (``tests/unit/test_cost_growth.py``).
 """
 
 from __future__ import annotations

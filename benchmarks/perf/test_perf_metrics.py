@@ -35,7 +35,7 @@ CASE_IDS = [f"{n}x{s}px" for n, s in CASES]
 LPIPS_CASES = [(16, 64), (4, 256)]
 LPIPS_IDS = [f"{n}x{s}px" for n, s in LPIPS_CASES]
 
-# The tolerances of tests/test_metrics.py (scikit-image agreement).
+# The tolerances of tests/reference/test_metrics.py (scikit-image agreement).
 SSIM_TOLERANCE = 1e-4
 PSNR_TOLERANCE = 1e-4  # dB
 # Batched vs one-image convolutions may pick different float32 kernels.
