@@ -147,7 +147,7 @@ def test_cli_case(row, ctx, setups):
     if code != 0:
         assert ctx.no_tmp_files(ctx.tmp), sorted(p.name for p in ctx.tmp.rglob("*.tmp*"))
         if not out_before and not row.get("out_created"):
-            assert not out.exists(), sorted(p.relative_to(ctx.tmp).as_posix() for p in out.rglob("*"))
+            assert not out.exists(), f"a failed run created {out}: {sorted(p.name for p in out.rglob('*'))}"
     for pattern in row.get("absent", []):
         assert not list(ctx.tmp.glob(pattern)), (pattern, list(ctx.tmp.glob(pattern)))
 
