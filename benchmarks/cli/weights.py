@@ -156,7 +156,7 @@ def verify(path: str | os.PathLike, adm: str | None = None) -> dict[str, object]
         raise MethodUnavailable(f"{p} does not exist")
     if adm is None and p.suffix == ".ckpt":
         try:
-            from inpaintbench.methods.feedforward.big_lama import load_big_lama_generator
+            from inpaintbench.methods.feedforward.big_lama_weights import load_big_lama_generator
         except ImportError as err:
             raise MethodUnavailable(f"the Big LaMa loader is not available in this install ({err})") from err
         net = load_big_lama_generator(p)

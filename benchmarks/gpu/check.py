@@ -236,7 +236,7 @@ def random_big_lama_checkpoint(folder: Path, arch: dict) -> Path:
     """A ``.safetensors`` file of a Big LaMa generator with random (seeded) weights."""
     from safetensors.torch import save_file
 
-    from inpaintbench.methods.feedforward.big_lama import BIG_LAMA_ARCH, BigLamaGenerator
+    from inpaintbench.methods.feedforward.big_lama_net import BIG_LAMA_ARCH, BigLamaGenerator
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
@@ -404,6 +404,7 @@ def equal_output_check(unet: torch.nn.Module, T: int, j: int, r: int, device: to
     from diffusers import RePaintPipeline, RePaintScheduler
 
     from inpaintbench.methods.diffusion import core
+    from inpaintbench.methods.diffusion.conditioning import Replacement
 
     size = unet.config.sample_size
     images = images_for(3, size, 1).to(device)
@@ -420,7 +421,7 @@ def equal_output_check(unet: torch.nn.Module, T: int, j: int, r: int, device: to
     states = [scheduler.timesteps.tolist()[0]] + [t - 1 for t in scheduler.timesteps.tolist()]
     respacing = core.Respacing(core.NoiseSchedule.from_scheduler(scheduler), T)
     out, nfe = core.sample(core.UNet2DDenoiser(unet), respacing, states, ReplayRNG(draws), shape=x0.shape,
-                           guidance=core.Guidance(x0, mask), eta=1.0)
+                           guidance=Replacement(x0, mask), eta=1.0)
     max_abs = float(((out / 2 + 0.5).clamp(0, 1) - ref.to(device)).abs().max())
     return {"max_abs": max_abs, "nfe": nfe, "ok": max_abs <= 1e-3}
 

@@ -2,7 +2,7 @@
 antialiasing on the way down (the MATLAB ``imresize`` convention that ILVR's ``resizer.py``
 follows), written as two small resampling matrices per image side.
 
-The core's :func:`~inpaintbench.methods.diffusion.core.lowpass` is an ``N x N`` block mean
+The core's :func:`~inpaintbench.methods.diffusion.lowpass.lowpass` is an ``N x N`` block mean
 upsampled by repetition (an orthogonal projection, so ILVR's update imposes the reference's
 low frequencies exactly); :func:`lowpass_bicubic` is the paper's filter, which is neither
 idempotent nor a projection, for comparing with the official code.
@@ -19,8 +19,9 @@ Resampling along one side of length ``L_in`` to ``L_out = ceil(L_in * s)``:
 
 Two other differences of ILVR's released loop (``ilvr_adm`` ``p_sample_loop_progressive``)
 from the core's ILVR conditioning; the ILVR methods' ``chain="official"`` reproduces all three
-(``Guidance(lowpass="bicubic", reference_level="current", stop=range_t + 1)``;
-``tests/test_adm.py`` replays the official loop's draws through it):
+(:func:`~inpaintbench.methods.diffusion.ilvr.ilvr_conditioning` with ``official=True``: the
+bicubic ``phi_N``, ``at_current_level=True``, ``stop = range_t + 1``; ``tests/test_adm.py``
+replays the official loop's draws through it):
 
 * the reference is noised to the level the step *starts* from (``q_sample(ref, t)`` after
   sampling ``x_{t-1}``), the core noises it to the level the step lands on (``y_{t-1}``, the

@@ -8,12 +8,16 @@ of the reference image noised to the same level (paper, Alg. 1)::
     x_{t-1}  = phi_N(y_{t-1}) + x'_{t-1} - phi_N(x'_{t-1})
 
 ``phi_N`` is the mean over ``N x N`` cells followed by nearest-neighbour upsampling
-(:func:`~inpaintbench.methods.diffusion.core.lowpass`; the paper uses a bicubic resizer, the
+(:func:`~inpaintbench.methods.diffusion.lowpass.lowpass`; the paper uses a bicubic resizer, the
 cell mean makes ``phi_N`` an orthogonal projection, see there).
 
 All three methods are configurations of the diffusion core
-(:mod:`inpaintbench.methods.diffusion.core`): its loop on the plain schedule with the
-``Guidance`` hook (``down_n = N``, ``stop = range_t``):
+(:mod:`inpaintbench.methods.diffusion.core`) through
+:class:`~inpaintbench.methods.diffusion.base.DiffusionMethod`: its loop on the plain schedule
+with the strategy of :func:`ilvr_conditioning` (ILVR's
+:class:`~inpaintbench.methods.diffusion.conditioning.LowPassRefinement` for ``N > 1``,
+:class:`~inpaintbench.methods.diffusion.conditioning.Replacement` for ``N = 1``;
+``stop = range_t``):
 
 * :class:`ILVRInpaint` (``ilvr``): the target is the noised known region combined with the
   generated hole region, and only its ``N x N`` cell means are imposed (default ``N = 2``).
@@ -23,7 +27,8 @@ All three methods are configurations of the diffusion core
 * :class:`BlindILVR` (``ilvr-blind``): no mask; the corrupted image (holes zero-filled) is the
   reference for the whole image. A negative baseline: the holes are imposed as black.
 * :class:`PredictedMaskILVR` (``ilvr-predicted-mask``): no mask given; a trained
-  :class:`~inpaintbench.methods.feedforward.mask_predictor.MaskPredictor` predicts it, then as ``ilvr``.
+  :class:`~inpaintbench.methods.feedforward.mask_predictor.MaskPredictor` predicts it, then as
+  ``ilvr`` (the predicted mask is the hole the strategy is given).
 
 Respacing: index ``i`` is timestep ``i * (T // num_steps)`` (diffusers' ``"leading"`` spacing,
 the spacing the first version used through ``DDPMScheduler.set_timesteps``). The reverse step
@@ -39,54 +44,67 @@ from typing import Any, ClassVar
 import torch
 
 from inpaintbench.core.errors import InputError
-from inpaintbench.core.method import Method, Restoration
+from inpaintbench.core.method import Restoration
 from inpaintbench.core.seeding import SampleRNG
 from inpaintbench.core.images import check_mask_batch
 from inpaintbench.methods import resolve_weights
-from inpaintbench.methods.diffusion.adm import load_prior, resolve_model_option
-from inpaintbench.methods.diffusion.core import (
-    DiffusionPrior,
-    Guidance,
-    Respacing,
-    StepRecord,
-    check_down_n,
-    ilvr_update,
-    lowpass,
-    plain_schedule,
-    sample,
-)
-from inpaintbench.methods.diffusion.ddpm import from_model_space, to_model_space
+from inpaintbench.methods.diffusion.base import DiffusionMethod, check_num_steps
+from inpaintbench.methods.diffusion.conditioning import Conditioning, LowPassRefinement, Replacement
+from inpaintbench.methods.diffusion.lowpass import LowPassFilter
+from inpaintbench.methods.diffusion.schedules import plain_schedule
 
-__all__ = ["BlindILVR", "DEFAULT_NUM_STEPS", "ILVRInpaint", "ILVRMethod", "PredictedMaskILVR", "StepRecord",
-           "check_down_n", "ilvr_update", "lowpass"]
+__all__ = ["BlindILVR", "DEFAULT_NUM_STEPS", "ILVRInpaint", "ILVRMethod", "PredictedMaskILVR", "check_range_t",
+           "ilvr_conditioning"]
 
 #: Default respaced reverse steps of the ILVR methods (NFE per image); suites with a time
 #: budget override it (``num_steps = 25`` in the default suite).
 DEFAULT_NUM_STEPS = 100
 
 
-class ILVRMethod(Method):
+def check_range_t(range_t: int, num_steps: int) -> None:
+    """Raise :class:`InputError` unless ``range_t`` is an int in ``[0, num_steps]``."""
+    if isinstance(range_t, bool) or not isinstance(range_t, int) or not 0 <= range_t <= num_steps:
+        raise InputError(f"range_t must be an int in [0, num_steps={num_steps}], got {range_t!r}")
+
+
+def ilvr_conditioning(reference: torch.Tensor, hole: torch.Tensor | None, phi: LowPassFilter, range_t: int,
+                      official: bool = False) -> Conditioning:
+    """ILVR's strategy for one chain.
+
+    Args:
+        reference: ``y``, ``[B, C, H, W]`` model space.
+        hole: bool ``[B, 1, H, W]`` (known or predicted mask) or None (whole-image reference).
+        phi: ``phi_N``; ``N = 1`` gives :class:`Replacement` (ILVR's update with ``phi_1`` the
+            identity, the step's draw shared: the algorithm of ddpm-paste).
+        range_t: the last ``range_t`` steps run unconditioned.
+        official: ILVR's released loop (``ilvr_adm``): the bicubic ``phi_N`` (whatever ``phi``'s
+            kind), the reference noised to the level a step starts from, and conditioning while
+            ``t > range_t`` (never on the last step).
+    """
+    if official:
+        phi = LowPassFilter(phi.down_n, "bicubic")
+    stop = range_t + 1 if official else range_t
+    if phi.down_n == 1:
+        return Replacement(reference, hole, stop=stop, at_current_level=official)
+    return LowPassRefinement(reference, hole, stop=stop, at_current_level=official, phi=phi)
+
+
+class ILVRMethod(DiffusionMethod):
     """Shared plumbing of the methods that sample the project's DDPM prior with ILVR.
 
     Args:
         num_steps: respaced reverse steps (network evaluations per image).
         down_n: ``N`` of ``phi_N``: a power of two dividing the image size; 1 = replacement.
         range_t: the last ``range_t`` steps run unconditioned.
-        weights: a diffusers save_pretrained folder or hub id for
-            :func:`inpaintbench.methods.diffusion.ddpm.load_ddpm`; None: the committed MNIST prior.
-        prior: an already loaded ``(unet, scheduler)`` pair used instead of loading ``weights``
-            (tests, or several methods sharing one model); not part of the config.
-        model: alias of ``weights``; also a guided-diffusion ADM ``.pt`` (then ``adm`` is needed).
-        adm: the ADM architecture of ``model`` (a preset or a ``.toml``/``.json`` args file,
-            :mod:`inpaintbench.methods.diffusion.adm`; guided-diffusion's timestep spacing is
-            then used); in the config only when given.
+        weights, model, adm, prior: those of
+            :class:`~inpaintbench.methods.diffusion.base.DiffusionMethod`.
         lowpass: ``phi_N``: ``"mean"`` (``N x N`` cell means, a projection) or ``"bicubic"``
             (the released code's bicubic down-then-up resize,
-            :func:`~inpaintbench.methods.diffusion.bicubic.lowpass_bicubic`).
-        chain: ``"core"`` (default) or ``"official"``: ILVR's released loop (``ilvr_adm``): the
-            bicubic ``phi_N`` (whatever ``lowpass`` says), the reference noised to the level a
-            step starts from, and conditioning while ``t > range_t`` (never on the last step).
-            ``lowpass`` and ``chain`` enter the config only when not the default.
+            :func:`~inpaintbench.methods.diffusion.bicubic.lowpass_bicubic`); checked by
+            :class:`~inpaintbench.methods.diffusion.lowpass.LowPassFilter`.
+        chain: ``"core"`` (default) or ``"official"``: ILVR's released loop (see
+            :func:`ilvr_conditioning`). ``lowpass`` and ``chain`` enter the config only when not
+            the default.
         **extra_config: further parameters of a subclass, stored in ``self.config``.
 
     Raises:
@@ -94,48 +112,25 @@ class ILVRMethod(Method):
         MethodUnavailable: the weights are missing (the message says how to create them).
     """
 
-    deterministic: ClassVar[bool] = False
+    optional_defaults: ClassVar[dict[str, Any]] = {**DiffusionMethod.optional_defaults, "lowpass": "mean"}
 
     def __init__(self, *, num_steps: int = DEFAULT_NUM_STEPS, down_n: int = 1, range_t: int = 0,
                  weights: str | os.PathLike | None = None, prior: tuple[Any, Any] | None = None,
                  model: str | os.PathLike | None = None, adm: str | os.PathLike | None = None,
                  lowpass: str = "mean", chain: str = "core", **extra_config: Any):
-        weights = resolve_model_option(weights, model)
-        if adm is not None:
-            extra_config = {**extra_config, "adm": str(adm)}
-        if lowpass not in ("mean", "bicubic"):
-            raise InputError(f"lowpass must be 'mean' or 'bicubic', got {lowpass!r}")
-        if lowpass != "mean":  # in the config only when given: existing results keep their hash
-            extra_config = {**extra_config, "lowpass": lowpass}
-        if chain not in ("core", "official"):
-            raise InputError(f"chain must be 'core' or 'official', got {chain!r}")
-        if chain != "core":
-            extra_config = {**extra_config, "chain": chain}
-        check_down_n(down_n)
-        if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 1:
-            raise InputError(f"num_steps must be a positive int, got {num_steps!r}")
-        if isinstance(range_t, bool) or not isinstance(range_t, int) or not 0 <= range_t <= num_steps:
-            raise InputError(f"range_t must be an int in [0, num_steps={num_steps}], got {range_t!r}")
-        super().__init__(num_steps=num_steps, down_n=down_n, range_t=range_t,
-                         weights=None if weights is None else str(weights), **extra_config)
+        self.filter = LowPassFilter(down_n, lowpass)
+        check_num_steps(num_steps)
+        check_range_t(range_t, num_steps)
+        super().__init__(num_steps=num_steps, weights=weights, model=model, adm=adm, chain=chain, prior=prior,
+                         down_n=down_n, range_t=range_t, lowpass=lowpass, **extra_config)
         self.num_steps, self.down_n, self.range_t = num_steps, down_n, range_t
-        if prior is None:
-            self.prior, self.respacing = load_prior(weights, adm, num_steps)
-        else:
-            self.prior = DiffusionPrior.from_pair(*prior)
-            self.respacing = Respacing(self.prior.schedule, num_steps)
-        self.loaded_files = list(self.prior.files)
-        self.device = self.prior.device
+        self.schedule = plain_schedule(num_steps)
 
-    def to(self, device: torch.device | str) -> "ILVRMethod":
-        """Move the prior (and any other model of the method) to ``device``; returns ``self``."""
-        super().to(device)
-        self.prior.to(self.device)
-        return self
-
-    def check_input(self, image: torch.Tensor) -> None:
-        """Raise :class:`InputError` unless ``image`` is a valid batch of the prior's size."""
-        self.prior.check_input(image)
+    def conditioning(self, reference: torch.Tensor, hole: torch.Tensor | None, *,
+                     down_n: int | None = None) -> Conditioning:
+        """:func:`ilvr_conditioning` with this method's ``phi_N`` (``down_n`` overrides ``N``)."""
+        phi = self.filter if down_n is None else LowPassFilter(down_n, self.filter.kind)
+        return ilvr_conditioning(reference, hole, phi, self.range_t, official=self.chain == "official")
 
     def sample(self, reference: torch.Tensor, hole: torch.Tensor | None, *, rng: SampleRNG,
                down_n: int | None = None, callback=None) -> Restoration:
@@ -145,24 +140,14 @@ class ILVRMethod(Method):
             reference: float32 ``[B, C, H, W]`` in ``[0, 1]``.
             hole: bool ``[B, 1, H, W]`` (True = unknown reference pixel) or None.
             rng: one generator per image, on ``self.device``.
-            down_n: overrides ``self.down_n`` for this call (super-resolution sets it to the
-                scale of the call).
+            down_n: overrides ``self.down_n`` for this call.
             callback: passed to :func:`~inpaintbench.methods.diffusion.core.sample` (inspection).
 
         Returns:
             :class:`Restoration`: float32 ``[B, C, H, W]`` in ``[0, 1]`` (clipped) and
             ``{"nfe": num_steps}``.
         """
-        y = to_model_space(reference.to(self.device))
-        official = self.config.get("chain") == "official"
-        guidance = Guidance(y, None if hole is None else hole.to(self.device),
-                            down_n=self.down_n if down_n is None else down_n,
-                            stop=self.range_t + 1 if official else self.range_t,
-                            lowpass="bicubic" if official else self.config.get("lowpass", "mean"),
-                            reference_level="current" if official else "next")
-        result = sample(self.prior.denoiser, self.respacing, plain_schedule(self.num_steps), rng,
-                        guidance=guidance, callback=callback)
-        return Restoration(from_model_space(result.sample), {"nfe": float(result.nfe)})
+        return self.sample_chain(reference, hole, rng=rng, callback=callback, down_n=down_n)
 
     def inpaint_known(self, image: torch.Tensor, hole: torch.Tensor, *, rng: SampleRNG) -> Restoration:
         """Known-mask ILVR, composited: ``image`` kept where ``hole`` (bool ``[B, 1, H, W]``)

@@ -27,12 +27,14 @@ from this module (``tests/test_repaint.py`` pins the first two):
 With ``eta = 1`` the hole update is DDIM's form of the DDPM posterior; it equals the paper's
 ``p_sample`` (posterior mean from the clipped ``x_0``) whenever ``x_0`` is not clipped.
 
-RePaint is a configuration of the diffusion core (:mod:`inpaintbench.methods.diffusion.core`):
-the resampling schedule :func:`repaint_schedule`, the replacement hook (``Guidance`` with
-``down_n = 1``) and, for ``strength < 1``, an SDEdit start. ``ddpm-paste`` is the same class
-with ``jump_n_sample = 1``.
+RePaint is a configuration of the diffusion core (:mod:`inpaintbench.methods.diffusion.core`)
+through :class:`~inpaintbench.methods.diffusion.base.DiffusionMethod`: the resampling schedule
+:func:`~inpaintbench.methods.diffusion.schedules.repaint_schedule`, the replacement strategy
+(:class:`~inpaintbench.methods.diffusion.conditioning.Replacement`) and, for ``strength < 1``,
+an SDEdit start. ``ddpm-paste`` is the same class with ``jump_n_sample = 1``.
 
-RePaint's released code (``chain="official"``). The core's default order and RePaint's released ``p_sample_loop_progressive`` (``inpa_inj_sched_prev=True``,
+RePaint's released code (``chain="official"``). The core's default order and RePaint's released
+``p_sample_loop_progressive`` (``inpa_inj_sched_prev=True``,
 ``inpa_inj_sched_prev_cumnoise=False``, the setting of every paper config) sample the same
 distribution but differ in how they use their noise:
 
@@ -49,49 +51,42 @@ distribution but differ in how they use their noise:
    harness composites the input back in both cases).
 4. **respacing**: RePaint's configs use guided-diffusion's ``space_timesteps`` (``0, 4, ...,
    999`` for 250 of 1000 steps), the core's default table is ``i * (T // t_T)`` (``0, ...,
-   996``); give :class:`~inpaintbench.methods.diffusion.adm.SpacedRespacing` here to match.
+   996``); an ADM ``model=`` with ``adm=`` gets
+   :class:`~inpaintbench.methods.diffusion.respacing.SpacedRespacing`, which matches it.
 5. **draw order** per reverse step: ``z`` of the step, then (from the second model call on)
    the fresh noise of the known region; one draw per forward jump; the start noise first.
 
-``chain="official"`` (:class:`~inpaintbench.methods.diffusion.core.Guidance` with ``timing="before"``) reproduces the code's chain exactly (``tests/test_adm.py`` replays
-the same draws through both); the arithmetic of every move is the core's
-(:func:`~inpaintbench.methods.diffusion.core.reverse_step`,
-:func:`~inpaintbench.methods.diffusion.core.forward_jump`,
-:func:`~inpaintbench.methods.diffusion.core.q_sample`).
+``chain="official"`` (the strategy
+:class:`~inpaintbench.methods.diffusion.conditioning.ReplacementBeforeCall`) reproduces the
+code's chain exactly (``tests/test_adm.py`` replays the same draws through both); the
+arithmetic of every move is the core's (:mod:`~inpaintbench.methods.diffusion.steps`).
 """
 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import torch
 
 from inpaintbench.core.errors import InputError
-from inpaintbench.core.method import Method, Restoration
+from inpaintbench.core.method import Restoration
 from inpaintbench.core.seeding import SampleRNG
 from inpaintbench.core.images import check_mask_batch
-from inpaintbench.methods.diffusion.adm import load_prior, resolve_model_option
-from inpaintbench.methods.diffusion.core import (
-    Guidance,
-    repaint_schedule,
-    sample,
-    schedule_nfe,
-    sdedit_schedule,
-)
-from inpaintbench.methods.diffusion.ddpm import from_model_space, to_model_space
+from inpaintbench.methods.diffusion.base import DiffusionMethod
+from inpaintbench.methods.diffusion.conditioning import Conditioning, Replacement, ReplacementBeforeCall
+from inpaintbench.methods.diffusion.schedules import repaint_schedule, schedule_nfe, sdedit_schedule
 
 __all__ = ["RePaint", "repaint_schedule", "schedule_nfe"]
 
 
-class RePaint(Method):
+class RePaint(DiffusionMethod):
     """RePaint inpainting with an unconditional DDPM prior.
 
     Args:
-        weights: a diffusers UNet2DModel folder or hub id; None: the committed MNIST prior
-            ``methods/weights/ddpm-mnist`` (kept as None in the config so the config hash does
-            not depend on where the package is installed; the folder's content is hashed
-            through ``loaded_files``).
-        num_steps: ``t_T``, respaced steps over the model's ``T`` training steps.
+        weights, num_steps, model, adm, prior: those of
+            :class:`~inpaintbench.methods.diffusion.base.DiffusionMethod` (``num_steps`` is
+            ``t_T``).
         jump_length: ``j``, indices jumped back per resampling.
         jump_n_sample: ``r``, visits of each jump point (1 = no resampling, DDPM + paste).
         eta: 1.0 = DDPM ancestral sampling in the holes (the paper); 0.0 = DDIM.
@@ -104,21 +99,15 @@ class RePaint(Method):
         batch_size: images per chain (None: the whole batch at once); chunks draw from their
             own images' generators, so the output does not depend on it.
         clip_denoised: clip predicted ``x_0`` to ``[-1, 1]``.
-        model: alias of ``weights``; also a guided-diffusion ADM ``.pt`` (then ``adm`` is needed).
-        adm: the ADM architecture of ``model``: a preset (``repaint-celeba256``,
-            ``repaint-places256``, ``openai-256-uncond``, ``ilvr-ffhq256``) or a ``.toml``/``.json``
-            file of guided-diffusion ``create_model`` arguments
-            (:mod:`inpaintbench.methods.diffusion.adm`); the timesteps are then spaced as
-            guided-diffusion does (``SpacedRespacing``).
         chain: ``"core"`` (default): the core's loop; ``"official"``: RePaint's released code's
-            order of injection and draws (see the module docstring;
-            needs ``paste_known``, ``strength = 1``, ``eta = 1``). ``adm`` and ``chain`` enter the
-            config only when given, so existing results keep their config hash.
+            order of injection and draws (see the module docstring; needs ``paste_known``,
+            ``strength = 1``, ``eta = 1``). ``adm`` and ``chain`` enter the config only when
+            given, so existing results keep their config hash.
 
     The :class:`~inpaintbench.core.method.Restoration` carries ``{"nfe": network evaluations per image}``.
     """
 
-    deterministic = False
+    input_label = "this RePaint prior"
 
     def __init__(
         self,
@@ -134,36 +123,30 @@ class RePaint(Method):
         model: str | os.PathLike | None = None,
         adm: str | os.PathLike | None = None,
         chain: str = "core",
+        prior: tuple[Any, Any] | None = None,
     ):
-        weights = resolve_model_option(weights, model)
-        super().__init__(weights=weights, num_steps=num_steps, jump_length=jump_length,
-                         jump_n_sample=jump_n_sample, eta=eta, paste_known=paste_known,
-                         strength=strength, batch_size=batch_size, clip_denoised=clip_denoised)
         if not 0.0 < strength <= 1.0:
             raise InputError(f"strength must lie in (0, 1], got {strength}")
         if not 0.0 <= eta <= 1.0:
             raise InputError(f"eta must lie in [0, 1], got {eta}")
         if batch_size is not None and batch_size < 1:
             raise InputError(f"batch_size must be >= 1 or None, got {batch_size}")
-        if chain not in ("core", "official"):
-            raise InputError(f"chain must be 'core' or 'official', got {chain!r}")
         if chain == "official" and not (paste_known and strength == 1.0 and eta == 1.0):
             raise InputError("chain='official' is RePaint's own loop: it needs paste_known=True, strength=1, eta=1")
-        if adm is not None:
-            self.config["adm"] = str(adm)
-        if chain != "core":
-            self.config["chain"] = chain
-        self.prior, self.respacing = load_prior(weights, adm, num_steps)  # checks 1 <= num_steps <= T
-        self.loaded_files = list(self.prior.files)
+        super().__init__(num_steps=num_steps, weights=weights, model=model, adm=adm, chain=chain, prior=prior,
+                         jump_length=jump_length, jump_n_sample=jump_n_sample, eta=eta, paste_known=paste_known,
+                         strength=strength, batch_size=batch_size, clip_denoised=clip_denoised)
         self.schedule = sdedit_schedule(repaint_schedule(num_steps, jump_length, jump_n_sample), num_steps, strength)
         self.start_index = self.schedule[0]
         self.preserves_known = paste_known
+        self.eta, self.clip_denoised, self.sdedit_start = eta, clip_denoised, strength < 1.0
 
-    def to(self, device: torch.device | str) -> "RePaint":
-        """Move the UNet to ``device``; returns ``self``."""
-        super().to(device)
-        self.prior.to(self.device)
-        return self
+    def conditioning(self, reference: torch.Tensor, hole: torch.Tensor | None, **options: Any) -> Conditioning | None:
+        """Replacement of the known region (RePaint's released order with ``chain="official"``);
+        None with ``paste_known=False`` (nothing conditions the chain: SDEdit from the noised input)."""
+        if not self.config["paste_known"]:
+            return None
+        return ReplacementBeforeCall(reference, hole) if self.chain == "official" else Replacement(reference, hole)
 
     def inpaint(self, image: torch.Tensor, mask: torch.Tensor, *, rng: SampleRNG) -> Restoration:
         """Inpaint ``image`` (float32 ``[B, C, H, W]`` in ``[0, 1]``, holes zero-filled) where
@@ -174,26 +157,10 @@ class RePaint(Method):
             pixels when ``paste_known``) and ``{"nfe": ...}``. All noise comes from ``rng``
             (one generator per image).
         """
-        self.prior.check_input(image, "this RePaint prior")
+        self.check_input(image)
         check_mask_batch(mask, image)
         image, mask = image.to(self.device), mask.to(self.device)
-        chunk = self.config["batch_size"] or image.shape[0]
-        outputs, nfe = [], schedule_nfe(self.schedule)
-        for lo in range(0, image.shape[0], chunk):
-            hi = lo + chunk
-            x0 = to_model_space(image[lo:hi])
-            # paste_known=False: nothing conditions the chain (SDEdit from the noised input).
-            # chain="official": RePaint's released loop order (same draws, same numbers).
-            timing = "before" if self.config.get("chain") == "official" else "after"
-            guidance = Guidance(x0, mask[lo:hi], timing=timing) if self.config["paste_known"] else None
-            result = sample(
-                self.prior.denoiser, self.respacing, self.schedule, rng[lo:hi], shape=x0.shape,
-                start=x0 if self.config["strength"] < 1.0 else None, guidance=guidance,
-                eta=self.config["eta"], clip_denoised=self.config["clip_denoised"],
-            )
-            nfe = result.nfe
-            outputs.append(from_model_space(result.sample))
-        out = torch.cat(outputs)
+        result = self.sample_chain(image, mask, rng=rng)
         if self.config["paste_known"]:
-            out = torch.where(mask, out, image)
-        return Restoration(out, {"nfe": float(nfe)})
+            return Restoration(torch.where(mask, result.image, image), result.stats)
+        return result

@@ -1,42 +1,28 @@
 """Big LaMa (Suvorov et al. 2022, "Resolution-robust Large Mask Inpainting with Fourier
-Convolutions"): the project's own generator, the official checkpoint read without running its
-pickles, and LaMa's inference conventions (``lama-official``).
+Convolutions") as the method ``lama-official``: LaMa's inference conventions around the
+project's own generator.
 
-Three pieces:
-
-* :class:`BigLamaGenerator` -- LaMa's ``FFCResNetGenerator`` in the Big LaMa configuration
-  (``configs/training/big-lama.yaml``, section ``generator``): a 7x7 local convolution, three
-  stride-2 downsampling FFC layers (the last one splits its output 25 % local / 75 % global),
-  18 FFC residual blocks at 512 channels (75 % global channels, spectral transform without
-  LaMa's "local Fourier unit"), three transposed convolutions back up and a 7x7 convolution
-  with a sigmoid. Its parameter names are those of the official state dict (the Lightning
-  checkpoint's ``generator.model.<i>...`` without the ``generator.`` prefix), so the official
-  weights load strictly;
-* :func:`read_checkpoint_tensors` / :func:`load_big_lama_generator` -- the tensors of a
-  ``.safetensors`` file or a ``torch.save`` / PyTorch Lightning checkpoint, never executing
-  the pickled objects such a checkpoint also holds (hyper-parameters, callbacks, optimizer
-  states may name arbitrary classes);
-* :class:`BigLama` -- the method: LaMa's input ``image * (1 - mask)`` concatenated with the
-  mask, symmetric padding to a multiple of 8, sigmoid output, crop back.
+:class:`BigLama` -- LaMa's input ``image * (1 - mask)`` concatenated with the mask, symmetric
+padding to a multiple of 8, sigmoid output, crop back. The generator is
+:mod:`.big_lama_net` (built from :mod:`.ffc_blocks`); its weights are read by
+:mod:`.big_lama_weights` (never running the checkpoint's pickles, :mod:`inpaintbench.methods.checkpoint_io`).
 """
 
 from __future__ import annotations
 
 import os
-import pickle
-import sys
-import zipfile
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
-import torch.nn as nn
-import torch.nn.functional as F
 
 from inpaintbench.core.errors import InputError, MethodUnavailable
 from inpaintbench.core.method import Method, Restoration
 from inpaintbench.core.seeding import SampleRNG
 from inpaintbench.core.images import apply_mask, check_image_batch, check_mask_batch
+from inpaintbench.methods.checkpoint_io import is_torchscript
+from inpaintbench.methods.feedforward.big_lama_net import BIG_LAMA_ARCH
+from inpaintbench.methods.feedforward.big_lama_weights import load_big_lama_generator
 
 #: Environment variable naming the official weights when ``checkpoint=`` is not given.
 BIG_LAMA_ENV = "INPAINTBENCH_BIG_LAMA"
@@ -48,464 +34,8 @@ BIG_LAMA_SOURCES = (
     "export big-lama.pt (lama-cleaner / IOPaint) only with allow_torchscript=True"
 )
 
-#: LaMa's ``configs/training/big-lama.yaml`` generator section, as :class:`BigLamaGenerator` kwargs.
-BIG_LAMA_ARCH: dict[str, Any] = {
-    "input_nc": 4,          # RGB image with its holes zeroed + the mask
-    "output_nc": 3,
-    "ngf": 64,
-    "n_downsampling": 3,
-    "n_blocks": 18,
-    "max_features": 1024,
-    "ratio_global": 0.75,   # resnet_conv_kwargs ratio_gin = ratio_gout; the init and
-                            # downsample convs are local (0), except the last downsample's output
-}
 #: LaMa's ``configs/prediction/default.yaml`` ``dataset.pad_out_to_modulo``.
 PAD_MODULO = 8
-
-
-# --------------------------------------------------------------------------- the generator
-#
-# A feature map of an FFC layer is a pair (local, global): the local channels see convolutions,
-# the global channels see a convolution in the Fourier domain. Either part may be absent
-# (``None``) where LaMa's config gives it no channels. Module and attribute names below are
-# fixed by the official state dict (``ffc.convl2l``, ``bn_g``, ``convg2g.fu.conv_layer``...).
-
-Pair = tuple[torch.Tensor, torch.Tensor | None]
-
-
-def _as_pair(x: torch.Tensor | Pair) -> Pair:
-    return x if isinstance(x, tuple) else (x, None)
-
-
-def _add(a: torch.Tensor | None, b: torch.Tensor | None) -> torch.Tensor | None:
-    if a is None:
-        return b
-    return a if b is None else a + b
-
-
-class FourierUnit(nn.Module):
-    """A 1x1 convolution + batch norm + ReLU applied to the 2-D real FFT of a feature map.
-
-    The orthonormal ``rfft2`` of ``[B, C, H, W]`` is laid out as ``[B, 2C, H, W // 2 + 1]``
-    (channel ``2k`` the real part of channel ``k``, ``2k + 1`` its imaginary part), convolved,
-    and transformed back to ``[B, C_out, H, W]``: every output pixel sees the whole image.
-    """
-
-    def __init__(self, in_channels: int, out_channels: int):
-        super().__init__()
-        self.conv_layer = nn.Conv2d(2 * in_channels, 2 * out_channels, kernel_size=1, bias=False)
-        self.bn = nn.BatchNorm2d(2 * out_channels)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``[B, C_in, H, W]`` -> ``[B, C_out, H, W]``."""
-        b, _, h, w = x.shape
-        # In float32 under a bf16/fp16 autocast: FFTs have no reduced-precision kernels and
-        # torch.complex rejects bf16 (inpaintbench.harness.acceleration); the output is cast back.
-        with torch.autocast(device_type=x.device.type, enabled=False):
-            spectrum = torch.fft.rfft2(x.float(), norm="ortho")
-            z = torch.stack((spectrum.real, spectrum.imag), dim=2).flatten(1, 2)
-            z = F.relu(self.bn(self.conv_layer(z)))
-            z = z.unflatten(1, (-1, 2))
-            return torch.fft.irfft2(torch.complex(z[:, :, 0], z[:, :, 1]), s=(h, w), norm="ortho").to(x.dtype)
-
-
-class SpectralTransform(nn.Module):
-    """Global-to-global path of an FFC layer (stride 1; Big LaMa has no local Fourier unit):
-    ``conv2(y + fu(y))`` with ``y = relu(bn(conv1(x)))``, all convolutions 1x1 without bias,
-    the Fourier unit at half the output width."""
-
-    def __init__(self, in_channels: int, out_channels: int):
-        super().__init__()
-        half = out_channels // 2
-        self.conv1 = nn.Sequential(nn.Conv2d(in_channels, half, kernel_size=1, bias=False),
-                                   nn.BatchNorm2d(half), nn.ReLU(inplace=True))
-        self.fu = FourierUnit(half, half)
-        self.conv2 = nn.Conv2d(half, out_channels, kernel_size=1, bias=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``[B, C_in, H, W]`` -> ``[B, C_out, H, W]``."""
-        y = self.conv1(x)
-        return self.conv2(y + self.fu(y))
-
-
-class FFC(nn.Module):
-    """Fast Fourier convolution (Chi et al. 2020) on a (local, global) pair.
-
-    ``local_out = convl2l(local) + convg2l(global)``, ``global_out = convl2g(local) +
-    convg2g(global)``; a path exists only where both its ends have channels. The local
-    convolutions (``kernel_size``, ``stride``, ``padding``, reflect padding, no bias) are
-    ordinary ones; ``convg2g`` is a :class:`SpectralTransform` (stride 1 only: Big LaMa's
-    strided layers have no global input).
-
-    Args:
-        in_channels, out_channels: total channels (local + global).
-        ratio_gin, ratio_gout: fraction of the input / output channels that are global
-            (``int(channels * ratio)`` of them, as LaMa counts).
-    """
-
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, ratio_gin: float,
-                 ratio_gout: float, stride: int = 1, padding: int = 0, dilation: int = 1):
-        super().__init__()
-        in_g = int(in_channels * ratio_gin)
-        out_g = int(out_channels * ratio_gout)
-        in_l, out_l = in_channels - in_g, out_channels - out_g
-        self.in_global, self.out_global = in_g, out_g
-
-        def conv(cin: int, cout: int) -> nn.Conv2d | None:
-            if cin == 0 or cout == 0:
-                return None
-            return nn.Conv2d(cin, cout, kernel_size, stride, padding, dilation, bias=False,
-                             padding_mode="reflect")
-
-        self.convl2l = conv(in_l, out_l)
-        self.convl2g = conv(in_l, out_g)
-        self.convg2l = conv(in_g, out_l)
-        if in_g and out_g:
-            if stride != 1:
-                raise ValueError("a strided FFC with global input and output is not part of Big LaMa")
-            self.convg2g = SpectralTransform(in_g, out_g)
-        else:
-            self.convg2g = None
-
-    def forward(self, x: torch.Tensor | Pair) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """``(local [B, C_l, H, W], global [B, C_g, H, W] or None)`` -> the same at the output
-        widths (spatial size divided by ``stride``)."""
-        local, glob = _as_pair(x)
-
-        def run(module: nn.Module | None, t: torch.Tensor | None) -> torch.Tensor | None:
-            return None if module is None or t is None else module(t)
-
-        out_l = _add(run(self.convl2l, local), run(self.convg2l, glob))
-        out_g = _add(run(self.convl2g, local), run(self.convg2g, glob))
-        return out_l, out_g
-
-
-class FFCNormAct(nn.Module):
-    """:class:`FFC` followed by batch norm and ReLU on each part (LaMa's ``FFC_BN_ACT``)."""
-
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, ratio_gin: float,
-                 ratio_gout: float, stride: int = 1, padding: int = 0, dilation: int = 1):
-        super().__init__()
-        self.ffc = FFC(in_channels, out_channels, kernel_size, ratio_gin, ratio_gout, stride,
-                       padding, dilation)
-        out_g = self.ffc.out_global
-        self.bn_l = nn.BatchNorm2d(out_channels - out_g) if out_channels - out_g else None
-        self.bn_g = nn.BatchNorm2d(out_g) if out_g else None
-
-    def forward(self, x: torch.Tensor | Pair) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """Pair in, pair out (see :class:`FFC`)."""
-        local, glob = self.ffc(x)
-        if local is not None and self.bn_l is not None:
-            local = F.relu(self.bn_l(local))
-        if glob is not None and self.bn_g is not None:
-            glob = F.relu(self.bn_g(glob))
-        return local, glob
-
-
-class FFCResBlock(nn.Module):
-    """Two 3x3 :class:`FFCNormAct` layers with a residual connection on each part."""
-
-    def __init__(self, channels: int, ratio_global: float):
-        super().__init__()
-        self.conv1 = FFCNormAct(channels, channels, 3, ratio_global, ratio_global, padding=1)
-        self.conv2 = FFCNormAct(channels, channels, 3, ratio_global, ratio_global, padding=1)
-
-    def forward(self, x: torch.Tensor | Pair) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """Pair in, pair out, same shapes."""
-        local, glob = _as_pair(x)
-        out_l, out_g = self.conv2(self.conv1((local, glob)))
-        return _add(local, out_l), _add(glob, out_g)
-
-
-class ConcatParts(nn.Module):
-    """(local, global) -> one tensor, local channels first."""
-
-    def forward(self, x: torch.Tensor | Pair) -> torch.Tensor:
-        """``[B, C_l, H, W]`` and ``[B, C_g, H, W]`` -> ``[B, C_l + C_g, H, W]``."""
-        local, glob = _as_pair(x)
-        return local if glob is None else torch.cat((local, glob), dim=1)
-
-
-class BigLamaGenerator(nn.Module):
-    """LaMa's ``FFCResNetGenerator`` (Big LaMa configuration by default).
-
-    ``self.model`` is one ``nn.Sequential`` whose indices are those of the official network,
-    so its state dict has the official keys (``model.1.ffc.convl2l.weight``, ...,
-    ``model.5.conv1.ffc.convg2g.fu.conv_layer.weight``, ...). With the defaults:
-    ``0`` reflection pad 3, ``1`` 7x7 FFC (local only), ``2``-``4`` stride-2 FFCs (the last
-    one 25 % local / 75 % global out), ``5``-``22`` residual FFC blocks, ``23`` concatenation,
-    ``24``-``32`` three (transposed conv, batch norm, ReLU), ``33`` reflection pad 3, ``34``
-    7x7 conv, ``35`` sigmoid.
-
-    Args:
-        input_nc, output_nc: channels in (image + mask) and out.
-        ngf: width of the first layer; doubles per downsampling, capped at ``max_features``.
-        n_downsampling, n_blocks: encoder depth and number of residual blocks.
-        max_features: channel cap.
-        ratio_global: fraction of global channels in the residual blocks (and of the last
-            downsampling layer's output).
-
-    Input ``[B, input_nc, H, W]`` with ``H`` and ``W`` multiples of ``2 ** n_downsampling``;
-    output ``[B, output_nc, H, W]`` in ``(0, 1)``.
-    """
-
-    def __init__(self, input_nc: int = 4, output_nc: int = 3, ngf: int = 64, n_downsampling: int = 3,
-                 n_blocks: int = 18, max_features: int = 1024, ratio_global: float = 0.75):
-        super().__init__()
-        self.arch = {"input_nc": input_nc, "output_nc": output_nc, "ngf": ngf,
-                     "n_downsampling": n_downsampling, "n_blocks": n_blocks,
-                     "max_features": max_features, "ratio_global": ratio_global}
-
-        def width(level: int) -> int:
-            return min(max_features, ngf * 2 ** level)
-
-        layers: list[nn.Module] = [nn.ReflectionPad2d(3),
-                                   FFCNormAct(input_nc, ngf, 7, 0.0, 0.0)]
-        for level in range(n_downsampling):
-            last = level == n_downsampling - 1
-            layers.append(FFCNormAct(width(level), width(level + 1), 3, 0.0,
-                                     ratio_global if last else 0.0, stride=2, padding=1))
-        layers += [FFCResBlock(width(n_downsampling), ratio_global) for _ in range(n_blocks)]
-        layers.append(ConcatParts())
-        for level in range(n_downsampling, 0, -1):
-            # LaMa's decoder widths: int(ngf * 2**level / 2) capped, i.e. width(level - 1).
-            layers += [nn.ConvTranspose2d(width(level), width(level - 1), kernel_size=3, stride=2,
-                                          padding=1, output_padding=1),
-                       nn.BatchNorm2d(width(level - 1)), nn.ReLU(inplace=True)]
-        layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, output_nc, kernel_size=7), nn.Sigmoid()]
-        self.model = nn.Sequential(*layers)
-        self.multiple = 2 ** n_downsampling
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``[B, input_nc, H, W]`` (H, W multiples of ``2 ** n_downsampling``) ->
-        ``[B, output_nc, H, W]`` in ``(0, 1)``."""
-        h, w = x.shape[-2:]
-        if h % self.multiple or w % self.multiple:
-            raise InputError(f"BigLamaGenerator needs H and W divisible by {self.multiple}, got {h}x{w}")
-        return self.model(x)
-
-
-# --------------------------------------------------------------------------- reading checkpoints
-
-class CheckpointError(InputError):
-    """A weights file that exists but is not a readable LaMa generator checkpoint (one line
-    naming the file and what is wrong). Bad input, not a missing extra: a run that names it
-    stops before writing anything (exit 2); a file that does not exist is
-    :class:`MethodUnavailable` instead."""
-
-
-class _Inert:
-    """Stands in for every pickled global outside the allow-list: constructing, ``BUILD``
-    and ``APPEND`` only store the arguments; nothing of the named class ever runs."""
-
-    _global: ClassVar[str] = "?"
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> "_Inert":
-        obj = object.__new__(cls)
-        obj.__dict__["_args"] = args
-        return obj
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    def __setstate__(self, state: Any) -> None:
-        self.__dict__["_state"] = state
-
-    def __setitem__(self, key: Any, value: Any) -> None:
-        self.__dict__.setdefault("_items", []).append((key, value))
-
-    def append(self, value: Any) -> None:
-        self.__dict__.setdefault("_items", []).append(value)
-
-    def extend(self, values: Any) -> None:
-        self.__dict__.setdefault("_items", []).extend(values)
-
-    def __repr__(self) -> str:
-        return f"<inert {self._global}>"
-
-
-# ``torch.<Name>Storage`` -> dtype, the storage types torch.save names in persistent ids.
-_STORAGE_DTYPES = {
-    "FloatStorage": torch.float32, "DoubleStorage": torch.float64, "HalfStorage": torch.float16,
-    "BFloat16Storage": torch.bfloat16, "LongStorage": torch.int64, "IntStorage": torch.int32,
-    "ShortStorage": torch.int16, "CharStorage": torch.int8, "ByteStorage": torch.uint8,
-    "BoolStorage": torch.bool, "UntypedStorage": torch.uint8,
-}
-
-
-class _StorageType:
-    def __init__(self, dtype: torch.dtype):
-        self.dtype = dtype
-
-
-def _rebuild_tensor(storage: torch.Tensor, offset: int, size: tuple, stride: tuple, *_: Any) -> torch.Tensor:
-    # storage: the flat tensor of one record; the view is copied so the records' buffers go.
-    return torch.as_strided(storage, tuple(size), tuple(stride), offset).clone()
-
-
-def _rebuild_parameter(data: torch.Tensor, *_: Any) -> torch.Tensor:
-    return data
-
-
-class _TensorOnlyUnpickler(pickle.Unpickler):
-    """Reads ``data.pkl`` of a ``torch.save`` zip: plain containers and tensors are rebuilt by
-    the functions above; every other global becomes an :class:`_Inert` placeholder."""
-
-    _ALLOWED: ClassVar[dict[tuple[str, str], Any]] = {
-        ("collections", "OrderedDict"): dict,
-        ("builtins", "set"): set,
-        ("builtins", "frozenset"): frozenset,
-        ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
-        ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
-        ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter,
-    }
-
-    def __init__(self, file: Any, archive: zipfile.ZipFile, prefix: str):
-        super().__init__(file)
-        self.archive, self.prefix = archive, prefix
-        self.storages: dict[str, torch.Tensor] = {}
-        self.placeholders: set[str] = set()
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in self._ALLOWED:
-            return self._ALLOWED[(module, name)]
-        if module == "torch" and name in _STORAGE_DTYPES:
-            return _StorageType(_STORAGE_DTYPES[name])
-        self.placeholders.add(f"{module}.{name}")
-        return type(name, (_Inert,), {"_global": f"{module}.{name}"})
-
-    def persistent_load(self, pid: Any) -> torch.Tensor:
-        # torch.save's persistent id: ("storage", storage type, key, location, numel).
-        if not (isinstance(pid, tuple) and len(pid) >= 3 and pid[0] == "storage"
-                and isinstance(pid[1], _StorageType)):
-            raise pickle.UnpicklingError(f"unsupported persistent id {pid!r:.80}")
-        dtype, key = pid[1].dtype, str(pid[2])
-        if key not in self.storages:
-            raw = bytearray(self.archive.read(f"{self.prefix}/data/{key}"))
-            self.storages[key] = torch.frombuffer(raw, dtype=dtype) if raw else torch.empty(0, dtype=dtype)
-        return self.storages[key]
-
-
-def _read_torch_zip(path: Path) -> Any:
-    with zipfile.ZipFile(path) as archive:
-        pkl = [n for n in archive.namelist() if n.endswith("/data.pkl") and n.count("/") == 1]
-        if not pkl:
-            raise CheckpointError(f"{path} is a zip file but not a torch.save checkpoint (no <name>/data.pkl)")
-        prefix = pkl[0].split("/")[0]
-        order = f"{prefix}/byteorder"
-        if order in archive.namelist() and archive.read(order).strip() != sys.byteorder.encode():
-            raise CheckpointError(f"{path} was saved {archive.read(order).decode()}-endian; this machine is {sys.byteorder}")
-        with archive.open(pkl[0]) as file:
-            return _TensorOnlyUnpickler(file, archive, prefix).load()
-
-
-def is_torchscript(path: str | os.PathLike) -> bool:
-    """True when ``path`` is a TorchScript archive (``torch.jit.save``: it carries the model's
-    code in ``<name>/code/``; ``torch.save`` archives do not). Reads only the zip directory."""
-    path = Path(path)
-    if not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as archive:
-        return any("/code/" in name for name in archive.namelist())
-
-
-def read_checkpoint_tensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """The tensors of a weights file, without executing anything it contains.
-
-    * ``.safetensors``: read as is;
-    * a ``torch.save`` file (e.g. LaMa's PyTorch Lightning ``best.ckpt``): first
-      ``torch.load(weights_only=True)``; when torch refuses because the file names globals
-      outside its allow-list (Lightning pickles hyper-parameters, callbacks, omegaconf
-      objects...), the zip's ``data.pkl`` is read with an unpickler that rebuilds only plain
-      containers and tensors and turns every other global into an inert placeholder (no
-      constructor, ``__reduce__`` callable or ``__setstate__`` of the file's classes runs).
-
-    Returns:
-        ``{key: tensor}``: the checkpoint's ``state_dict`` when it has one (Lightning), else the
-        tensors of the top-level dict; nested keys are not flattened.
-
-    Raises:
-        CheckpointError: not a safetensors / torch.save file, or no tensors in it.
-    """
-    path = Path(path)
-    if path.suffix == ".safetensors":
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
-        try:
-            return load_file(str(path))
-        except (SafetensorError, OSError, ValueError) as err:
-            raise CheckpointError(f"{path} is not a readable safetensors file ({err})") from err
-    if not zipfile.is_zipfile(path):
-        # torch.save has written zip archives since torch 1.6 (LaMa's checkpoints are zips); the
-        # legacy format is still tried with the restricted loader, refusals become one line.
-        try:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as err:  # torch raises many types for garbage; all mean "not a checkpoint"
-            raise CheckpointError(
-                f"{path} is neither a .safetensors file nor a torch.save checkpoint "
-                f"({type(err).__name__}: {str(err).splitlines()[0][:120] if str(err) else ''})") from err
-    else:
-        if is_torchscript(path):
-            raise CheckpointError(f"{path} is a TorchScript archive, not a checkpoint of tensors")
-        try:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError:
-            # weights_only refused a global: read the tensors, leaving the rest inert.
-            try:
-                obj = _read_torch_zip(path)
-            except (pickle.UnpicklingError, KeyError, EOFError, ValueError, RuntimeError) as err:
-                raise CheckpointError(f"{path} could not be read as a torch.save checkpoint "
-                                      f"({type(err).__name__}: {str(err)[:120]})") from err
-        except Exception as err:  # a damaged archive: torch raises RuntimeError and others
-            raise CheckpointError(f"{path} could not be read as a torch.save checkpoint "
-                                  f"({type(err).__name__}: {str(err).splitlines()[0][:120] if str(err) else ''})") from err
-    state = obj.get("state_dict", obj) if isinstance(obj, dict) else None
-    tensors = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)} if isinstance(state, dict) else {}
-    if not tensors:
-        raise CheckpointError(f"{path} holds no tensors (expected a state dict or a Lightning checkpoint)")
-    return tensors
-
-
-def generator_state(tensors: dict[str, torch.Tensor], path: str | os.PathLike = "<memory>") -> dict[str, torch.Tensor]:
-    """The generator's tensors of a LaMa checkpoint, keys relative to :class:`BigLamaGenerator`:
-    a Lightning ``state_dict`` (``generator.model.*``, the discriminator and losses dropped)
-    or a bare generator state dict (``model.*``).
-
-    Raises:
-        CheckpointError: neither kind of key is present.
-    """
-    if any(k.startswith("generator.") for k in tensors):
-        return {k.removeprefix("generator."): v for k, v in tensors.items() if k.startswith("generator.")}
-    if any(k.startswith("model.") for k in tensors):
-        return dict(tensors)
-    first = next(iter(tensors))
-    raise CheckpointError(f"{path} holds no LaMa generator weights: no 'generator.model.*' or 'model.*' keys "
-                          f"(first key {first!r})")
-
-
-def load_big_lama_generator(path: str | os.PathLike, arch: dict[str, Any] | None = None) -> BigLamaGenerator:
-    """A :class:`BigLamaGenerator` (``arch``, default :data:`BIG_LAMA_ARCH`) with the weights of
-    ``path`` loaded strictly, in eval mode, on the CPU.
-
-    Raises:
-        CheckpointError: the file is unreadable, or its keys / shapes differ from the
-            architecture's; the message names the file and the first mismatched key.
-    """
-    net = BigLamaGenerator(**(arch or BIG_LAMA_ARCH))
-    state = generator_state(read_checkpoint_tensors(path), path)
-    expected = net.state_dict()
-    for key, value in expected.items():  # in module order: the first difference is the telling one
-        if key not in state:
-            raise CheckpointError(f"{path} does not match the Big LaMa generator: key {key!r} is missing")
-        if state[key].shape != value.shape:
-            raise CheckpointError(f"{path} does not match the Big LaMa generator: {key!r} has shape "
-                                  f"{list(state[key].shape)}, expected {list(value.shape)}")
-    extra = [k for k in state if k not in expected]
-    if extra:
-        raise CheckpointError(f"{path} does not match the Big LaMa generator: unexpected key {extra[0]!r}")
-    net.load_state_dict(state, strict=True)
-    return net.eval().requires_grad_(False)
 
 
 # --------------------------------------------------------------------------- inference
@@ -556,20 +86,21 @@ class BigLama(Method):
     Args:
         checkpoint: the weights: LaMa's PyTorch Lightning ``big-lama/models/best.ckpt`` (its
             ``generator.*`` tensors, read without running its pickled objects, see
-            :func:`read_checkpoint_tensors`), or a ``.safetensors`` file of the generator
-            (``generator.model.*`` or ``model.*`` keys). Default: ``$INPAINTBENCH_BIG_LAMA``.
+            :func:`~inpaintbench.methods.feedforward.big_lama_weights.read_lama_checkpoint`),
+            or a ``.safetensors`` file of the generator (``generator.model.*`` or ``model.*`` keys). Default: ``$INPAINTBENCH_BIG_LAMA``.
         allow_torchscript: also accept a TorchScript export (``big-lama.pt`` of lama-cleaner /
             IOPaint, ``forward(image [B,3,H,W] in [0,1], mask [B,1,H,W] 1 = hole)``).
             **Loading TorchScript runs the archive's code**; without this option such a file is
             refused.
         pad_multiple: the padding modulo (LaMa: 8; the generator needs a multiple of 8).
-        arch: :class:`BigLamaGenerator` keyword arguments merged over :data:`BIG_LAMA_ARCH`
-            (e.g. ``{"n_blocks": 9}`` for the LaMa-Fourier checkpoint of
+        arch: :class:`~inpaintbench.methods.feedforward.big_lama_net.BigLamaGenerator` keyword
+            arguments merged over :data:`BIG_LAMA_ARCH` (e.g. ``{"n_blocks": 9}`` for the LaMa-Fourier checkpoint of
             ``configs/training/generator/ffc_resnet_075.yaml``); ignored for TorchScript.
 
     Raises:
         MethodUnavailable: no path, a missing file, a refused TorchScript file, or
-            (:class:`CheckpointError`) a file that is not a Big LaMa generator checkpoint.
+            (:class:`~inpaintbench.methods.checkpoint_io.CheckpointError`) a file that is not a
+            Big LaMa generator checkpoint.
     """
 
     def __init__(self, checkpoint: str | None = None, allow_torchscript: bool = False,

@@ -37,7 +37,8 @@ import torch
 from torch.utils.data import Dataset
 
 from inpaintbench.core.errors import InputError
-from inpaintbench.methods.feedforward.gan_tf import GeneratorSpec, build_discriminator, build_generator, import_tensorflow, save_generator
+from inpaintbench.methods.feedforward.gan_tf_net import GeneratorSpec, build_discriminator, build_generator, import_tensorflow
+from inpaintbench.methods.feedforward.gan_tf_weights import save_generator
 from inpaintbench.methods.training.shell import TrainConfig, dataclass_from_dict, run_loop
 from inpaintbench.core.seeding import make_generator
 
@@ -50,7 +51,7 @@ class GANTask:
 
     Attributes:
         variant, image_size, channels, base_channels, hidden_units, init_seed: the
-            generator (see :class:`inpaintbench.methods.feedforward.gan_tf.GeneratorSpec`; square images).
+            generator (see :class:`inpaintbench.methods.feedforward.gan_tf_net.GeneratorSpec`; square images).
         disc_channels: the PatchGAN discriminator's first-layer filters.
         hole_weight, valid_weight: weights of the mean L1 error inside / outside the holes
             (per pixel, averaged over the whole image), on the generator's unclipped output

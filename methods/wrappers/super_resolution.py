@@ -9,8 +9,9 @@ from the call, never from the constructor, so one configured method serves every
 * :class:`InpaintingUpscale` -- zero insertion onto a stride-``s`` grid (:func:`zero_insert`,
   the grid of the ``super-resolve`` mask family) then any known-mask inpainter of the registry
   (RePaint, ILVR, pde-heat, telea, biharmonic...);
-* :class:`BicubicILVRUpscale` -- bicubic upsampling, then ILVR (the diffusion core's loop) with
-  the bicubic image as the whole-image reference and ``down_n = scale``.
+* :class:`BicubicILVRUpscale` -- bicubic upsampling, then ILVR (a
+  :class:`~inpaintbench.methods.diffusion.base.DiffusionMethod`: the core's loop with ILVR's
+  strategy) with the bicubic image as the whole-image reference and ``down_n = scale``.
 
 The bicubic baseline is :class:`inpaintbench.baselines.bicubic.BicubicUpscale`.
 
@@ -31,6 +32,11 @@ from inpaintbench.core.method import Method, Restoration
 from inpaintbench.core.seeding import SampleRNG
 from inpaintbench.core.images import check_image_batch
 from inpaintbench.baselines.bicubic import bicubic_upscale
+from inpaintbench.methods.diffusion.base import DiffusionMethod, check_num_steps
+from inpaintbench.methods.diffusion.conditioning import Conditioning
+from inpaintbench.methods.diffusion.ilvr import DEFAULT_NUM_STEPS, check_range_t, ilvr_conditioning
+from inpaintbench.methods.diffusion.lowpass import LowPassFilter
+from inpaintbench.methods.diffusion.schedules import plain_schedule
 from inpaintbench.core.tasks import check_scale, downscale  # noqa: F401  (downscale: re-exported for old callers)
 
 #: The task name of every method of this module.
@@ -129,40 +135,35 @@ class InpaintingUpscale(Method):
         return Restoration(torch.where(hole, result.image, image).clamp(0.0, 1.0), dict(result.stats))
 
 
-class BicubicILVRUpscale(Method):
+class BicubicILVRUpscale(DiffusionMethod):
     """Bicubic upsampling refined by ILVR (``sr-bicubic-ilvr``).
 
     The bicubic image is the ILVR reference for the whole image with ``down_n`` = the call's
     scale: the prior supplies the details, the reference's ``scale x scale`` cell means are
-    imposed at every step (the diffusion core's loop with ``Guidance(hole=None, down_n=scale)``).
+    imposed at every step (the diffusion core's loop with ILVR's strategy,
+    :func:`~inpaintbench.methods.diffusion.ilvr.ilvr_conditioning`, no hole mask).
 
     Args:
-        num_steps, range_t, weights, prior: as :class:`inpaintbench.methods.diffusion.ilvr.ILVRMethod`.
+        num_steps: respaced reverse steps (None: the ILVR methods' default).
+        range_t: the last ``range_t`` steps run unconditioned.
+        weights, model, adm, prior: those of :class:`~inpaintbench.methods.diffusion.base.DiffusionMethod`.
     """
 
     tasks: ClassVar[tuple[str, ...]] = (TASK,)
-    deterministic: ClassVar[bool] = False
 
     def __init__(self, *, num_steps: int | None = None, range_t: int = 0,
                  weights: str | os.PathLike | None = None, prior: tuple[Any, Any] | None = None,
                  model: str | os.PathLike | None = None, adm: str | os.PathLike | None = None):
-        from inpaintbench.methods.diffusion.adm import resolve_model_option
-        from inpaintbench.methods.diffusion.ilvr import DEFAULT_NUM_STEPS, ILVRMethod
-
         num_steps = DEFAULT_NUM_STEPS if num_steps is None else num_steps
-        weights = resolve_model_option(weights, model)
-        super().__init__(num_steps=num_steps, range_t=range_t, weights=weights)
-        if adm is not None:  # in the config only when given: existing results keep their hash
-            self.config["adm"] = str(adm)
-        self.ilvr = ILVRMethod(num_steps=num_steps, range_t=range_t, weights=weights, prior=prior, adm=adm)
-        self.loaded_files = list(self.ilvr.loaded_files)
-        self.device = self.ilvr.device
+        check_num_steps(num_steps)
+        check_range_t(range_t, num_steps)
+        super().__init__(num_steps=num_steps, weights=weights, model=model, adm=adm, prior=prior, range_t=range_t)
+        self.range_t = range_t
+        self.schedule = plain_schedule(num_steps)
 
-    def to(self, device: torch.device | str) -> "BicubicILVRUpscale":
-        """Move the DDPM prior to ``device``; returns ``self``."""
-        super().to(device)
-        self.ilvr.to(device)
-        return self
+    def conditioning(self, reference: torch.Tensor, hole: torch.Tensor | None, *, scale: int) -> Conditioning:
+        """ILVR with ``phi_N`` the ``scale x scale`` cell mean on the whole image."""
+        return ilvr_conditioning(reference, hole, LowPassFilter(scale), self.range_t)
 
     def upscale(self, low_res: torch.Tensor, scale: int, *, rng: SampleRNG) -> Restoration:
         """ILVR sample referenced on the bicubic upsampling of ``low_res`` with ``down_n=scale``.
@@ -170,5 +171,5 @@ class BicubicILVRUpscale(Method):
         ``[B, C, h, w]`` in ``[0, 1]`` -> ``[B, C, h * scale, w * scale]`` in ``[0, 1]`` and
         ``{"nfe": num_steps}``."""
         reference = bicubic_upscale(low_res, check_scale(scale))
-        self.ilvr.check_input(reference)
-        return self.ilvr.sample(reference, None, rng=rng, down_n=scale)
+        self.check_input(reference)
+        return self.sample_chain(reference, None, rng=rng, scale=scale)
