@@ -186,3 +186,69 @@ def test_an_unknown_block_is_refused(tmp_path):
         render_markdown(doc, tmp_path)
     with pytest.raises(TypeError, match="not a document block"):
         render_html(doc, tmp_path)
+
+
+# --- the leaderboard builds its document once: every item in both files, once ------------------
+
+@pytest.fixture
+def board(tmp_path):
+    """A leaderboard of one table with everything: varying holes, examples, a partly failing method."""
+    import numpy as np
+    import torch
+
+    from inpaintbench.report.leaderboard import write_leaderboard
+    from inpaintbench.store.artifacts import example_path, save_examples
+    from inpaintbench.store.records import ResultsStore, SampleRecord
+
+    ids = [f"s{i}" for i in range(8)]
+    holes = [0.05, 0.05, 0.15, 0.15, 0.25, 0.25, 0.35, 0.35]
+    rng = np.random.default_rng(0)
+    records = []
+    for m, method in enumerate(("good", "close", "partial")):
+        for i, sid in enumerate(ids):
+            base = dict(task="inpainting", method=method, method_name=method, config={}, config_hash=method,
+                        dataset="toy", dataset_hash="dh", mask="wide", mask_hash="mh", mask_config={},
+                        sample_id=sid, seed=0)
+            if method == "partial" and i == 7:
+                records.append(SampleRecord(**base, status="error", error="RuntimeError: kaboom"))
+                continue
+            records.append(SampleRecord(**base, status="ok", time_s=0.001 * (m + 1), hole_fraction=holes[i],
+                                        metrics={"lpips": 0.1 * (m + 1) + rng.uniform(0, 0.01),
+                                                 "psnr": 30.0 - 3 * m + rng.normal()}))
+    results = tmp_path / "results" / "results.jsonl"
+    ResultsStore(results).append(records)
+    originals = torch.rand(len(ids), 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    masks = torch.zeros(len(ids), 1, 8, 8, dtype=torch.bool)
+    masks[:, :, 2:6, 2:6] = True
+    save_examples(example_path(results.parent, "toy", "wide", "_input"), ids, original=originals, mask=masks)
+    for method in ("good", "close", "partial"):
+        save_examples(example_path(results.parent, "toy", "wide", method), ids, output=originals)
+    markdown = write_leaderboard([results], tmp_path / "report", n_resamples=200).read_text()
+    return markdown, (tmp_path / "report" / "LEADERBOARD.html").read_text()
+
+
+def test_the_leaderboard_renders_each_item_once_in_both_files(board):
+    markdown, page = board
+    stem = "inpainting_toy_wide"
+    once = {
+        markdown: ["## inpainting: toy · wide", "_compared on the 7 of 8 images every method completed",
+                   "**Paired comparison on LPIPS", "**By hole size (LPIPS;", f"(figures/holes_{stem}.png)",
+                   f"(figures/grid_{stem}.png)", f"(figures/compute_{stem}.png)",
+                   "- `partial` failed on 1 of 8 samples: RuntimeError: kaboom", "Over the 1 tables:",
+                   "**Statistics.**", "Browsable version"],
+        page: ["<h2>inpainting: toy · wide</h2>", "<i>compared on the 7 of 8 images every method completed",
+               "<h3>Paired comparison</h3>", "<p>Paired comparison on LPIPS", "<h3>By hole size</h3>",
+               "<p>By hole size (LPIPS;", f'src="figures/holes_{stem}.png"', f'src="figures/grid_{stem}.png"',
+               "<h3>Quality against compute</h3>", f'src="figures/compute_{stem}.png"',
+               "<li><code>partial</code> failed on 1 of 8 samples: RuntimeError: kaboom</li>", "Over the 1 tables:",
+               "<b>Statistics.</b>"],
+    }
+    for text, markers in once.items():
+        for marker in markers:
+            assert text.count(marker) == 1, marker
+    # The same tables in both: summary, paired comparison, hole-size bins (no run records: no provenance).
+    assert len(re.findall(r"^\|[:-]", markdown, re.M)) == page.count("<table") == 3
+    assert "Browsable version" not in page and 'id="pick-table"' in page
+    data = json.loads(re.search(r'id="viewer-data">(.*?)</script>', page, re.S).group(1))
+    assert [t["title"] for t in data["tables"]] == ["inpainting: toy · wide"]
+    assert data["tables"][0]["methods"] == ["good", "close", "partial"] and len(data["tables"][0]["samples"]) == 8
