@@ -1,7 +1,9 @@
-"""The browsable leaderboard: one static, self-contained HTML page per report.
+"""The browsable leaderboard: a :class:`~inpaintbench.report.document.Document` as one static,
+self-contained HTML page.
 
-No server, no network: the page opens from the file system. Figures and example images are
-embedded as base64 PNG; the data of the per-sample view is one JSON block; a few lines of
+No server, no network: the page opens from the file system with its folder. Example images
+(and figures from outside that folder) are embedded as base64 PNG, figures beside the page
+linked relatively; the data of the per-sample view is one JSON block; a few lines of
 plain JavaScript sort tables (click a header) and drive the per-sample view (pick a table and
 an image: original, mask, input and every method's output with that sample's metrics, and a
 flip between two methods).
@@ -15,15 +17,14 @@ import io
 import json
 import math
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
 
-from inpaintbench.core.io import atomic_write_text
 from inpaintbench.metrics.table import METRICS
+from inpaintbench.report.document import Block, BulletList, Document, Figure, Heading, Section, Table, Text
 from inpaintbench.store.artifacts import example_path, load_examples
 
 if TYPE_CHECKING:  # frames are only read here, never built
@@ -31,20 +32,6 @@ if TYPE_CHECKING:  # frames are only read here, never built
 
 #: Per-sample metrics shown under each output.
 SAMPLE_METRICS = ("psnr", "ssim", "lpips", "hole_psnr")
-
-
-@dataclass
-class Section:
-    """One table's part of the page: a heading and blocks in order.
-
-    ``blocks`` items: ``("table", DataFrame)``, ``("text", markdown-ish line)``,
-    ``("figure", Path to a PNG)``.
-    """
-
-    anchor: str
-    title: str
-    blocks: list[tuple[str, Any]] = field(default_factory=list)
-    viewer: dict[str, Any] | None = None
 
 
 def png_data_uri(image: np.ndarray) -> str:
@@ -211,59 +198,80 @@ if($('pick-table')){
 """
 
 
-def write_html(path: Path, title: str, intro: list[tuple[str, Any]], sections: list[Section],
-               outro: list[tuple[str, Any]] | None = None) -> Path:
-    """Write the page (atomically) and return its path.
+def render_html(document: Document, base: Path) -> str:
+    """The page of ``document``, written to the folder ``base``.
 
-    Figures inside the page's folder are linked relatively (``figures/...png``), anything
-    else and every example image is embedded as a base64 PNG: the page opens from the file
-    system with its folder, and needs nothing else.
+    Figures inside ``base`` are linked relatively (``figures/...png``; the page stays small),
+    anything else and every example image is embedded as a base64 PNG: the page opens from the
+    file system with its folder, and needs nothing else. Text is escaped (:func:`_inline`), the
+    viewer's JSON has its ``</`` escaped so no string in it can close the script element.
     """
-    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
-             f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>"]
-    parts += [_block(kind, value, path.parent) for kind, value in intro]
-    parts.append("<nav>" + "".join(f'<a href="#{s.anchor}">{html.escape(s.title)}</a>' for s in sections)
+    title = html.escape(document.title)
+    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{title}</title>",
+             f"<style>{_CSS}</style></head><body><h1>{title}</h1>"]
+    if document.origin:
+        parts.append(f"<p>{_inline(document.origin)}</p>")
+    parts += [block_html(block, base) for block in document.intro]
+    parts.append("<nav>" + "".join(f'<a href="#{s.anchor}">{html.escape(s.title)}</a>' for s in document.sections)
                  + '<a href="#viewer">per-sample view</a></nav>')
-    tables = []
-    for section in sections:
-        parts.append(f'<section id="{section.anchor}"><h2>{html.escape(section.title)}</h2>')
-        parts += [_block(kind, value, path.parent) for kind, value in section.blocks]
-        parts.append("</section>")
-        if section.viewer:
-            tables.append({"title": section.title, **section.viewer})
-    parts.append('<section id="viewer"><h2>Per-sample view</h2>')
-    if tables:
-        parts.append(
+    for section in document.sections:
+        parts += section_html(section, base)
+    tables = [{"title": s.title, **s.viewer} for s in document.sections if s.viewer]
+    parts.append(_viewer_html(bool(tables)))
+    parts += [block_html(block, base) for block in document.outro]
+    data = json.dumps({"tables": tables}, separators=(",", ":")).replace("</", "<\\/")
+    parts.append(f'<script type="application/json" id="viewer-data">{data}</script>')
+    parts.append(f"<script>{_JS}</script></body></html>")
+    return "\n".join(parts)
+
+
+def section_html(section: Section, base: Path | None = None) -> list[str]:
+    """The parts of one section: ``<section id=anchor><h2>title</h2>``, its blocks, ``</section>``."""
+    return ([f'<section id="{html.escape(section.anchor)}"><h2>{html.escape(section.title)}</h2>']
+            + [block_html(block, base) for block in section.blocks] + ["</section>"])
+
+
+def block_html(block: Block, base: Path | None = None) -> str:
+    """One block as HTML; a figure inside ``base`` is linked relatively, any other embedded."""
+    if isinstance(block, Heading):
+        return f"<h{block.level}>{html.escape(block.text)}</h{block.level}>"
+    if isinstance(block, Text):
+        return "<p>" + "<br>".join(_inline(line) for line in block.text.split("\n")) + "</p>"
+    if isinstance(block, Table):
+        return "\n".join(_titled(block.title, block.caption) + [table_html(block.frame)])
+    if isinstance(block, Figure):
+        src = _relative_src(Path(block.path), base) or file_data_uri(block.path)
+        image = f'<img class="fig" src="{html.escape(src)}" alt="{html.escape(block.alt)}">'
+        return "\n".join(_titled(block.title, None) + [image])
+    if isinstance(block, BulletList):
+        return "<ul>" + "".join(f"<li>{_inline(item)}</li>" for item in block.items) + "</ul>"
+    raise TypeError(f"not a document block: {block!r}")
+
+
+def _titled(title: str | None, caption: str | None) -> list[str]:
+    """A table's or figure's sub-heading and caption paragraph (each only when given)."""
+    return ([f"<h3>{html.escape(title)}</h3>"] if title else []) + ([f"<p>{_inline(caption)}</p>"] if caption else [])
+
+
+def _relative_src(path: Path, base: Path | None) -> str | None:
+    """``path`` relative to ``base`` (forward slashes) if it lies inside it, else None."""
+    if base is None:
+        return None
+    try:
+        return path.resolve().relative_to(Path(base).resolve()).as_posix()
+    except ValueError:
+        return None
+
+
+def _viewer_html(has_tables: bool) -> str:
+    """The per-sample view's section: its controls (driven by ``_JS``), or a note that no example
+    images were saved."""
+    if not has_tables:
+        return '<section id="viewer"><h2>Per-sample view</h2>\n<p>No example images were saved with these results.</p>\n</section>'
+    return ('<section id="viewer"><h2>Per-sample view</h2>\n'
             '<div class="viewer"><label>table <select id="pick-table"></select></label> '
             '<label>image <select id="pick-sample"></select></label>'
             '<div class="cells" id="cells"></div><h3>Flip between two methods</h3>'
             '<label>A <select id="flip-a"></select></label> <label>B <select id="flip-b"></select></label> '
             '<button id="flip" type="button">flip A / B</button> <span id="flip-label"></span><br>'
-            '<img id="flip-img" alt="flip view"></div>')
-    else:
-        parts.append("<p>No example images were saved with these results.</p>")
-    parts.append("</section>")
-    parts += [_block(kind, value, path.parent) for kind, value in (outro or [])]
-    data = json.dumps({"tables": tables}, separators=(",", ":")).replace("</", "<\\/")
-    parts.append(f'<script type="application/json" id="viewer-data">{data}</script>')
-    parts.append(f"<script>{_JS}</script></body></html>")
-    return atomic_write_text(path, "\n".join(parts))
-
-
-def _block(kind: str, value: Any, base: Path | None = None) -> str:
-    if kind == "table":
-        return table_html(value)
-    if kind == "text":
-        return f"<p>{_inline(str(value))}</p>"
-    if kind == "heading":
-        return f"<h3>{html.escape(str(value))}</h3>"
-    if kind == "figure":
-        path = Path(value)
-        try:  # figures beside the page are linked (the page stays small), others embedded
-            src = path.resolve().relative_to(base.resolve()).as_posix() if base is not None else None
-        except ValueError:
-            src = None
-        return f'<img class="fig" src="{html.escape(src or file_data_uri(path))}" alt="{html.escape(path.stem)}">'
-    if kind == "list":
-        return "<ul>" + "".join(f"<li>{_inline(str(v))}</li>" for v in value) + "</ul>"
-    raise ValueError(f"unknown block kind {kind!r}")
+            '<img id="flip-img" alt="flip view"></div>\n</section>')

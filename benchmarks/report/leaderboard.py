@@ -1,9 +1,13 @@
-"""Leaderboards and comparison grids, regenerated from results files without recomputing."""
+"""The leaderboard: one :class:`~inpaintbench.report.document.Document` built from results files
+(nothing is recomputed), rendered to ``LEADERBOARD.md`` and ``LEADERBOARD.html``; and the
+comparison grids of saved examples."""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 # pandas stays a module import: every leaderboard builds frames (its records, its tables), so
@@ -12,15 +16,15 @@ import pandas as pd
 
 from inpaintbench.core.errors import InputError
 from inpaintbench.core.io import atomic_write_text
-from inpaintbench.metrics.fid import FIDScorer, FIDUnavailable
-from inpaintbench.report.fid_scores import score_outputs
-from inpaintbench.store.artifacts import originals_path
+from inpaintbench.metrics.fid import FIDScorer, FIDUnavailable, SetScore
 from inpaintbench.metrics.table import metric_info
-from inpaintbench.report.html import Section, viewer_data, write_html
+from inpaintbench.report.document import Block, BulletList, Document, Figure, Heading, Section, Table, Text
+from inpaintbench.report.fid_scores import score_outputs
+from inpaintbench.report.html import render_html, viewer_data
+from inpaintbench.report.markdown import render_markdown
 from inpaintbench.report.plots import compose_grid, compute_plot, compute_points, hole_size_plot, save_png
-from inpaintbench.report.statistics import METHOD_NOTE, N_RESAMPLES, common_samples, mean_ci  # noqa: F401
+from inpaintbench.report.statistics import METHOD_NOTE, N_RESAMPLES, CommonSet, common_samples, mean_ci  # noqa: F401
 from inpaintbench.report.tables import (
-    COLUMNS,
     binned,
     binned_table,
     compare_methods,
@@ -29,10 +33,21 @@ from inpaintbench.report.tables import (
     separation_counts,
     summary_table,
 )
-from inpaintbench.store.artifacts import example_path, load_examples, safe_name
-from inpaintbench.store.results import harness_share, load_records
-from inpaintbench.store.records import RunRecord
+from inpaintbench.store.artifacts import example_path, load_examples, originals_path, safe_name
 from inpaintbench.store.folder import ResultsFolder
+from inpaintbench.store.records import RunRecord
+from inpaintbench.store.results import harness_share, load_records
+
+#: The intro paragraph that says how to read every table.
+LEGEND = ("Quality metrics (PSNR, SSIM, LPIPS, hole PSNR) are computed per image on the composited output "
+          "(known pixels pasted back); ± is the 95 % confidence interval (Student t). PSNR and hole PSNR of a set "
+          "are the PSNR of its mean MSE, with exact reconstructions (inf dB) counted as MSE 0: nothing is dropped, "
+          "and the interval [low, high] is the one of the mean MSE in dB. Known-region change and the boundary "
+          "band (pixels within the run's band width of a hole's edge, both sides) are measured on the raw output: "
+          "how much a method altered pixels it was given. Time is wall-clock per image of the method call alone "
+          "(batched; after a warm-up call; CUDA synchronized). NFE = network evaluations per image. Rows are "
+          "sorted by LPIPS (or PSNR without it). Each table also has a paired comparison, results by hole size "
+          "when its holes vary, and quality against compute.")
 
 
 def comparison_grid(results_dir: Path, dataset: str, mask: str, methods: list[str], out_path: Path,
@@ -73,12 +88,12 @@ def comparison_grid(results_dir: Path, dataset: str, mask: str, methods: list[st
 def write_leaderboard(results_paths: list[Path], report_dir: Path, *, reference: str | None = None,
                       fid_weights: str | None = None, html: bool = True, n_resamples: int = N_RESAMPLES) -> Path:
     """Regenerate ``report_dir/LEADERBOARD.md`` and ``LEADERBOARD.html`` (and their figures)
-    from results files.
+    from results files; returns the markdown's path.
 
     Nothing is recomputed: tables come from the records, grids and the per-sample view from
     the examples each run saved beside its results file. FID/KID columns appear when a run
     kept every composited output (suite option ``fid = true``); their Inception features are
-    cached beside the outputs.
+    cached beside the outputs. The report is built once as a document and rendered twice.
 
     Args:
         reference: compare every method with this one instead of each table's best.
@@ -92,158 +107,202 @@ def write_leaderboard(results_paths: list[Path], report_dir: Path, *, reference:
         raise InputError(f"--reference {reference!r} is in none of the tables; their methods: "
                          f"{', '.join(sorted(set(frame['method'])))}")
     report_dir.mkdir(parents=True, exist_ok=True)
+    context = _Context(report_dir, results_paths, reference, n_resamples, html,
+                       frame.attrs.get("lpips_notes", {}), _FidScoring(fid_weights))
+    built = [] if frame.empty else [_table_section(context, *labels, group) for labels, group
+                                     in frame.groupby(["task", "dataset", "mask"], sort=False)]
+    document = Document(
+        title=_title(runs),
+        origin=(f"Generated by `inpaintbench report` from "
+                f"{', '.join(f'`{_rel(p, report_dir)}`' for p in results_paths)}. Do not edit by hand."),
+        intro=_intro(runs, [sep for _, sep in built if sep is not None], no_results=frame.empty),
+        sections=[section for section, _ in built],
+        outro=_outro(report_dir, frame.attrs.get("units", []), unavailable),  # after the figures are written
+        companion="LEADERBOARD.html" if html else None)
+    out = report_dir / "LEADERBOARD.md"
+    atomic_write_text(out, render_markdown(document, report_dir))
+    if html:
+        atomic_write_text(report_dir / "LEADERBOARD.html", render_html(document, report_dir))
+    return out
+
+
+class _Separation(NamedTuple):
+    """One table's paired comparison, counted: separated pairs, disjoint unpaired intervals, comparisons."""
+
+    paired: int
+    unpaired: int
+    comparisons: int
+
+
+@dataclass
+class _FidScoring:
+    """FID/KID columns of the tables whose runs kept their outputs, with one Inception network for
+    the whole report (built at the first such table; its failure is each such table's note)."""
+
+    weights: str | None
+    scorer: FIDScorer | None = None
+    problem: str | None = None
+
+    def columns(self, results_dir: Path, dataset: str, mask: str, methods: list[str],
+                ids: list[str]) -> tuple[dict[str, list[str]], str | None]:
+        """``({"FID ↓": cells, "KID ↓": cells}, note)`` of one table (cells in ``methods`` order,
+        "–" where a method kept no outputs); ``({}, None)`` when no outputs were kept."""
+        if not methods or not originals_path(results_dir, dataset).exists():
+            return {}, None
+        if self.scorer is None and self.problem is None:
+            try:
+                self.scorer = FIDScorer(self.weights)
+            except FIDUnavailable as err:
+                self.problem = str(err)
+        if self.scorer is None:
+            return {}, self.problem
+        scores = score_outputs(self.scorer, results_dir, dataset, mask, methods, ids)
+        if not scores:
+            return {}, None
+        return ({"FID ↓": [f"{scores[m].fid:.2f}" if m in scores else "–" for m in methods],
+                 "KID ↓": [f"{scores[m].kid:.4f} ± {scores[m].kid_std:.4f}" if m in scores else "–" for m in methods]},
+                _fid_note(self.scorer.source, next(iter(scores.values()))))
+
+
+def _fid_note(source: str, score: SetScore) -> str:
+    """What the FID/KID columns are, and whether there are enough images to read FID."""
+    return (f"FID/KID on the 2015-12-05 Inception ({source}), composited outputs against the originals of the "
+            f"same {score.n} images; KID: mean ± standard deviation over 100 subsets of {score.kid_subset_size} "
+            "images" + (f"; {score.n} images are too few for FID to be meaningful (its 2048x2048 covariance is "
+                        "singular below 2,048 images: read KID, and compare FIDs only within this table)"
+                        if score.small else ""))
+
+
+@dataclass
+class _Context:
+    """What every table section of one report needs."""
+
+    report_dir: Path
+    results_paths: list[Path]
+    reference: str | None
+    n_resamples: int
+    html: bool
+    lpips_notes: dict[str, str]
+    fid: _FidScoring
+
+
+def _table_section(context: _Context, task: str, dataset: str, mask: str,
+                   group: pd.DataFrame) -> tuple[Section, _Separation | None]:
+    """The section of one (task, dataset, condition) table, and its paired comparison's counts.
+
+    Order: the summary table (FID/KID columns when outputs were kept), its notes, the paired
+    comparison, results by hole size, the comparison grid, quality against compute, failures.
+    """
+    results_dir = _results_dir_of(group, context.results_paths)
+    common = common_samples(group)
+    table = summary_table(group, common)
+    if task == "super-resolution":  # the whole image is the "hole": hole PSNR = PSNR
+        table = table.drop(columns=["hole PSNR ↑"], errors="ignore")
+    methods = list(table["method"])
+    key = ranking_metric(group)
+    fid_columns, fid_note = context.fid.columns(results_dir, dataset, mask, methods, common.ids)
+    notes = [note for note in (common.note(), fid_note, context.lpips_notes.get(dataset)) if note]
+    section = Section(safe_name(f"{task}_{dataset}_{mask}"), f"{task}: {dataset} · {mask}")
+    section.blocks = [Table(table.assign(**fid_columns))] + [Text(f"_{note}._") for note in notes]
+    paired, separation = _paired_blocks(group, key, common, context)
+    figures = context.report_dir / "figures"
+    stem = f"{safe_name(task)}_{safe_name(dataset)}_{safe_name(mask)}"
+    label = f"{dataset} · {mask}"
+    section.blocks += paired + _hole_size_blocks(group, key, common, methods, figures / f"holes_{stem}.png", label)
+    grid = comparison_grid(results_dir, dataset, mask, methods, figures / f"grid_{stem}.png")
+    if grid is not None:
+        section.blocks.append(Figure(grid, label))
+    compute = compute_plot(compute_points(group, common.ids, methods), figures / f"compute_{stem}.png", label)
+    if compute is not None:
+        section.blocks.append(Figure(compute, f"{label}: quality against compute", title="Quality against compute"))
+    section.blocks += _failure_blocks(group, common)
+    if context.html:
+        section.viewer = viewer_data(results_dir, group, dataset, mask, methods)
+    return section, separation
+
+
+def _paired_blocks(group: pd.DataFrame, key: str, common: CommonSet,
+                   context: _Context) -> tuple[list[Block], _Separation | None]:
+    """The paired comparison's captioned table and its counts (nothing with < 2 methods or images)."""
+    comparison = compare_methods(group, key, common, context.reference, context.n_resamples)
+    if comparison is None:
+        return [], None
+    separation = _Separation(*separation_counts(comparison, group, common))
+    paired, unpaired, k = separation
+    caption = (f"Paired comparison on {metric_info(key).title} ({comparison.n_images} images, "
+               f"{comparison.n_resamples:,} bootstrap resamples; {k} comparisons with "
+               f"`{comparison.reference}`, each interval at {100 * comparison.level:.2f} % (Bonferroni)). "
+               f"The paired test separates {paired} of {k}; the unpaired 95 % intervals are disjoint for "
+               f"{unpaired} of {k}.")
+    return [Table(comparison_table(comparison), title="Paired comparison", caption=caption)], separation
+
+
+def _hole_size_blocks(group: pd.DataFrame, key: str, common: CommonSet, methods: list[str], figure: Path,
+                      label: str) -> list[Block]:
+    """Results by hole-size bin, a table and its plot (written to ``figure``); nothing when the
+    table's holes do not vary."""
+    data = binned(group, common)
+    if data is None:
+        return []
+    caption = (f"By hole size ({metric_info(key).title}; bins of the hole fraction as in LaMa's evaluator, "
+               "a fraction on an edge in the bin above):")
+    hole_size_plot(data, methods, [k for k in ("lpips", "psnr") if k in group], figure, label)
+    return [Table(binned_table(data, key, methods), title="By hole size", caption=caption),
+            Figure(figure, f"{label} by hole size")]
+
+
+def _failure_blocks(group: pd.DataFrame, common: CommonSet) -> list[Block]:
+    """One list item per method that failed on some samples: how many, and its first error."""
+    errors = group[group["status"] == "error"]
+    failures = []
+    for method, errs in errors.groupby("method", sort=False):
+        n_all = group.loc[group["method"] == method, "sample_id"].nunique()
+        what = ("failed on all samples" if method in common.failed_all
+                else f"failed on {errs['sample_id'].nunique()} of {n_all} samples")
+        failures.append(f"`{method}` {what}: {errs['error'].iloc[0]}")
+    return [BulletList(tuple(failures))] if failures else []
+
+
+def _title(runs: list[RunRecord]) -> str:
     suites = sorted({r.suite for r in runs} - {""})
-    title = "inpaintbench leaderboard" + (f": suite {', '.join(suites)}" if suites else "")
-    source = ", ".join(f"`{_rel(p, report_dir)}`" for p in results_paths)
-    lines = [f"# {title}", "", f"Generated by `inpaintbench report` from {source}. Do not edit by hand."
-             + (" Browsable version (sortable tables, plots, per-sample view): [LEADERBOARD.html](LEADERBOARD.html)."
-                if html else ""), ""]
-    provenance = _provenance(runs)
-    lines += provenance
-    legend = ("Quality metrics (PSNR, SSIM, LPIPS, hole PSNR) are computed per image on the composited output "
-              "(known pixels pasted back); ± is the 95 % confidence interval (Student t). PSNR and hole PSNR of a set "
-              "are the PSNR of its mean MSE, with exact reconstructions (inf dB) counted as MSE 0: nothing is dropped, "
-              "and the interval [low, high] is the one of the mean MSE in dB. Known-region change and the boundary "
-              "band (pixels within the run's band width of a hole's edge, both sides) are measured on the raw output: "
-              "how much a method altered pixels it was given. Time is wall-clock per image of the method call alone "
-              "(batched; after a warm-up call; CUDA synchronized). NFE = network evaluations per image. Rows are "
-              "sorted by LPIPS (or PSNR without it). Each table also has a paired comparison, results by hole size "
-              "when its holes vary, and quality against compute.")
-    lines += ["", legend, "", METHOD_NOTE, ""]
-    totals_at = len(lines)
-    sections: list[Section] = []
-    totals = [0, 0, 0, 0]  # paired separated, unpaired disjoint, comparisons, tables
-    scorer, fid_problem = None, None
-    if frame.empty:
-        lines.append("_No results yet._")
-    else:
-        for (task, dataset, mask), group in frame.groupby(["task", "dataset", "mask"], sort=False):
-            results_dir = _results_dir_of(group, results_paths)
-            heading = f"{task}: {dataset} · {mask}"
-            section = Section(safe_name(f"{task}_{dataset}_{mask}"), heading)
-            stem = f"{safe_name(task)}_{safe_name(dataset)}_{safe_name(mask)}"
-            common = common_samples(group)
-            table = summary_table(group, common)
-            if task == "super-resolution":  # the whole image is the "hole": hole PSNR = PSNR
-                table = table.drop(columns=["hole PSNR ↑"], errors="ignore")
-            methods = list(table["method"])
-            key = ranking_metric(group)
-            notes = [common.note()] if common.note() else []
-            if originals_path(results_dir, dataset).exists() and methods:
-                if scorer is None and fid_problem is None:
-                    try:
-                        scorer = FIDScorer(fid_weights)
-                    except FIDUnavailable as err:
-                        fid_problem = str(err)
-                if scorer is not None:
-                    scores = score_outputs(scorer, results_dir, dataset, mask, methods, common.ids)
-                    if scores:
-                        table["FID ↓"] = [f"{scores[m].fid:.2f}" if m in scores else "–" for m in methods]
-                        table["KID ↓"] = [f"{scores[m].kid:.4f} ± {scores[m].kid_std:.4f}" if m in scores else "–"
-                                          for m in methods]
-                        s = next(iter(scores.values()))
-                        notes.append(f"FID/KID on the 2015-12-05 Inception ({scorer.source}), composited outputs against "
-                                     f"the originals of the same {s.n} images; KID: mean ± standard deviation over "
-                                     f"100 subsets of {s.kid_subset_size} images"
-                                     + (f"; {s.n} images are too few for FID to be meaningful (its 2048x2048 covariance "
-                                        "is singular below 2,048 images: read KID, and compare FIDs only within this "
-                                        "table)" if s.small else ""))
-                else:
-                    notes.append(fid_problem)
-            lines += [f"## {heading}", "", _markdown(table), ""]
-            section.blocks.append(("table", table))
-            note = frame.attrs.get("lpips_notes", {}).get(dataset)
-            if note:
-                notes.append(note)
-            for text in notes:
-                lines += [f"_{text}._", ""]
-                section.blocks.append(("text", f"_{text}._"))
-            comparison = compare_methods(group, key, common, reference, n_resamples)
-            if comparison is not None:
-                paired, unpaired, k = separation_counts(comparison, group, common)
-                totals = [totals[0] + paired, totals[1] + unpaired, totals[2] + k, totals[3] + 1]
-                metric_title = metric_info(key).title
-                caption = (f"Paired comparison on {metric_title} ({comparison.n_images} images, "
-                           f"{comparison.n_resamples:,} bootstrap resamples; {k} comparisons with "
-                           f"`{comparison.reference}`, each interval at {100 * comparison.level:.2f} % (Bonferroni)). "
-                           f"The paired test separates {paired} of {k}; the unpaired 95 % intervals are disjoint for "
-                           f"{unpaired} of {k}.")
-                ctable = comparison_table(comparison)
-                lines += [f"**{caption}**", "", _markdown(ctable), ""]
-                section.blocks += [("heading", "Paired comparison"), ("text", caption), ("table", ctable)]
-            data = binned(group, common)
-            if data is not None:
-                btable = binned_table(data, key, methods)
-                caption = (f"By hole size ({metric_info(key).title}; bins of the hole fraction as in LaMa's evaluator, "
-                           "a fraction on an edge in the bin above)")
-                fig_name = f"figures/holes_{stem}.png"
-                hole_size_plot(data, methods, [k for k in ("lpips", "psnr") if k in group], report_dir / fig_name,
-                               f"{dataset} · {mask}")
-                lines += [f"**{caption}:**", "", _markdown(btable), "",
-                          f"![{dataset} · {mask} by hole size]({fig_name})", ""]
-                section.blocks += [("heading", "By hole size"), ("text", caption), ("table", btable),
-                                   ("figure", report_dir / fig_name)]
-            grid_name = f"figures/grid_{stem}.png"
-            grid = comparison_grid(results_dir, dataset, mask, methods, report_dir / grid_name)
-            if grid is not None:
-                lines += [f"![{dataset} · {mask}]({grid_name})", ""]
-                section.blocks.append(("figure", grid))
-            compute_name = f"figures/compute_{stem}.png"
-            if compute_plot(compute_points(group, common.ids, methods), report_dir / compute_name,
-                            f"{dataset} · {mask}") is not None:
-                lines += [f"![{dataset} · {mask}: quality against compute]({compute_name})", ""]
-                section.blocks += [("heading", "Quality against compute"), ("figure", report_dir / compute_name)]
-            errors = group[group["status"] == "error"]
-            if len(errors):
-                failures = []
-                for method, errs in errors.groupby("method", sort=False):
-                    n_all = group.loc[group["method"] == method, "sample_id"].nunique()
-                    what = ("failed on all samples" if method in common.failed_all
-                            else f"failed on {errs['sample_id'].nunique()} of {n_all} samples")
-                    failures.append(f"`{method}` {what}: {errs['error'].iloc[0]}")
-                lines += [f"- {f}" for f in failures] + [""]
-                section.blocks.append(("list", failures))
-            if html:
-                section.viewer = viewer_data(results_dir, group, dataset, mask, methods)
-            sections.append(section)
-    if totals[3]:
-        summary = (f"Over the {totals[3]} tables: the paired test separates {totals[0]} of the {totals[2]} comparisons "
-                   f"with each table's reference; the unpaired 95 % intervals are disjoint for {totals[1]} of them.")
-        lines[totals_at:totals_at] = [summary, ""]
-    outro: list[tuple[str, object]] = []
+    return "inpaintbench leaderboard" + (f": suite {', '.join(suites)}" if suites else "")
+
+
+def _intro(runs: list[RunRecord], separations: list[_Separation], *, no_results: bool) -> list[Block]:
+    """Provenance, the legend, the statistics note, and the separation counts over all tables."""
+    blocks = _provenance(runs) + [Text(LEGEND), Text(METHOD_NOTE)]
+    if separations:
+        paired, unpaired, k = (sum(column) for column in zip(*separations))
+        blocks.append(Text(f"Over the {len(separations)} tables: the paired test separates {paired} of the {k} "
+                           f"comparisons with each table's reference; the unpaired 95 % intervals are disjoint for "
+                           f"{unpaired} of them."))
+    if no_results:
+        blocks.append(Text("_No results yet._"))
+    return blocks
+
+
+def _outro(report_dir: Path, units: list, unavailable: list) -> list[Block]:
+    """Links to the other studies and figures of the folder, the wall-time table, methods not available."""
+    blocks: list[Block] = []
     studies = sorted(report_dir.glob("*/**/*.md"))  # other suites' leaderboards, sweeps
-    figures = sorted(p for p in report_dir.glob("*.png"))
+    figures = sorted(report_dir.glob("*.png"))
     if studies or figures:
         links = [f"[{p.relative_to(report_dir).parent.as_posix()}: {p.stem}]({p.relative_to(report_dir).as_posix()})"
                  for p in studies]
         links += [f"[{p.stem}]({p.name})" for p in figures]
         links += [f"[{p.stem}]({p.name})" for p in sorted(report_dir.glob("*.md")) if p.name != "LEADERBOARD.md"]
-        lines += ["## Studies and figures", ""] + [f"- {link}" for link in links] + [""]
-        outro += [("heading", "Studies and figures"), ("list", links)]
-    wall = _wall_time_table(frame.attrs.get("units", []))
+        blocks += [Heading("Studies and figures"), BulletList(tuple(links))]
+    wall = _wall_time_table(units)
     if wall is not None:
-        caption = ("Where each method's wall time went (unit records): its timed calls, its warm-up calls "
-                   "(once per process and image shape) and the harness (reading images, masks, metrics, "
-                   "records, examples, heat maps).")
-        lines += ["## Where the wall time went", "", caption, "", _markdown(wall), ""]
-        outro += [("heading", "Where the wall time went"), ("text", caption), ("table", wall)]
+        blocks += [Heading("Where the wall time went"),
+                   Text("Where each method's wall time went (unit records): its timed calls, its warm-up calls "
+                        "(once per process and image shape) and the harness (reading images, masks, metrics, "
+                        "records, examples, heat maps)."), Table(wall)]
     if unavailable:
-        seen = {}
-        for rec in unavailable:
-            seen[rec.method] = rec.reason
-        items = [f"`{m}`: {reason}" for m, reason in seen.items()]
-        lines += ["## Methods not available in these runs", ""] + [f"- {i}" for i in items] + [""]
-        outro += [("heading", "Methods not available in these runs"), ("list", items)]
-    out = report_dir / "LEADERBOARD.md"
-    atomic_write_text(out, "\n".join(lines))
-    if html:
-        intro = [("text", f"Generated by inpaintbench report from {source}.")]
-        intro += _provenance_blocks(provenance)
-        intro += [("text", legend), ("text", METHOD_NOTE)]
-        if totals[3]:
-            intro.append(("text", summary))
-        write_html(report_dir / "LEADERBOARD.html", title, intro, sections, outro)
-    return out
+        reasons = {rec.method: rec.reason for rec in unavailable}  # the last reason of each method
+        blocks += [Heading("Methods not available in these runs"),
+                   BulletList(tuple(f"`{m}`: {reason}" for m, reason in reasons.items()))]
+    return blocks
 
 
 def _wall_time_table(units: list) -> pd.DataFrame | None:
@@ -257,24 +316,6 @@ def _wall_time_table(units: list) -> pd.DataFrame | None:
         "warm-up s": shares["warmup_s"].map("{:.2f}".format),
         "harness s": shares["harness_s"].map("{:.2f}".format),
         "harness share": shares["harness_share"].map("{:.1%}".format)})
-
-
-def _provenance_blocks(lines: list[str]) -> list[tuple[str, object]]:
-    """The provenance lines (a markdown table, then sentences) as page blocks."""
-    rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in lines if line.startswith("|")]
-    blocks: list[tuple[str, object]] = []
-    if len(rows) > 2:
-        blocks.append(("table", pd.DataFrame(rows[2:], columns=rows[0])))
-    blocks += [("text", line) for line in lines if line and not line.startswith("|")]
-    return blocks
-
-
-def _markdown(table: pd.DataFrame) -> str:
-    """``DataFrame.to_markdown`` with the pipes inside titles and cells escaped (``known max |Δ|``)."""
-    def escape(value):
-        return value.replace("|", "\\|") if isinstance(value, str) else value
-
-    return table.rename(columns=escape).map(escape).to_markdown(index=False)
 
 
 def _rel(path: Path, start: Path) -> str:
@@ -293,20 +334,21 @@ def _results_dir_of(group: pd.DataFrame, results_paths: list[Path]) -> Path:
     return ResultsFolder(results_paths[0]).root
 
 
-def _provenance(runs: list[RunRecord]) -> list[str]:
+def _provenance(runs: list[RunRecord]) -> list[Block]:
+    """The last 8 runs as a table, then the library versions and the LPIPS backbone of the latest."""
     if not runs:
         return []
-    lines = ["| run | suite | device | commit | torch | threads | command |", "|---|---|---|---|---|---|---|"]
+    rows = []
     for run in runs[-8:]:
         resumed = f", resumed after {run.resumed} records" if run.resumed else ""
-        lines.append(f"| {run.run_id} ({run.started}{resumed}) | {run.suite} | {run.device_name or run.device} | "
-                     f"{str(run.git_commit)[:12]} | {run.versions.get('torch', '')} | {run.torch_threads} | "
-                     f"`{run.command}` |")
+        cells = [f"{run.run_id} ({run.started}{resumed})", run.suite, run.device_name or run.device,
+                 str(run.git_commit)[:12], run.versions.get("torch", ""), run.torch_threads, f"`{run.command}`"]
+        rows.append([str(cell) for cell in cells])  # as written, whatever the types (no NaN for a None)
+    table = pd.DataFrame(rows, columns=["run", "suite", "device", "commit", "torch", "threads", "command"])
     last = runs[-1]
-    versions = ", ".join(f"{k} {v}" for k, v in last.versions.items())
-    lines += ["", f"Library versions (latest run): {versions}."]
+    lines = [f"Library versions (latest run): {', '.join(f'{k} {v}' for k, v in last.versions.items())}."]
     lp = last.lpips
     if lp:
         lines.append(f"LPIPS ({lp.get('net')}): " + (f"pretrained backbone from {lp.get('source')}."
                      if lp.get("available") else f"unavailable, not reported: {lp.get('reason')}"))
-    return lines
+    return [Table(table, compact=True), Text("\n".join(lines))]
