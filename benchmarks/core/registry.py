@@ -142,7 +142,7 @@ class Registry:
                 f"{self.kind} {name!r} needs a package that is not installed ({err}); "
                 "install the matching extra, e.g. pip install -e '.[diffusion]' or '.[tf]'"
             ) from err
-        except Exception as err:  # a plugin module that raises on import or names nothing
+        except (Exception, SystemExit) as err:  # a plugin module that raises on import or names nothing
             raise MethodUnavailable(f"{self.kind} {name!r} could not be loaded from {entry.target!r}: "
                                     f"{type(err).__name__}: {err}") from err
 
@@ -194,7 +194,7 @@ class Registry:
             return False, str(err)
         except UnknownName:
             raise
-        except Exception as err:  # noqa: BLE001 - a listing must survive any broken entry
+        except (Exception, SystemExit) as err:  # noqa: BLE001 - a listing must survive any broken entry
             return False, f"{type(err).__name__}: {err}"
         return True, ""
 
@@ -243,7 +243,7 @@ def _plugin_entries(group: str, *, lazy: bool = True) -> list[Entry]:
             continue
         try:
             obj = ep.load()
-        except Exception as err:  # noqa: BLE001 - one broken plugin must not break the others
+        except (Exception, SystemExit) as err:  # noqa: BLE001 - one broken plugin must not break the others
             reason = f"plugin {ep.name!r} ({ep.value}) could not be loaded: {type(err).__name__}: {err}"
             found.append(Entry(name=ep.name, target=_broken_plugin(reason), group="plugin", summary=reason))
             continue

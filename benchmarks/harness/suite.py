@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from inpaintbench.core.errors import InputError
+from inpaintbench.store.artifacts import safe_name
 from inpaintbench.core.identity import config_hash
 
 TASKS = ("inpainting", "super-resolution")
@@ -158,6 +159,12 @@ class Suite:
             labels = [s.label for s in specs]
             if len(set(labels)) != len(labels):
                 raise InputError(f"suite {self.name!r} has two {kind}s with the same label: {labels}")
+            files: dict[str, str] = {}
+            for label in labels:  # examples, heat maps and unit files are named by safe_name(label)
+                other = files.setdefault(safe_name(label), label)
+                if other != label:
+                    raise InputError(f"suite {self.name!r}: {kind} labels {other!r} and {label!r} would share the "
+                                     f"file name {safe_name(label)!r} (labels name the result files); rename one")
 
     @property
     def acceleration(self):

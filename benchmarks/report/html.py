@@ -219,7 +219,9 @@ def render_html(document: Document, base: Path) -> str:
     tables = [{"title": s.title, **s.viewer} for s in document.sections if s.viewer]
     parts.append(_viewer_html(bool(tables)))
     parts += [block_html(block, base) for block in document.outro]
-    data = json.dumps({"tables": tables}, separators=(",", ":")).replace("</", "<\\/")
+    # Every "<" as its JSON escape: no string can close the element ("</script>") or open an HTML
+    # comment ("<!--") that would swallow the page's scripts.
+    data = json.dumps({"tables": tables}, separators=(",", ":")).replace("<", "\\u003c")
     parts.append(f'<script type="application/json" id="viewer-data">{data}</script>')
     parts.append(f"<script>{_JS}</script></body></html>")
     return "\n".join(parts)
