@@ -5,8 +5,10 @@ lets a method see. Concrete tasks (inpainting, super-resolution) are in :mod:`in
 from __future__ import annotations
 
 import abc
+import functools
+import inspect
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, Callable, ClassVar, Protocol, runtime_checkable
 
 import torch
 
@@ -112,9 +114,47 @@ class Method:
     blind: ClassVar[bool] = False
     deterministic: ClassVar[bool] = True
 
+    #: Constructor arguments never recorded in the config: objects (a preloaded model) and aliases
+    #: the constructor records under another name.
+    config_excludes: ClassVar[tuple[str, ...]] = ()
+
     def __init__(self, **config: Any) -> None:
         self.config: dict[str, Any] = dict(config)
         self.device = torch.device("cpu")
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            cls.__init__ = _capturing_arguments(cls.__init__)  # type: ignore[method-assign]
+
+    def _record_arguments(self, signature: inspect.Signature, args: tuple, kwargs: dict[str, Any]) -> None:
+        """Add the constructor's arguments that its own code left out of ``self.config`` (diffusers'
+        ``register_to_config`` idea): every argument that differs from its default, and every
+        extra keyword, unless named in :attr:`config_excludes`. A plugin whose constructor takes
+        explicit options and calls ``super().__init__()`` thus has them in its config and hash.
+        Arguments at their defaults are left out, so the configs (and hashes) of methods that
+        record their options themselves are unchanged."""
+        try:
+            bound = signature.bind(self, *args, **kwargs)
+        except TypeError:  # the call already failed or succeeded without a bindable signature
+            return
+        for index, (name, param) in enumerate(signature.parameters.items()):
+            if index == 0 or name in self.config or name in self.config_excludes:
+                continue
+            if param.kind is param.VAR_KEYWORD:
+                for key, value in bound.arguments.get(name, {}).items():
+                    if key not in self.config and key not in self.config_excludes:
+                        self.config[key] = value
+                continue
+            if param.kind is param.VAR_POSITIONAL or name not in bound.arguments:
+                continue
+            value = bound.arguments[name]
+            try:
+                at_default = param.default is not param.empty and bool(value == param.default)
+            except Exception:  # noqa: BLE001 - e.g. a tensor: not comparable to a default, so recorded
+                at_default = False
+            if not at_default:
+                self.config[name] = value
 
     def to(self, device: torch.device | str) -> "Method":
         """Move the method's models to ``device``; returns ``self``."""
@@ -191,3 +231,24 @@ class MaskFamily(Protocol):
     name: str
 
     def __call__(self, n: int, h: int, w: int, *, generator: torch.Generator) -> torch.Tensor: ...
+
+
+def _capturing_arguments(init: Callable[..., None]) -> Callable[..., None]:
+    """Wrap a method class's ``__init__`` so the outermost call records its arguments
+    (:meth:`Method._record_arguments`) once the constructor chain has run."""
+    signature = inspect.signature(init)
+
+    @functools.wraps(init)
+    def wrapper(self: Method, *args: Any, **kwargs: Any) -> None:
+        outermost = "_recording_arguments" not in self.__dict__
+        if outermost:
+            self.__dict__["_recording_arguments"] = True
+        try:
+            init(self, *args, **kwargs)
+        finally:
+            if outermost:
+                del self.__dict__["_recording_arguments"]
+        if outermost and isinstance(getattr(self, "config", None), dict):
+            self._record_arguments(signature, args, kwargs)
+
+    return wrapper

@@ -104,6 +104,9 @@ class DiffusionMethod(Method):
     #: Start from the reference noised to ``schedule[0]`` (SDEdit) instead of pure noise.
     sdedit_start: bool = False
 
+    #: ``model`` is recorded as ``weights`` (its alias); a preloaded ``prior`` pair is an object.
+    config_excludes: ClassVar[tuple[str, ...]] = ("model", "prior")
+
     def __init__(self, *, num_steps: int, weights: str | os.PathLike | None = None,
                  model: str | os.PathLike | None = None, adm: str | os.PathLike | None = None,
                  chain: str = "core", prior: tuple[Any, Any] | None = None, **config: Any):
