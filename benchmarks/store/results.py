@@ -8,6 +8,8 @@ from typing import Iterable
 
 import pandas as pd
 
+from inpaintbench.core.errors import InputError
+from inpaintbench.core.notices import warn
 from inpaintbench.store.records import DatasetRecord, RunRecord, SampleRecord, UnavailableRecord, UnitRecord
 from inpaintbench.store.folder import read_records
 
@@ -39,9 +41,34 @@ def load_records(paths: Iterable[str | os.PathLike]) -> tuple[pd.DataFrame, list
             notes[record.dataset] = record.lpips_note
     runs.sort(key=lambda r: r.started)  # stable: runs of one second keep the folder's order
     frame = _latest_configurations(pd.DataFrame(samples), runs)
+    _check_one_setting_per_table(frame)
     frame.attrs["lpips_notes"] = notes
     frame.attrs["units"] = units
     return frame, runs, unavailable
+
+
+#: What must be one value within a table (its records are compared sample by sample).
+TABLE_SETTINGS = (("seed", "seeds"), ("dataset_hash", "dataset settings"), ("mask_hash", "mask settings"))
+
+
+def _check_one_setting_per_table(frame: pd.DataFrame) -> None:
+    """Refuse records of different seeds (or dataset / mask settings under one label) in one
+    table: pooled, they would count each image once per seed and narrow every interval.
+
+    Raises:
+        InputError: one line naming the table and both values.
+    """
+    if frame.empty:
+        return
+    for (task, dataset, mask), group in frame.groupby(["task", "dataset", "mask"], sort=False):
+        for column, what in TABLE_SETTINGS:
+            if column not in group:
+                continue
+            values = sorted(map(str, group[column].dropna().unique()))
+            if len(values) > 1:
+                raise InputError(f"the records of {task}: {dataset} · {mask} come from {len(values)} {what} "
+                                 f"({values[0]} and {values[1]}); a table is one seed and one setting, never "
+                                 "pooled: report each results folder on its own, or rerun into a fresh --out")
 
 
 def _latest_configurations(frame: pd.DataFrame, runs: list[RunRecord]) -> pd.DataFrame:
@@ -56,7 +83,6 @@ def _latest_configurations(frame: pd.DataFrame, runs: list[RunRecord]) -> pd.Dat
     """
     if frame.empty or "config_hash" not in frame:
         return frame
-    from inpaintbench.core.notices import warn
 
     order = {run.run_id: i for i, run in enumerate(runs)}
     frame = frame.assign(_run=frame["run_id"].map(order).fillna(-1))
