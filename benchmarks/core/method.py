@@ -141,20 +141,16 @@ class Method:
         for index, (name, param) in enumerate(signature.parameters.items()):
             if index == 0 or name in self.config or name in self.config_excludes:
                 continue
-            if param.kind is param.VAR_KEYWORD:
+            if param.kind is param.VAR_KEYWORD:  # passed on to a parent: its default decides
                 for key, value in bound.arguments.get(name, {}).items():
-                    if key not in self.config and key not in self.config_excludes:
+                    if key not in self.config and key not in self.config_excludes \
+                            and not _equal(value, _inherited_default(type(self), key)):
                         self.config[key] = value
                 continue
             if param.kind is param.VAR_POSITIONAL or name not in bound.arguments:
                 continue
-            value = bound.arguments[name]
-            try:
-                at_default = param.default is not param.empty and bool(value == param.default)
-            except Exception:  # noqa: BLE001 - e.g. a tensor: not comparable to a default, so recorded
-                at_default = False
-            if not at_default:
-                self.config[name] = value
+            if not _equal(bound.arguments[name], param.default):
+                self.config[name] = bound.arguments[name]
 
     def to(self, device: torch.device | str) -> "Method":
         """Move the method's models to ``device``; returns ``self``."""
@@ -231,6 +227,29 @@ class MaskFamily(Protocol):
     name: str
 
     def __call__(self, n: int, h: int, w: int, *, generator: torch.Generator) -> torch.Tensor: ...
+
+
+def _equal(value: Any, default: Any) -> bool:
+    """Whether ``value`` is the default (``inspect.Parameter.empty``: there is none)."""
+    if default is inspect.Parameter.empty:
+        return False
+    try:
+        return bool(value == default)
+    except Exception:  # noqa: BLE001 - e.g. a tensor: not comparable to a default, so recorded
+        return False
+
+
+def _inherited_default(cls: type, name: str) -> Any:
+    """The default of parameter ``name`` in the nearest ``__init__`` of ``cls``'s MRO that
+    declares it (``inspect.Parameter.empty`` when none does)."""
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        param = inspect.signature(init).parameters.get(name)
+        if param is not None and param.kind not in (param.VAR_KEYWORD, param.VAR_POSITIONAL):
+            return param.default
+    return inspect.Parameter.empty
 
 
 def _capturing_arguments(init: Callable[..., None]) -> Callable[..., None]:

@@ -13,7 +13,10 @@ import difflib
 import functools
 import importlib
 import inspect
+import os
 import tomllib
+import types
+import typing
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.metadata import entry_points
@@ -101,6 +104,49 @@ def check_options(kind: str, name: str, factory: Callable[..., Any], options: Ma
     if missing:
         raise InputError(f"{kind} {name!r} needs the option(s) {', '.join(repr(m) for m in missing)} "
                          f"(e.g. {missing[0]} = ... in its suite table)")
+    hints = _type_hints(factory)
+    for key, value in options.items():
+        allowed = _plain_types(hints.get(key))
+        if allowed is not None and not _fits(value, allowed):
+            names = " or ".join("None" if t is type(None) else t.__name__ for t in allowed)
+            raise InputError(f"{kind} {name!r} option {key!r} must be {names}, got {value!r} "
+                             f"({type(value).__name__}); write it without quotes if it is a number")
+
+
+def _type_hints(factory: Callable[..., Any]) -> dict[str, Any]:
+    """The evaluated annotations of ``factory`` (a class's ``__init__``); empty when they cannot
+    be evaluated (a plugin annotating with names it does not import is not refused for it)."""
+    target = factory.__init__ if inspect.isclass(factory) else factory
+    try:
+        return typing.get_type_hints(target)
+    except Exception:  # noqa: BLE001 - unevaluable annotations: nothing to check against
+        return {}
+
+
+def _plain_types(hint: Any) -> tuple[type, ...] | None:
+    """The plain types an annotation allows (``int``, ``float``, ``bool``, ``str``, paths, None
+    and unions of them), or None when it says more than that (then nothing is checked)."""
+    if hint is None:
+        return None
+    parts = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    allowed: list[type] = []
+    for part in parts:
+        if part in (int, float, bool, str, type(None)):
+            allowed.append(part)
+        elif part in (os.PathLike, Path) or typing.get_origin(part) is os.PathLike:
+            allowed += [str, os.PathLike]
+        else:
+            return None
+    return tuple(dict.fromkeys(allowed))
+
+
+def _fits(value: Any, allowed: tuple[type, ...]) -> bool:
+    """Whether ``value`` is of one of ``allowed`` (an int passes for a float; a bool only for a bool)."""
+    if isinstance(value, bool):
+        return bool in allowed
+    if isinstance(value, int) and (int in allowed or float in allowed):
+        return True
+    return isinstance(value, tuple(t for t in allowed if t not in (bool, int)))
 
 
 class Registry:
