@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -50,3 +51,27 @@ def timed_call(fn: Callable[[], Any], device: torch.device | str) -> Timed:
     seconds = time.perf_counter() - start
     peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None
     return Timed(value, seconds, peak)
+
+
+def reference_workload_seconds(repeats: int = 7) -> float:
+    """Seconds of a fixed CPU workload on one torch thread (ten 3x3 convolutions of a 32-px,
+    64-channel batch of 8, the shape of a small UNet's layer), the median of ``repeats`` runs:
+    how fast this machine is right now. The gate divides its time ratios by this one's, so
+    a machine that is busy (or slower) slows the reference as much as the methods, and only a
+    method that got slower by itself fails (``inpaintbench check``)."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(8, 64, 32, 32, generator=generator)
+    weight = torch.randn(64, 64, 3, 3, generator=generator) * 0.05
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            y = x
+            for _ in range(10):
+                y = torch.nn.functional.conv2d(y, weight, padding=1).tanh()
+            times.append(time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(threads)
+    return statistics.median(times)

@@ -22,8 +22,10 @@ from inpaintbench.report.statistics import summary_value
 
 #: Allowed worsening per gated metric (absolute, in the metric's units), from the one metric table.
 TOLERANCES: dict[str, float] = {m.name: m.gate_tolerance for m in METRICS if m.gate_tolerance is not None}
-#: A method may get this many times slower before the gate fails (these machines are noisy).
-TIME_RATIO = 3.0
+#: A method may get this many times slower, relative to the reference workload timed in the same
+#: run (:func:`~inpaintbench.harness.timing.reference_workload_seconds`), before the gate fails:
+#: a busy machine slows both, a method made twice as slow fails.
+TIME_RATIO = 1.75
 #: Times per image under this many seconds are not gated: microsecond fills jitter by 10x.
 TIME_FLOOR_S = 1e-3
 
@@ -46,10 +48,18 @@ def default_baseline_path(suite: str = "check") -> Path:
 
 @dataclass(frozen=True)
 class CheckResult:
-    """The comparison table and whether anything regressed."""
+    """The comparison table and whether anything regressed.
+
+    Attributes:
+        slow: the ``"method | mask"`` keys that failed on time alone (a rerun may confirm them).
+        speed: how much slower this machine ran the reference workload than the baseline's
+            (1 when the baseline has no reference time).
+    """
 
     table: pd.DataFrame
     failed: bool
+    slow: frozenset = frozenset()
+    speed: float = 1.0
 
 
 def summarize(results_path: Path) -> dict[str, dict[str, float]]:
@@ -68,9 +78,14 @@ def summarize(results_path: Path) -> dict[str, dict[str, float]]:
 
 
 def compare(current: dict[str, dict[str, float]], baseline: dict[str, dict[str, float]],
-            time_ratio: float = TIME_RATIO) -> CheckResult:
-    """Rows for every (method | mask, metric): baseline, now, change, verdict."""
-    rows, failed = [], False
+            time_ratio: float = TIME_RATIO, speed: float = 1.0) -> CheckResult:
+    """Rows for every (method · mask, metric): baseline, now, change, verdict.
+
+    Quality rows compare values exactly as measured (each metric's tolerance); time rows compare
+    the ratio now / baseline divided by ``speed`` (this run's reference workload time over the
+    baseline's), so a uniformly busy machine does not fail the gate.
+    """
+    rows, failed, slow = [], False, set()
     for key in sorted(set(baseline) | set(current)):
         if key not in current:
             rows.append({"method | mask": key, "metric": "*", "baseline": "", "now": "missing", "change": "",
@@ -96,23 +111,33 @@ def compare(current: dict[str, dict[str, float]], baseline: dict[str, dict[str, 
             rows.append({"method | mask": key, "metric": metric, "baseline": f"{old:.4g}", "now": f"{new:.4g}",
                          "change": f"{new - old:+.3g}", "verdict": verdict})
         old_t, new_t = baseline[key]["time_s"], current[key]["time_s"]
-        ratio = new_t / max(old_t, 1e-12)
-        slow = ratio > time_ratio and max(old_t, new_t) >= TIME_FLOOR_S
-        failed |= slow
+        ratio = new_t / max(old_t, 1e-12) / speed
+        too_slow = ratio > time_ratio and max(old_t, new_t) >= TIME_FLOOR_S
+        failed |= too_slow
+        if too_slow:
+            slow.add(key)
         rows.append({"method | mask": key, "metric": "time/image", "baseline": f"{baseline[key]['time_s'] * 1e3:.2f} ms",
                      "now": f"{current[key]['time_s'] * 1e3:.2f} ms", "change": f"×{ratio:.2f}",
-                     "verdict": "REGRESSION" if slow else "ok"})
-    return CheckResult(pd.DataFrame(rows), failed)
+                     "verdict": "REGRESSION" if too_slow else "ok"})
+    table = pd.DataFrame(rows)
+    if not table.empty:  # a "|" inside a cell would split the markdown table's column
+        table["method | mask"] = table["method | mask"].str.replace(" | ", " · ", regex=False)
+        table = table.rename(columns={"method | mask": "method · mask"})
+    return CheckResult(table, failed, frozenset(slow), speed)
 
 
-def baseline_payload(suite_name: str, n_images: int, seed: int, current: dict[str, dict[str, float]]) -> dict[str, Any]:
-    """The JSON content of a baseline file made from ``current`` (:func:`summarize`'s output)."""
-    return {"suite": suite_name, "n_images": n_images, "seed": seed,
+def baseline_payload(suite_name: str, n_images: int, seed: int, current: dict[str, dict[str, float]],
+                     reference_s: float) -> dict[str, Any]:
+    """The JSON content of a baseline file made from ``current`` (:func:`summarize`'s output)
+    and the reference workload's time measured in the same run."""
+    return {"suite": suite_name, "n_images": n_images, "seed": seed, "reference_s": reference_s,
             "made_by": "inpaintbench check --update", "tolerances": TOLERANCES, "results": current}
 
 
-def read_baseline(baseline_path: Path) -> dict[str, dict[str, float]]:
-    """The ``results`` of a committed baseline file; :class:`InputError` when there is none."""
+def read_baseline(baseline_path: Path) -> tuple[dict[str, dict[str, float]], float | None]:
+    """The ``results`` of a committed baseline file and its reference workload time (None in
+    baselines made before it was recorded); :class:`InputError` when there is no file."""
     if not baseline_path.is_file():
         raise InputError(f"no quality baseline at {baseline_path}; create it with `inpaintbench check --update`")
-    return json.loads(baseline_path.read_text(encoding="utf-8"))["results"]
+    payload = json.loads(baseline_path.read_text(encoding="utf-8"))
+    return payload["results"], payload.get("reference_s")

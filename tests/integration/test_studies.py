@@ -109,6 +109,59 @@ def test_check_cli_fails_on_a_deliberately_worsened_method(tmp_path, capsys, lpi
                  "--set", "pde-heat.solver=iterative", "--set", "pde-heat.iterations=1",
                  "--set", "pde-heat.multiscale=false"]) == 1
     out = capsys.readouterr().out
-    assert "REGRESSION" in out and "pde-heat | narrow" in out
-    telea_rows = [line for line in out.splitlines() if "telea | narrow" in line]
+    assert "REGRESSION" in out and "pde-heat · narrow" in out
+    telea_rows = [line for line in out.splitlines() if "telea · narrow" in line]
     assert telea_rows and not any("REGRESSION" in line for line in telea_rows)
+
+
+def test_time_rows_are_relative_to_the_reference_workload():
+    """A machine three times busier slows the reference as much as the methods: no failure; a
+    method twice as slow on an unchanged machine fails; the table keeps one column per cell."""
+    busy = compare(_summary(time_s=0.03), _summary(time_s=0.01), speed=3.0)
+    assert not busy.failed and busy.table.iloc[-1]["change"] == "×1.00"
+    slowed = compare(_summary(time_s=0.02), _summary(time_s=0.01), speed=1.0)
+    assert slowed.failed and slowed.slow == {"m | k"}
+    assert compare(_summary(time_s=0.06), _summary(time_s=0.01), speed=3.0).failed  # x2 beyond the busy x3
+    header = slowed.table.to_markdown(index=False).splitlines()[0]
+    assert header.count("|") == len(slowed.table.columns) + 1 and "method · mask" in header
+
+
+def test_the_gate_confirms_a_slowdown_and_fails_a_method_made_twice_as_slow(tmp_path, monkeypatch):
+    """End to end on a synthetic method: a baseline made with it at full speed, then the same
+    method made twice as slow (a sleep) fails; the fast one passes on the same machine."""
+    import json
+    import time
+
+    from inpaintbench.api import Method
+    from inpaintbench.cli.check import run_check
+    from inpaintbench.core.registry import Entry, Registry
+    from inpaintbench.harness.suite import Suite
+    import inpaintbench.harness.runner as runner_module
+
+    class Sleeper(Method):
+        def __init__(self, seconds: float = 0.004):
+            super().__init__()
+            self.seconds = seconds
+
+        def inpaint(self, image, mask, *, rng):
+            time.sleep(self.seconds * image.shape[0])
+            return image
+
+    registry = Registry("method", [Entry("sleeper", Sleeper)])
+    monkeypatch.setattr(runner_module, "method_registry", lambda: registry)
+    monkeypatch.setattr("inpaintbench.harness.executors.method_registry", lambda: registry, raising=False)
+
+    def suite(seconds):
+        return Suite.from_dict("gate", {"datasets": ["mnist-sample"], "masks": ["box"],
+                                        "methods": [{"name": "sleeper", "label": "sleeper", "seconds": seconds}],
+                                        "run": {"n_images": 4, "batch_size": 4, "n_examples": 0}})
+
+    baseline = tmp_path / "baseline.json"
+    run_check(suite(0.004), baseline, update=True)
+    payload = json.loads(baseline.read_text())
+    assert payload["reference_s"] > 0 and "sleeper | box" in payload["results"]
+    payload["results"]["sleeper | box"]["time_s"] = 0.004  # the baseline of the fast method, exactly
+    baseline.write_text(json.dumps(payload))
+    assert not run_check(suite(0.004), baseline).failed
+    slowed = run_check(suite(0.008 * 1.2), baseline)
+    assert slowed.failed and slowed.slow == {"sleeper | box"}
