@@ -224,7 +224,8 @@ def test_first_iterations_step_by_step_equal_the_scripts(monkeypatch, tiny_prior
         pred = predict_x0(x, method.prior.denoiser(x, torch.full((2,), t)), a, clip_denoised=True)
         x, _ = strategy.after_step(x, strategy.update_x0(x, pred, step), None, step)
     # the script's state after three iterations, from a shortened replay with the same draws
-    three, _ = official_three(monkeypatch, kit.diffusers_model(tiny_prior[0]), y_black, mask, draws)
+    three = official_state(monkeypatch, kit.diffusers_model(tiny_prior[0]), y_black, mask, draws, 3, iter_num=10,
+                           zeta=0.4, eta=0.7, lambda_=3.0)
     diff = float((x - three).abs().max())
     print(f"DiffPIR three iterations vs the script's lines: max |diff| = {diff:.3g}")
     assert diff <= 1e-5 and official.abs().max() > 0.1
@@ -248,8 +249,8 @@ def test_core_and_official_steps_agree_in_the_middle_of_the_chain(tiny_prior):
     torch.testing.assert_close(steps[0], steps[1], rtol=0, atol=1e-6)
 
 
-def official_three(monkeypatch, model, y, mask, draws):
-    """The script's state after its first three iterations (the replay stopped there)."""
+def official_state(monkeypatch, model, y, mask, draws, k, **options):
+    """The state the script feeds its network at call ``k`` (0: the start), the replay stopped there."""
     class Stop(Exception):
         pass
 
@@ -257,18 +258,35 @@ def official_three(monkeypatch, model, y, mask, draws):
 
     def counting(x, t):
         calls.append(x.clone())
-        if len(calls) == 4:
+        if len(calls) == k + 1:
             raise Stop
         return model(x, t)
 
     with pytest.raises(Stop):
-        official_diffpir(monkeypatch, counting, y, mask, draws[:], iter_num=10, zeta=0.4, eta=0.7, lambda_=3.0)
-    return calls[3], None
+        official_diffpir(monkeypatch, counting, y, mask, draws[:], **options)
+    return calls[k]
+
+
+@pytest.mark.parametrize("noise_level_img", [0.0, 0.1, 0.3])
+def test_official_start_is_y_noised_from_its_own_level(monkeypatch, tiny_prior, noise_level_img):
+    """The script's x_T: y (holes -1) noised from t_y (sigma_bar nearest 2 * noise_level_img) to T - 1."""
+    image, hole, mask, y_black = inputs()
+    draws = draws_for(image.shape, 10)
+    theirs = official_state(monkeypatch, kit.diffusers_model(tiny_prior[0]), y_black, mask, draws, 0, iter_num=10,
+                            noise_level_img=noise_level_img)
+    method = DiffPIR(num_steps=10, sigma_y=2 * noise_level_img, chain="official", prior=tiny_prior)
+    a = method.respacing.alpha_bar(9)
+    step = Step(9, 8, T - 1, a, method.respacing.alpha_bar(8), draws[1], None, 0)
+    ours = method.conditioning(to_model_space(image), hole).before_model(draws[0], step)
+    diff = float((ours - theirs).abs().max())
+    print(f"DiffPIR official start (noise_level_img={noise_level_img}): max |diff| = {diff:.3g}")
+    assert diff <= 1e-6
 
 
 @pytest.mark.parametrize("options", [
     dict(iter_num=10),
     dict(iter_num=12, zeta=0.3, lambda_=7.0),
+    dict(iter_num=10, zeta=0.9, lambda_=7.0, noise_level_img=0.2),
     dict(iter_num=10, zeta=0.5, eta=0.8, noise_level_img=0.05),
     dict(iter_num=9, skip_type="uniform", zeta=0.8),
 ])
