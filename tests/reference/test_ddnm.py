@@ -253,3 +253,24 @@ def test_registered_with_the_catalogue_defaults():
     plus = registry.entry("ddnm-plus").defaults
     assert schedule_nfe(repaint_schedule(plus["num_steps"], plus["travel_length"], plus["travel_repeat"])) == 95
     assert "95 NFE" in registry.entry("ddnm-plus").summary and "100 NFE" in registry.entry("ddnm").summary
+
+
+def test_solver_timesteps_are_the_core_spacing_with_the_priors_precision(tiny_prior):
+    """DDNM's ``i * skip``: on a diffusers prior exactly the core's :class:`Respacing` (same
+    timesteps, same float32 alpha-bar); a :class:`TableRespacing` over guided-diffusion's float64
+    table keeps float64. Non-ascending or out-of-range tables are refused."""
+    from inpaintbench.methods.diffusion.respacing import (Respacing, SpacedRespacing, TableRespacing,
+                                                          beta_schedule, leading_timesteps)
+
+    method = DDNM(num_steps=30, prior=tiny_prior)
+    plain = Respacing(method.prior.schedule, 30)
+    assert method.respacing.kept == leading_timesteps(1000, 30) == [plain.timestep(i) for i in range(30)]
+    for i in (-1, 0, 7, 29):
+        assert torch.equal(method.respacing.alpha_bar(i), plain.alpha_bar(i))
+    spaced = SpacedRespacing(beta_schedule("linear", 1000), 30)
+    table = TableRespacing.like(spaced, leading_timesteps(1000, 30))
+    assert table.alpha_bar(5).dtype == torch.float64 and table.alpha_bar(-1).dtype == torch.float64
+    assert float(table.alpha_bar(5)) == float(spaced.alphas_cumprod64[5 * 33])
+    for bad in ([3, 3, 5], [5, 3], [0, 1000], []):
+        with pytest.raises(InputError, match="strictly ascending"):
+            TableRespacing(plain.schedule, bad)
