@@ -12,6 +12,10 @@ One reverse step ``x_t -> x_{t-1}`` of the loop, with the strategy's three hooks
     x'      = posterior_step(x_t, pred, a_t, a_prev, z)    # the unconditional proposal
     x, tgt  = strategy.after_step(x_t, pred, x', step)     # replacement, ILVR, DPS-style corrections
 
+and a forward jump of a resampling schedule (RePaint's, DDNM's time-travel) is
+``strategy.jump(x, a_from, a_to, noise)`` (default: the forward process,
+:func:`~inpaintbench.methods.diffusion.steps.forward_jump`).
+
 :class:`Step` carries the step's levels (``alpha-bar`` of both ends), its training timestep,
 its draw ``z``, the per-image generators (for any further draw, taken in a fixed order) and
 the number of network calls so far. A strategy with ``needs_grad = True`` gets ``x_t`` with
@@ -42,7 +46,7 @@ import torch
 
 from inpaintbench.core.errors import InputError
 from inpaintbench.methods.diffusion.lowpass import LowPassFilter
-from inpaintbench.methods.diffusion.steps import Prediction, q_sample
+from inpaintbench.methods.diffusion.steps import Prediction, forward_jump, q_sample
 
 __all__ = ["Conditioning", "LowPassRefinement", "Replacement", "ReplacementBeforeCall", "Step"]
 
@@ -104,6 +108,13 @@ class Conditioning:
         imposed (for inspection, :class:`~inpaintbench.methods.diffusion.core.StepRecord`), None
         when nothing was. Default: ``(proposal, None)``."""
         return proposal, None
+
+    def jump(self, x: torch.Tensor, alpha_bar_from: torch.Tensor, alpha_bar_to: torch.Tensor,
+             noise: torch.Tensor) -> torch.Tensor:
+        """The state after one upward move of the schedule (``alpha_bar_to < alpha_bar_from``)
+        with its draw ``noise``. Default: the forward process ``q(x_to | x_from)``
+        (:func:`~inpaintbench.methods.diffusion.steps.forward_jump`; RePaint Alg. 1 line 13)."""
+        return forward_jump(x, alpha_bar_from, alpha_bar_to, noise)
 
 
 @dataclass(eq=False)

@@ -37,7 +37,7 @@ from inpaintbench.methods.diffusion.conditioning import Conditioning, Step
 from inpaintbench.methods.diffusion.denoiser import Denoiser, DenoiserOutput, UNet2DDenoiser
 from inpaintbench.methods.diffusion.respacing import NoiseSchedule, Respacing
 from inpaintbench.methods.diffusion.schedules import repaint_schedule, schedule_nfe
-from inpaintbench.methods.diffusion.steps import forward_jump, posterior_step, predict_x0, q_sample
+from inpaintbench.methods.diffusion.steps import posterior_step, predict_x0, q_sample
 
 # Names callers outside the diffusion family use as ``core.X`` (benchmarks/gpu/check.py).
 __all__ = ["NoiseSchedule", "Respacing", "SampleResult", "StepRecord", "UNet2DDenoiser",
@@ -76,9 +76,10 @@ def sample(denoiser: Denoiser | Callable[[torch.Tensor, torch.Tensor], DenoiserO
            shape: Sequence[int] | None = None, start: torch.Tensor | None = None,
            guidance: Conditioning | None = None, eta: float = 1.0, clip_denoised: bool = True,
            callback: Callable[[StepRecord], None] | None = None) -> SampleResult:
-    """The one sampler loop: walk ``schedule`` with reverse steps (downward moves) and
-    :func:`~inpaintbench.methods.diffusion.steps.forward_jump` (upward moves), calling the
-    conditioning strategy's hooks in every reverse step.
+    """The one sampler loop: walk ``schedule`` with reverse steps (downward moves) and forward
+    jumps (upward moves: the strategy's ``jump``, by default
+    :func:`~inpaintbench.methods.diffusion.steps.forward_jump`), calling the conditioning
+    strategy's hooks in every reverse step.
 
     Args:
         denoiser: ``(x_t, t) -> DenoiserOutput``.
@@ -120,7 +121,7 @@ def sample(denoiser: Denoiser | Callable[[torch.Tensor, torch.Tensor], DenoiserO
     for cur, nxt in zip(schedule[:-1], schedule[1:]):
         a_cur, a_nxt = respacing.alpha_bar(cur, device), respacing.alpha_bar(nxt, device)
         if nxt > cur:
-            x = forward_jump(x, a_cur, a_nxt, rng.randn_like(x))
+            x = strategy.jump(x, a_cur, a_nxt, rng.randn_like(x))
             continue
         z = rng.randn_like(x)  # drawn before the model call: the call draws nothing, so the order is free
         t = respacing.timestep(cur)

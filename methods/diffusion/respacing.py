@@ -5,6 +5,9 @@ sampler stands for.
 * :class:`Respacing`: the core's table, index ``i`` in ``[0, t_T)`` is training timestep
   ``i * (T // t_T)`` (diffusers' ``"leading"`` spacing and its ``RePaintScheduler``), index
   ``-1`` is the clean image ``x_0``;
+* :class:`TableRespacing`: any ascending list of training timesteps (the x0-space solvers'
+  released samplers: DDNM's and DDRM's ``i * (T // t_T)`` on every prior, DiffPIR's
+  ``quad`` / ``uniform`` sequences), over the ``alpha-bar`` table of another respacing;
 * :func:`beta_schedule`, :func:`space_timesteps`, :class:`SpacedRespacing`: guided-diffusion's
   named beta schedules and ``SpacedDiffusion``'s table (``0, 4, ..., 999`` for 250 of 1000
   steps), used for ADM checkpoints so the network sees the training timesteps the official
@@ -23,7 +26,8 @@ import torch
 
 from inpaintbench.core.errors import InputError
 
-__all__ = ["NoiseSchedule", "Respacing", "SpacedRespacing", "beta_schedule", "space_timesteps"]
+__all__ = ["NoiseSchedule", "Respacing", "SpacedRespacing", "TableRespacing", "beta_schedule", "leading_timesteps",
+           "space_timesteps"]
 
 
 @dataclass(frozen=True)
@@ -183,3 +187,52 @@ class SpacedRespacing(Respacing):
         if index < 0:
             return torch.ones((), dtype=torch.float64, device=device)
         return self.alphas_cumprod64[self.kept[index]].to(device)
+
+
+def leading_timesteps(num_train_timesteps: int, num_steps: int) -> list[int]:
+    """``[i * (T // t_T) for i < t_T]``: the core's spacing (:class:`Respacing`), which is also
+    DDNM's (``skip = T // T_sampling``) and DDRM's (``range(0, T, skip)`` when ``t_T`` divides ``T``)."""
+    stride = num_train_timesteps // num_steps
+    return [i * stride for i in range(num_steps)]
+
+
+class TableRespacing(Respacing):
+    """Respaced index ``i`` is training timestep ``timesteps[i]``, a strictly ascending list in
+    ``[0, T)``; ``alpha-bar`` values come from the table of the respacing it is built from
+    (:meth:`like`): float32 for the core's :class:`Respacing`, float64 for guided-diffusion's
+    :class:`SpacedRespacing`, so a solver's own timesteps keep the precision of its prior.
+
+    Args:
+        schedule: the model's :class:`NoiseSchedule`.
+        timesteps: the kept training timesteps, ascending.
+        alphas_cumprod: ``[T]`` table ``alpha_bar`` reads (default: ``schedule.alphas_cumprod``).
+
+    Raises:
+        InputError: ``timesteps`` empty, not strictly ascending or outside ``[0, T)``.
+    """
+
+    def __init__(self, schedule: NoiseSchedule, timesteps: Sequence[int], alphas_cumprod: torch.Tensor | None = None):
+        kept = [int(t) for t in timesteps]
+        total = schedule.num_train_timesteps
+        if not kept or any(b <= a for a, b in zip(kept, kept[1:])) or kept[0] < 0 or kept[-1] >= total:
+            raise InputError(f"timesteps must be strictly ascending in [0, {total}), got {kept[:4]}...{kept[-2:]} "
+                             f"({len(kept)} steps)")
+        super().__init__(schedule, len(kept))
+        self.kept = kept
+        self.table = schedule.alphas_cumprod if alphas_cumprod is None else alphas_cumprod
+
+    @classmethod
+    def like(cls, respacing: Respacing, timesteps: Sequence[int]) -> "TableRespacing":
+        """``timesteps`` over ``respacing``'s prior, with its ``alpha-bar`` precision."""
+        table = getattr(respacing, "alphas_cumprod64", None)
+        return cls(respacing.schedule, timesteps, table)
+
+    def timestep(self, index: int) -> int:
+        """The training timestep of respaced ``index`` (``>= 0``)."""
+        return self.kept[index]
+
+    def alpha_bar(self, index: int, device: torch.device | str = "cpu") -> torch.Tensor:
+        """0-dim ``alpha-bar`` of respaced ``index`` in the table's dtype; 1 for ``index = -1``."""
+        if index < 0:
+            return torch.ones((), dtype=self.table.dtype, device=device)
+        return self.table[self.kept[index]].to(device)

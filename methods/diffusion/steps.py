@@ -20,7 +20,8 @@ import torch
 
 from inpaintbench.methods.diffusion.denoiser import DenoiserOutput
 
-__all__ = ["Prediction", "eps_from_x0", "forward_jump", "posterior_step", "predict_x0", "q_sample", "reverse_step"]
+__all__ = ["Prediction", "eps_from_x0", "forward_jump", "posterior_step", "predict_x0", "q_sample", "renoise_step",
+           "reverse_step"]
 
 
 def q_sample(x0: torch.Tensor, alpha_bar: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
@@ -111,6 +112,26 @@ def posterior_step(x_t: torch.Tensor, pred: Prediction, alpha_bar_t: torch.Tenso
     if not last and eta > 0 and noise is not None:
         x_prev = x_prev + sigma * noise
     return x_prev
+
+
+def renoise_step(x0: torch.Tensor, eps: torch.Tensor, alpha_bar_prev: torch.Tensor, noise: torch.Tensor,
+                 eta: float | torch.Tensor) -> torch.Tensor:
+    """``x_prev = sqrt(a_prev) x0 + sqrt(1 - a_prev) (eta z + sqrt(1 - eta^2) eps)``: DDIM's step
+    (DDIM Eq. 12) with the fresh-noise share ``sigma = eta sqrt(1 - a_prev)`` instead of
+    :func:`posterior_step`'s ``eta sqrt(beta~_t)``. It is the step of the x0-space solvers'
+    released code: DDNM's ``c1 = sqrt(1 - a_next) eta, c2 = sqrt(1 - a_next) sqrt(1 - eta^2)``,
+    DDRM's update of the unmeasured coordinates (``eta_c``), DiffPIR's with ``eta = sqrt(zeta)``.
+
+    Args:
+        x0, eps: ``[B, C, H, W]`` model space, the (corrected) clean estimate and the noise
+            direction.
+        alpha_bar_prev: 0-dim ``alpha-bar`` of the level stepped to (1: ``x_prev = x0``).
+        noise: ``z ~ N(0, I)`` shaped like ``x0``.
+        eta: in ``[0, 1]`` (a float or a tensor broadcastable to ``x0``).
+    """
+    a_prev = alpha_bar_prev
+    rest = (1 - eta**2) ** 0.5 if not torch.is_tensor(eta) else (1 - eta**2).clamp_min(0).sqrt()
+    return a_prev.sqrt() * x0 + (1 - a_prev).sqrt() * (eta * noise + rest * eps)
 
 
 def reverse_step(x_t: torch.Tensor, out: DenoiserOutput, alpha_bar_t: torch.Tensor,
