@@ -132,7 +132,7 @@ def test_the_gate_confirms_a_slowdown_and_fails_a_method_made_twice_as_slow(tmp_
     import json
     import time
 
-    from inpaintbench.api import Method
+    from inpaintbench.core.method import Method
     from inpaintbench.cli.check import run_check
     from inpaintbench.core.registry import Entry, Registry
     from inpaintbench.harness.suite import Suite
