@@ -23,7 +23,10 @@ Bernoulli(0.5) mask: ``F.dropout(0.5 * ones, training=True)`` is active in the a
 mode too. Here every draw goes through callables (``noise_fn`` for the noise, ``keep_fn`` for
 those 0/1 maps) so the method can take them from each sample's own generator; without
 ``keep_fn`` the maps are drawn exactly as the authors' code draws them (torch's global
-generator, in the memory order of the features), which the equality test replays.
+generator), which the equality test replays. The authors' dropout fills its map in the memory
+order of the features, and the first stage's 16x16 tokens are a transposed view whose layout
+torch picks by batch size; ``keep_fn`` maps are drawn in the order the authors' batch-1 run
+(``generate_image.py``) uses, whatever the batch, so a sample's draws do not depend on its batch.
 
 One deviation that changes nothing: the shifted-window attention mask is recomputed from the
 feature size on every call (the official forward compares ``input_resolution``, a list, to the
@@ -55,9 +58,8 @@ from inpaintbench.methods.gan.stylegan_ops import (
 
 #: ``noise_fn(*shape) -> [B, *shape]``: per-sample standard normal draws (e.g. ``SampleRNG.randn``).
 DrawFn = Callable[..., torch.Tensor]
-#: ``keep_fn(like [B, ...]) -> [B, ...]``: per-sample 0/1 maps (probability 1/2 each) shaped like
-#: ``like``, each sample's drawn in the memory order of ``like`` (as dropout draws them).
-KeepFn = Callable[[torch.Tensor], torch.Tensor]
+#: ``keep_fn(*shape) -> [B, *shape]``: per-sample 0/1 maps, each entry 1 with probability 1/2.
+KeepFn = Callable[..., torch.Tensor]
 
 #: The resolutions the authors released (Places2 / FFHQ / CelebA-HQ at 512, CelebA-HQ at 256).
 MAT_RESOLUTIONS = (256, 512)
@@ -558,7 +560,12 @@ class FirstStage(nn.Module):
             else:
                 x, x_size, mask = block(x, x_size, None)
                 # At 16x16: half the tokens (drawn) are replaced by a learned map of w.
-                keep = keep_fn(x).to(x) if keep_fn is not None else _official_keep(x)
+                if keep_fn is None:
+                    keep = _official_keep(x)
+                else:
+                    # Drawn as [C, N] and transposed: the memory order of the tokens at batch 1,
+                    # the order in which the authors' dropout fills its map (generate_image.py).
+                    keep = keep_fn(x.shape[2], x.shape[1]).to(x).transpose(1, 2)
                 w_feat = self.ws_style(ws[:, -1])
                 add_n = self.to_square(w_feat).unsqueeze(1)
                 add_n = F.interpolate(add_n, size=x.size(1), mode="linear", align_corners=False).squeeze(1).unsqueeze(-1)
@@ -714,7 +721,7 @@ class SynthesisNet(nn.Module):
         e_features = self.enc(x)
         fea_16 = e_features[4]
         # As in the first stage: half the 16x16 features (drawn) replaced by a map of w.
-        keep = keep_fn(fea_16).to(fea_16) if keep_fn is not None else _official_keep(fea_16)
+        keep = keep_fn(*fea_16.shape[1:]).to(fea_16) if keep_fn is not None else _official_keep(fea_16)
         add_n = self.to_square(ws[:, 0]).view(-1, 16, 16).unsqueeze(1)
         add_n = F.interpolate(add_n, size=fea_16.size()[-2:], mode="bilinear", align_corners=False)
         fea_16 = fea_16 * keep + add_n * (1 - keep)
