@@ -202,7 +202,7 @@ def test_state_dict_keys_and_shapes_equal_the_official_generator(official):
 def test_output_equals_the_official_generator_with_replayed_draws(official, resolution):
     """``noise_mode='const'`` (``generate_image.py`` at 512) and ``'random'`` with truncation,
     both stages; the official forward draws its dropout maps and noise from torch's global
-    generator, replayed here by seeding it before each network. Measured on CPU (torch 2.9):
+    generator, replayed here by seeding it before each network. Measured on CPU (torch 2.14):
     max |suite - official| = 0.0 at 256 and at 512, both modes."""
     state = _random_state(resolution, seed=resolution)
     theirs = _official_generator(official, resolution, state)
