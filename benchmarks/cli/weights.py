@@ -110,14 +110,16 @@ CHECKPOINTS: tuple[Checkpoint, ...] = (
     Checkpoint("comodgan-256-ffhq", "comodgan_256_ffhq.pt", ("comodgan",), "comodgan:256", "https://drive.google.com/drive/folders/1VATyNQQJW2VpuHND02bc-3_4ukJMHQ44",
                'method options checkpoint = "PATH/comodgan_256_ffhq.pt", resolution = 256 (or $INPAINTBENCH_COMODGAN)',
                note="CoModGAN generator (the MI-GAN authors' PyTorch port), FFHQ 256x256; a plain state dict"),
-    Checkpoint("mat-places512", "Places_512_FullData.pkl", (), "mat", "https://mycuhk-my.sharepoint.com/:f:/g/personal/1155137927_link_cuhk_edu_hk/EuY30ziF-G5BvwziuHNFzDkBVC6KBPRg69kCeHIu-BXORA?e=7OwJyE",
-               "not usable yet: the suite reads the pickle's tensors (methods/gan/stylegan_pickle.py) but has no MAT generator",
-               note="MAT (StyleGAN2-ADA persistent pickle that embeds and runs its own source when unpickled the usual way)",
-               supported=False),
-    Checkpoint("mat-celebahq", "CelebA-HQ.pkl", (), "mat", "https://mycuhk-my.sharepoint.com/:f:/g/personal/1155137927_link_cuhk_edu_hk/EuY30ziF-G5BvwziuHNFzDkBVC6KBPRg69kCeHIu-BXORA?e=7OwJyE",
-               "not usable yet: the suite reads the pickle's tensors (methods/gan/stylegan_pickle.py) but has no MAT generator",
-               note="MAT (StyleGAN2-ADA persistent pickle that embeds and runs its own source when unpickled the usual way)",
-               supported=False),
+    Checkpoint("mat-places512", "Places_512_FullData.pkl", ("mat",), "mat:512", "https://mycuhk-my.sharepoint.com/:f:/g/personal/1155137927_link_cuhk_edu_hk/EuY30ziF-G5BvwziuHNFzDkBVC6KBPRg69kCeHIu-BXORA?e=7OwJyE",
+               'method options checkpoint = "PATH/Places_512_FullData.pkl", resolution = 512 (or $INPAINTBENCH_MAT)',
+               note="MAT generator, Places2 512x512, trained on the full 8M Places images (the README's "
+                    "June 2022 model); a StyleGAN2-ADA persistent pickle that embeds and runs its own source "
+                    "when unpickled the usual way: the suite reads only the tensors of its G_ema"),
+    Checkpoint("mat-celebahq", "CelebA-HQ.pkl", ("mat",), "mat:512", "https://mycuhk-my.sharepoint.com/:f:/g/personal/1155137927_link_cuhk_edu_hk/EuY30ziF-G5BvwziuHNFzDkBVC6KBPRg69kCeHIu-BXORA?e=7OwJyE",
+               'method options checkpoint = "PATH/CelebA-HQ.pkl", resolution = 512 (or $INPAINTBENCH_MAT)',
+               note="MAT generator, CelebA-HQ 512x512 (retrained by the authors, README); the same folder "
+                    "holds the CelebA-HQ-256 model (resolution = 256); FFHQ-512 is linked from the README news "
+                    "(resolution = 512); a persistent pickle read as data like mat-places512"),
 )
 
 

@@ -1,5 +1,4 @@
-"""The GAN family as suite methods: ``mi-gan`` and ``comodgan`` (MAT: its pickle reader is in
-:mod:`stylegan_pickle`; its generator is not written yet).
+"""The GAN family as suite methods: ``mi-gan``, ``comodgan`` and ``mat``.
 
 Each method loads the authors' released weights into the suite's own generator (nothing in a
 weights file runs), converts the suite's convention at its edge (images in ``[0, 1]``, bool
@@ -16,6 +15,7 @@ layers): an image must be exactly ``resolution x resolution``.
 from __future__ import annotations
 
 import os
+import zipfile
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -28,13 +28,18 @@ from inpaintbench.core.seeding import SampleRNG
 from inpaintbench.core.images import apply_mask, check_image_batch, check_mask_batch
 from inpaintbench.methods.gan.comodgan_network import CoModGANGenerator
 from inpaintbench.methods.gan.loaders import is_torchscript, load_strict, read_tensors
+from inpaintbench.methods.gan.mat_network import Generator as MATGenerator
 from inpaintbench.methods.gan.migan_network import MIGANGenerator
+from inpaintbench.methods.gan.stylegan_pickle import read_stylegan_pickle
 
 MIGAN_ENV = "INPAINTBENCH_MI_GAN"
 COMODGAN_ENV = "INPAINTBENCH_COMODGAN"
+MAT_ENV = "INPAINTBENCH_MAT"
 
 _MIGAN_DRIVE = "https://drive.google.com/drive/folders/1xNtvN2lto0p5yFKOEEg9RioMjGrYM74w"
 _COMODGAN_DRIVE = "https://drive.google.com/drive/folders/1VATyNQQJW2VpuHND02bc-3_4ukJMHQ44"
+_MAT_ONEDRIVE = ("https://mycuhk-my.sharepoint.com/:f:/g/personal/1155137927_link_cuhk_edu_hk/"
+                 "EuY30ziF-G5BvwziuHNFzDkBVC6KBPRg69kCeHIu-BXORA?e=7OwJyE")
 
 
 class GanInpainter(Method):
@@ -65,7 +70,7 @@ class GanInpainter(Method):
         self._refuse_torchscript(path, allow_torchscript)
         self.loaded_files = [str(path)]
         net = self._build_network(resolution)
-        self.network = load_strict(net, self._network_tensors(read_tensors(path, allow_torchscript=allow_torchscript), net),
+        self.network = load_strict(net, self._network_tensors(self._read_weights(path, allow_torchscript), net),
                                    path, f"{self.label} generator at {resolution}x{resolution}")
 
     # ---------------------------------------------------------------- metadata and checks
@@ -113,6 +118,11 @@ class GanInpainter(Method):
     def _build_network(self, resolution: int) -> nn.Module:
         raise NotImplementedError
 
+    def _read_weights(self, path: Path, allow_torchscript: bool) -> dict[str, torch.Tensor]:
+        """The tensors of the weights file (nothing in it runs): a state dict, ``.safetensors``
+        or, with ``allow_torchscript``, a TorchScript archive read as tensors."""
+        return read_tensors(path, allow_torchscript=allow_torchscript)
+
     def _network_tensors(self, tensors: dict[str, torch.Tensor], net: nn.Module) -> dict[str, torch.Tensor]:
         # A traced export may wrap the generator in one more module ("model.", "generator."):
         # strip a first component that every key shares when the network's own keys lack it.
@@ -124,6 +134,11 @@ class GanInpainter(Method):
 
     def _forward(self, x: torch.Tensor, rng: SampleRNG) -> torch.Tensor:
         raise NotImplementedError
+
+    def _generate(self, image: torch.Tensor, mask: torch.Tensor, rng: SampleRNG) -> torch.Tensor:
+        """``image [B, 3, R, R]`` in ``[0, 1]`` (holes zero), ``mask`` bool (True = hole) -> the
+        network's output in ``[-1, 1]``; MI-GAN's and CoModGAN's input by default."""
+        return self._forward(self.network_input(image, mask), rng)
 
     def to(self, device: torch.device | str) -> "GanInpainter":
         super().to(device)
@@ -153,7 +168,7 @@ class GanInpainter(Method):
         grey = x.shape[1] == 1
         if grey:
             x = x.expand(-1, 3, -1, -1)
-        out = self._forward(self.network_input(x, m), rng)
+        out = self._generate(x, m, rng)
         out = (out * 0.5 + 0.5).clamp(0.0, 1.0)
         if grey:
             out = out.mean(dim=1, keepdim=True)
@@ -235,3 +250,81 @@ class CoModGAN(GanInpainter):
 
         z = draw(self.network.mapping.z_dim)  # first, as the authors' forward draws z before any noise
         return self.network(x, z, noise_mode=self.noise_mode, noise_fn=draw, truncation_psi=self.truncation_psi)
+
+
+class MAT(GanInpainter):
+    """MAT (Li et al., CVPR 2022, mask-aware transformer) with the authors' weights (``mat``).
+
+    The authors' ``generate_image.py`` at the edge: the image in ``[-1, 1]``, the mask with
+    1 = known, ``G(images_in, masks_in, z, c, truncation_psi, noise_mode)``. Stochastic: the
+    latent ``z``, the two Bernoulli(1/2) bottleneck maps MAT draws at inference (its dropout is
+    always on) and, with ``noise_mode="random"``, every noise image are drawn from the sample's
+    own generator of ``rng`` (in that order, the order of the authors' forward), so a sample's
+    output depends only on its seed.
+
+    Args:
+        checkpoint: the authors' network pickle (``Places_512_FullData.pkl``, ``CelebA-HQ.pkl``,
+            ``FFHQ-512.pkl``, the CelebA-HQ-256 model; its ``G_ema`` tensors are read without
+            running the source it embeds) or a ``.safetensors`` / state dict of the same keys.
+            Default: ``$INPAINTBENCH_MAT``.
+        resolution: 512, or 256 for the CelebA-HQ-256 model; images must be exactly that size.
+        noise_mode: ``"const"`` (the stored noise images), ``"random"`` (per-sample draws) or
+            ``"none"``; default as ``generate_image.py``: ``"const"`` at 512, ``"random"`` at 256
+            (the official ``"none"`` fails with an unbound variable; here it adds no noise).
+        truncation_psi: 1 = no truncation (the authors' default).
+    """
+
+    native_sizes = (256, 512)
+    deterministic = False
+    env_var = MAT_ENV
+    label = "mat"
+    architecture = "MAT generator (networks/mat.py)"
+    sources = (f"Places_512_FullData.pkl / CelebA-HQ.pkl / FFHQ-512.pkl from the MAT authors' OneDrive "
+               f"({_MAT_ONEDRIVE}, linked from https://github.com/fenglinglwb/MAT)")
+
+    def __init__(self, checkpoint: str | None = None, resolution: int = 512, noise_mode: str | None = None,
+                 truncation_psi: float = 1.0):
+        if noise_mode is None:
+            noise_mode = "const" if resolution == 512 else "random"
+        if noise_mode not in ("random", "const", "none"):
+            raise InputError(f"noise_mode must be 'random', 'const' or 'none', got {noise_mode!r}")
+        super().__init__(checkpoint=checkpoint, resolution=resolution, noise_mode=noise_mode,
+                         truncation_psi=truncation_psi)
+        self.noise_mode, self.truncation_psi = noise_mode, float(truncation_psi)
+
+    @classmethod
+    def check_size(cls, height: int, width: int, resolution: int = 512, **_: Any) -> None:
+        """As :meth:`GanInpainter.check_size`, MAT's default resolution being 512."""
+        super().check_size(height, width, resolution=resolution)
+
+    @classmethod
+    def check_available(cls, checkpoint: str | None = None, resolution: int = 512, **_: Any) -> None:
+        """As :meth:`GanInpainter.check_available`, MAT's default resolution being 512."""
+        super().check_available(checkpoint=checkpoint, resolution=resolution)
+
+    def _build_network(self, resolution: int) -> nn.Module:
+        return MATGenerator(z_dim=512, c_dim=0, w_dim=512, img_resolution=resolution, img_channels=3)
+
+    def _read_weights(self, path: Path, allow_torchscript: bool) -> dict[str, torch.Tensor]:
+        # The authors release StyleGAN2-ADA network pickles (not zip archives): the generator's
+        # moving average, which generate_image.py runs, is read as data.
+        if path.suffix != ".safetensors" and not zipfile.is_zipfile(path):
+            return read_stylegan_pickle(path, "G_ema")
+        return read_tensors(path)
+
+    def _generate(self, image: torch.Tensor, mask: torch.Tensor, rng: SampleRNG) -> torch.Tensor:
+        if len(rng) != image.shape[0]:
+            raise InputError(f"batch of {image.shape[0]} images but {len(rng)} per-sample generators")
+        known = (~mask).to(image.dtype)
+
+        def draw(*shape: int) -> torch.Tensor:
+            return rng.randn(*shape).to(image.device)
+
+        def keep(*shape: int) -> torch.Tensor:
+            # The 0/1 maps of MAT's always-on dropout (p = 1/2 on a map of 1/2).
+            return torch.stack([torch.empty(shape, device=rng.device).bernoulli_(0.5, generator=g)
+                                for g in rng.generators]).to(image.device)
+
+        z = draw(self.network.z_dim)  # first, as generate_image.py draws z before the forward
+        return self.network((image * 2.0 - 1.0) * known, known, z, None, truncation_psi=self.truncation_psi,
+                            noise_mode=self.noise_mode, noise_fn=draw, keep_fn=keep)

@@ -162,7 +162,7 @@ def test_paired_migan_folder_with_its_own_masks(tmp_path, shared_data):
     assert all(0.0 < r["hole_fraction"] < 1.0 for r in samples)
 
 
-@pytest.mark.parametrize("suite", ["repaint-celebahq", "lama-celebahq"])
+@pytest.mark.parametrize("suite", ["repaint-celebahq", "lama-celebahq", "gan-places512"])
 def test_paper_suites_stop_with_one_line_naming_what_is_missing(suite, tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["run", "--suite", suite, "--data-root", str(tmp_path / "no-data"), "--out", str(out), "-q"]) == 2
