@@ -38,6 +38,7 @@ import torch
 import torch.nn as nn
 
 from inpaintbench.methods.gan.stylegan_ops import (
+    broadcast_truncated,
     conv2d_resample,
     lrelu_agc,
     modulated_conv2d,
@@ -185,13 +186,7 @@ class Mapping(nn.Module):
         x = normalize_2nd_moment(z.float())
         for i in range(self.num_layers):
             x = getattr(self, f"fc{i}")(x)
-        x = x.unsqueeze(1).repeat(1, self.num_ws, 1)
-        if truncation_psi != 1:
-            if truncation_cutoff is None:
-                x = self.w_avg.lerp(x, truncation_psi)
-            else:
-                x[:, :truncation_cutoff] = self.w_avg.lerp(x[:, :truncation_cutoff], truncation_psi)
-        return x
+        return broadcast_truncated(x, self.num_ws, self.w_avg, truncation_psi, truncation_cutoff)
 
 
 class EncoderBlock(nn.Module):

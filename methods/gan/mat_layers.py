@@ -19,6 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from inpaintbench.methods.gan.stylegan_ops import (
+    broadcast_truncated,
     bias_act,
     conv2d_resample,
     modulated_conv2d,
@@ -236,13 +237,7 @@ class MappingNet(nn.Module):
             x = torch.cat([x, y], dim=1) if x is not None else y
         for idx in range(self.num_layers):
             x = getattr(self, f"fc{idx}")(x)
-        x = x.unsqueeze(1).repeat([1, self.num_ws, 1])
-        if truncation_psi != 1:
-            if truncation_cutoff is None:
-                x = self.w_avg.lerp(x, truncation_psi)
-            else:
-                x[:, :truncation_cutoff] = self.w_avg.lerp(x[:, :truncation_cutoff], truncation_psi)
-        return x
+        return broadcast_truncated(x, self.num_ws, self.w_avg, truncation_psi, truncation_cutoff)
 
 
 # ---------------------------------------------------------------------------------- transformer

@@ -253,3 +253,17 @@ def lrelu_agc(x: torch.Tensor, gain: float = 1.0, *, alpha: float = 0.2, base_ga
     if clamp is not None:
         x = x.clamp(-clamp * gain, clamp * gain)
     return x
+
+
+def broadcast_truncated(w: torch.Tensor, num_ws: int, w_avg: torch.Tensor, truncation_psi: float = 1.0,
+                        truncation_cutoff: int | None = None) -> torch.Tensor:
+    """A mapping network's output ``w`` ``[B, w_dim]`` repeated to ``[B, num_ws, w_dim]``, then
+    pulled towards ``w_avg`` by ``truncation_psi`` (all layers, or the first ``truncation_cutoff``):
+    StyleGAN2's truncation trick, as the official mapping networks apply it."""
+    x = w.unsqueeze(1).repeat([1, num_ws, 1])
+    if truncation_psi != 1:
+        if truncation_cutoff is None:
+            x = w_avg.lerp(x, truncation_psi)
+        else:
+            x[:, :truncation_cutoff] = w_avg.lerp(x[:, :truncation_cutoff], truncation_psi)
+    return x
