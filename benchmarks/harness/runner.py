@@ -152,6 +152,27 @@ def check_condition(spec: Spec, condition: Condition, images: torch.Tensor, ids:
 
 
 
+def check_sizes(methods: dict[str, Method], sizes: dict[str, tuple[int, int]]) -> None:
+    """Ask every method that declares size rules (a ``check_size(height, width, **config)``, e.g.
+    the GAN inpainters trained at one resolution) whether it takes each dataset's images.
+
+    Args:
+        methods: built methods by label; sizes: ``(height, width)`` by dataset label.
+
+    Raises:
+        InputError: one line naming the method, the dataset and the size to pass.
+    """
+    for label, method in methods.items():
+        fits = getattr(method, "check_size", None)
+        if not callable(fits):
+            continue
+        for dataset, (height, width) in sizes.items():
+            try:
+                fits(height, width, **method.config)
+            except InputError as err:
+                raise InputError(f"method {label!r} on dataset {dataset!r}: {err}") from None
+
+
 @dataclass
 class Plan:
     """A checked, planned run: the units, and what building it learned.
@@ -244,6 +265,7 @@ def plan_suite(suite: Suite, out_dir: str | Path, *, lpips_weights: str | None =
         if task_name not in method.tasks:
             raise InputError(f"method {label!r} solves {list(method.tasks)}, not the suite's task {task_name!r}; "
                              "remove it from the suite or pick a suite of its task")
+    check_sizes(methods, {spec.label: tuple(views[spec.label].shape[-2:]) for spec in suite.datasets})
     lpips_metric, lpips_note = build_lpips(suite.lpips_net, lpips_weights, build_device)
     applied = {label: suite.acceleration.apply(method, device) for label, method in methods.items()}
     identities = {spec.label: accelerated_identity(spec.name, methods[spec.label], applied[spec.label])
