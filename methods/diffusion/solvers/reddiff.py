@@ -104,7 +104,7 @@ class REDDiffStrategy(Conditioning):
 
     def before_model(self, x_t, step):
         """``x_t = q_sample(mu + sigma_x0 n0, a_t, z)`` (``n0`` drawn after ``z`` when ``sigma_x0 > 0``)."""
-        x0 = self.mu.detach()
+        x0 = self.mu.detach().clone()  # Adam updates mu in place: keep this step's x0 apart
         if self.sigma_x0 > 0:
             x0 = x0 + self.sigma_x0 * step.rng.randn_like(x0)
         self.x0 = x0
