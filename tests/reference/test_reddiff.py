@@ -55,8 +55,8 @@ def official_draws(ours: list[torch.Tensor], steps: int, sigma_x0: float) -> lis
 
 
 def official(monkeypatch, network, betas, ts, x_model, hole, draws, **algo):
-    """``(x0_pred, mu)`` of the authors' ``REDDIFF.sample`` on ``ts`` with ``draws`` replayed
-    (``in2``: ``H x`` is the masked image at full size, as our operator)."""
+    """``(x0_pred, mu, last gradient of mu)`` of the authors' ``REDDIFF.sample`` on ``ts`` with
+    ``draws`` replayed (``in2``: ``H x`` is the masked image at full size, as our operator)."""
     with oracle.installed(), monkeypatch.context() as patch:
         (reddiff,) = oracle.load("algos.reddiff")
         cfg = oracle.config("reddiff", deg="in2", **algo)
@@ -67,17 +67,18 @@ def official(monkeypatch, network, betas, ts, x_model, hole, draws, **algo):
         x0, mu = reddiff.REDDIFF(oracle.guidance_model(network, betas, cfg), cfg).sample(
             x_model, None, ts, y_0=H.H(x_model))
         assert not left
-    return x0.detach(), mu.detach()
+    return x0.detach(), mu.detach(), mu.grad.detach()
 
 
 def ours(method, image, hole, schedule=None, seed=0):
-    """``(output x0 in model space, final mu, draws)`` of our RED-diff on ``schedule`` (default: the method's)."""
+    """``(output x0 in model space, final mu, draws, last gradient of mu)`` of our RED-diff on
+    ``schedule`` (default: the method's)."""
     recorder = oracle.RecordingRNG(oracle.rng(image.shape[0], seed))
     y = (image * 2 - 1).masked_fill(hole, 0.0)
     strategy = method.make_strategy(y, hole)
     result = sample(method.prior.denoiser, method.respacing, schedule or method.schedule, recorder,
                     guidance=strategy, start=y, eta=method.eta, clip_denoised=method.clip_denoised)
-    return result.sample, strategy.mu.detach(), recorder.draws
+    return result.sample, strategy.mu.detach(), recorder.draws, strategy.mu.grad.detach()
 
 
 CASES = [
@@ -90,19 +91,22 @@ CASES = [
 
 
 @pytest.mark.parametrize("options", CASES)
-def test_one_step_equals_official(monkeypatch, pair, options):
-    """One level (respaced index 6, training step 60) straight to x_0: the same x_t, loss,
-    SNR weight and Adam update of ``mu`` as the code's first iteration."""
+def test_first_steps_equal_official(monkeypatch, pair, options):
+    """Two levels (training steps 60 and 30): the same x_t, loss gradient, SNR weight and Adam
+    updates of ``mu`` as the code's first two iterations (the first has a zero observation
+    residual, ``mu_0 = A^+ y``: the second is the first step that exercises the whole loss)."""
     unet, scheduler = pair
     method = REDDiff(num_steps=10, prior=(unet, scheduler), **options)
     image, hole = images(1)
-    x0, mu, draws = ours(method, image, hole, schedule=[6, -1])
+    x0, mu, draws, grad = ours(method, image, hole, schedule=[6, 3, -1])
     sigma_x0 = options.get("sigma_x0", 0.0)
-    ref_x0, ref_mu = official(monkeypatch, lambda x, t: unet(x, t).sample, scheduler.betas, [60], image * 2 - 1,
-                              hole, official_draws(draws, 1, sigma_x0), **options)
+    ref_x0, ref_mu, ref_grad = official(monkeypatch, lambda x, t: unet(x, t).sample, scheduler.betas, [30, 60],
+                                        image * 2 - 1, hole, official_draws(draws, 2, sigma_x0), **options)
     assert float((mu - (image * 2 - 1).masked_fill(hole, 0.0)).abs().max()) > 1e-3  # mu moved
     assert float((x0 - ref_x0).abs().max()) <= 1e-6
     assert float((mu - ref_mu).abs().max()) <= 1e-6, float((mu - ref_mu).abs().max())
+    # Adam's first update is lr * sign(grad): the gradient itself (the loss) is compared too
+    torch.testing.assert_close(grad, ref_grad, atol=1e-9, rtol=1e-5)
 
 
 @pytest.mark.parametrize("options", CASES[:3])
@@ -112,8 +116,8 @@ def test_whole_chain_equals_official(monkeypatch, pair, options):
     unet, scheduler = pair
     method = REDDiff(num_steps=20, prior=(unet, scheduler), **options)
     image, hole = images(1, seed=1)
-    x0, mu, draws = ours(method, image, hole)
-    ref_x0, ref_mu = official(monkeypatch, lambda x, t: unet(x, t).sample, scheduler.betas,
+    x0, mu, draws, _ = ours(method, image, hole)
+    ref_x0, ref_mu, _ = official(monkeypatch, lambda x, t: unet(x, t).sample, scheduler.betas,
                               list(range(0, T, T // 20)), image * 2 - 1, hole,
                               official_draws(draws, 20, options.get("sigma_x0", 0.0)), **options)
     assert float((x0 - ref_x0).abs().max()) <= 1e-5, float((x0 - ref_x0).abs().max())
@@ -124,7 +128,7 @@ def test_the_method_output_is_the_chain_pasted(pair):
     unet, scheduler = pair
     method = REDDiff(num_steps=10, prior=(unet, scheduler))
     image, hole = images(2, seed=3)
-    x0, _, _ = ours(method, image, hole)
+    x0, _, _, _ = ours(method, image, hole)
     result = method.inpaint(image.masked_fill(hole, 0.0), hole, rng=oracle.rng(2))
     assert result.stats == {"nfe": 10.0, "vjp": 0.0}
     expected = torch.where(hole, ((x0 + 1) / 2).clamp(0, 1), image)
@@ -153,9 +157,9 @@ def test_adm_checkpoint_chain_equals_official(monkeypatch, tiny_adm):
     pt, args = tiny_adm
     method = REDDiff(num_steps=8, model=pt, adm=args, lr=0.2)
     image, hole = images(1, seed=4, size=16)
-    x0, mu, draws = ours(method, image, hole)
+    x0, mu, draws, _ = ours(method, image, hole)
     net = method.prior.denoiser.unet
-    ref_x0, ref_mu = official(monkeypatch, lambda x, t: net(x, t), method.prior.betas64.float(),
+    ref_x0, ref_mu, _ = official(monkeypatch, lambda x, t: net(x, t), method.prior.betas64.float(),
                               list(method.respacing.kept), image * 2 - 1, hole, official_draws(draws, 8, 0.0), lr=0.2)
     assert float((x0 - ref_x0).abs().max()) <= 1e-5, float((x0 - ref_x0).abs().max())
     assert float((mu - ref_mu).abs().max()) <= 1e-5
@@ -170,15 +174,15 @@ def test_per_image_means_make_a_batch_equal_its_single_images(monkeypatch, pair)
     options = dict(lr=0.1, grad_term_weight=1e-3, obs_weight=1e-3)
     method = REDDiff(num_steps=10, prior=(unet, scheduler), **options)
     image, hole = images(3, seed=5)
-    batched, _, draws = ours(method, image, hole)
+    batched, _, draws, _ = ours(method, image, hole)
     ts = list(range(0, T, T // 10))
     network = lambda x, t: unet(x, t).sample  # noqa: E731
-    ref_batched, _ = official(monkeypatch, network, scheduler.betas, ts, image * 2 - 1, hole,
+    ref_batched, _, _ = official(monkeypatch, network, scheduler.betas, ts, image * 2 - 1, hole,
                               official_draws(draws, 10, 0.0), **options)
     ours_gap, official_gap = 0.0, 0.0
     for i in range(3):
-        single, _, single_draws = ours(method, image[i:i + 1], hole[i:i + 1], seed=i)
-        ref_single, _ = official(monkeypatch, network, scheduler.betas, ts, image[i:i + 1] * 2 - 1, hole[i:i + 1],
+        single, _, single_draws, _ = ours(method, image[i:i + 1], hole[i:i + 1], seed=i)
+        ref_single, _, _ = official(monkeypatch, network, scheduler.betas, ts, image[i:i + 1] * 2 - 1, hole[i:i + 1],
                                  official_draws(single_draws, 10, 0.0), **options)
         assert float((single - ref_single).abs().max()) <= 1e-5
         ours_gap = max(ours_gap, float((batched[i:i + 1] - single).abs().max()))
