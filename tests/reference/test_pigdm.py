@@ -83,7 +83,7 @@ def test_whole_chain_equals_official(monkeypatch, pair, options):
     method = PiGDM(num_steps=10, prior=(unet, scheduler), **options)
     image, hole = images(2)
     states, draws = ours_chain(method, image, hole)
-    algo = {"eta": options["eta"], "awd": options["awd"], "grad_term_weight": options.get("grad_term_weight", 1.0)}
+    algo = {"eta": options["eta"], "awd": options["awd"], "grad_term_weight": method.weight}
     ts = list(range(0, T, T // 10))
     kind = "in2" if options.get("known_x0") else "inp"
     ref = official_chain(monkeypatch, lambda x, t: unet(x, t).sample, scheduler.betas, ts, image * 2 - 1, hole,
@@ -136,7 +136,8 @@ def test_adm_checkpoint_chain_equals_official(monkeypatch, tiny_adm):
     net = method.prior.denoiser.unet
     ts = list(method.respacing.kept)
     betas = method.prior.betas64.float()
-    ref = official_chain(monkeypatch, lambda x, t: net(x, t), betas, ts, image * 2 - 1, hole, draws, eta=1.0)
+    ref = official_chain(monkeypatch, lambda x, t: net(x, t), betas, ts, image * 2 - 1, hole, draws, eta=1.0,
+                         grad_term_weight=method.weight)
     ref_states = list(reversed(ref))[1:]
     worst = max(float((a - b).abs().max() / b.abs().max().clamp_min(1)) for a, b in zip(states, ref_states))
     assert worst <= 1e-5, worst

@@ -101,7 +101,7 @@ def test_first_steps_equal_official(monkeypatch, pair, options):
     x0, mu, draws, grad = ours(method, image, hole, schedule=[6, 3, -1])
     sigma_x0 = options.get("sigma_x0", 0.0)
     ref_x0, ref_mu, ref_grad = official(monkeypatch, lambda x, t: unet(x, t).sample, scheduler.betas, [30, 60],
-                                        image * 2 - 1, hole, official_draws(draws, 2, sigma_x0), **options)
+                                        image * 2 - 1, hole, official_draws(draws, 2, sigma_x0), **method.options)
     assert float((mu - (image * 2 - 1).masked_fill(hole, 0.0)).abs().max()) > 1e-3  # mu moved
     assert float((x0 - ref_x0).abs().max()) <= 1e-6
     assert float((mu - ref_mu).abs().max()) <= 1e-6, float((mu - ref_mu).abs().max())
@@ -119,7 +119,7 @@ def test_whole_chain_equals_official(monkeypatch, pair, options):
     x0, mu, draws, _ = ours(method, image, hole)
     ref_x0, ref_mu, _ = official(monkeypatch, lambda x, t: unet(x, t).sample, scheduler.betas,
                               list(range(0, T, T // 20)), image * 2 - 1, hole,
-                              official_draws(draws, 20, options.get("sigma_x0", 0.0)), **options)
+                              official_draws(draws, 20, options.get("sigma_x0", 0.0)), **method.options)
     assert float((x0 - ref_x0).abs().max()) <= 1e-5, float((x0 - ref_x0).abs().max())
     assert float((mu - ref_mu).abs().max()) <= 1e-5
 
@@ -178,12 +178,12 @@ def test_per_image_means_make_a_batch_equal_its_single_images(monkeypatch, pair)
     ts = list(range(0, T, T // 10))
     network = lambda x, t: unet(x, t).sample  # noqa: E731
     ref_batched, _, _ = official(monkeypatch, network, scheduler.betas, ts, image * 2 - 1, hole,
-                              official_draws(draws, 10, 0.0), **options)
+                              official_draws(draws, 10, 0.0), **method.options)
     ours_gap, official_gap = 0.0, 0.0
     for i in range(3):
         single, _, single_draws, _ = ours(method, image[i:i + 1], hole[i:i + 1], seed=i)
         ref_single, _, _ = official(monkeypatch, network, scheduler.betas, ts, image[i:i + 1] * 2 - 1, hole[i:i + 1],
-                                 official_draws(single_draws, 10, 0.0), **options)
+                                 official_draws(single_draws, 10, 0.0), **method.options)
         assert float((single - ref_single).abs().max()) <= 1e-5
         ours_gap = max(ours_gap, float((batched[i:i + 1] - single).abs().max()))
         official_gap = max(official_gap, float((ref_batched[i:i + 1] - ref_single).abs().max()))

@@ -92,7 +92,9 @@ class DPS(MeasurementSolver):
     Args:
         num_steps: respaced reverse steps (NFE per image; the paper uses 1000).
         zeta: step size on ``grad ||y - A x0_hat||`` in model space, > 0 (the official code's
-            ``scale``; 0.5 in its inpainting config at 1000 steps; fewer steps need larger).
+            ``scale``; 0.5 in its inpainting config at 1000 steps). Fewer steps need a larger
+            one, about ``20 / sqrt(num_steps)``: default 2, the best of 1, 2, 4 at 100 steps on
+            16 MNIST digits and 8 CelebA-32 faces (medium strokes, hole MSE); 4 was best at 25.
         eta: DDIM eta of the proposal, in ``[0, 1]``; 1 (the paper) is DDPM's ancestral step.
         init: ``"noise"`` (the paper) or ``"pinv"`` (``A^+ y`` noised to the first level, as
             RED-diff's re-implementation).
@@ -104,7 +106,7 @@ class DPS(MeasurementSolver):
         InputError: an option out of range.
     """
 
-    def __init__(self, *, num_steps: int = 100, zeta: float = 1.0, eta: float = 1.0, init: str = "noise",
+    def __init__(self, *, num_steps: int = 100, zeta: float = 2.0, eta: float = 1.0, init: str = "noise",
                  clip_denoised: bool = True, batch_size: int | None = None,
                  weights: str | os.PathLike | None = None, model: str | os.PathLike | None = None,
                  adm: str | os.PathLike | None = None, prior: tuple[Any, Any] | None = None):

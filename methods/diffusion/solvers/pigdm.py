@@ -107,8 +107,10 @@ class PiGDM(MeasurementSolver):
 
     Args:
         num_steps: respaced DDIM steps (NFE per image; the paper uses 100).
-        grad_term_weight: ``w``, the guidance weight, >= 0 (the authors' config: 1).
-        eta: DDIM eta in ``[0, 1]``.
+        grad_term_weight: ``w``, the guidance weight, >= 0 (the authors' config: 1); default 2,
+            better than 0.5 and 1 at 100 and 25 steps on 16 MNIST digits and 8 CelebA-32 faces
+            (medium strokes, hole MSE).
+        eta: DDIM eta in ``[0, 1]``; default 1 (better than 0 on the same MNIST study).
         sigma_y: measurement noise std in model space (``[-1, 1]`` units), >= 0.
         awd: the authors' ``awd`` (see the module docstring).
         known_x0: the authors' ``in2`` variant (see the module docstring).
@@ -122,7 +124,7 @@ class PiGDM(MeasurementSolver):
 
     clip_denoised = False
 
-    def __init__(self, *, num_steps: int = 100, grad_term_weight: float = 1.0, eta: float = 1.0,
+    def __init__(self, *, num_steps: int = 100, grad_term_weight: float = 2.0, eta: float = 1.0,
                  sigma_y: float = 0.0, awd: bool = True, known_x0: bool = False, init: str = "pinv",
                  batch_size: int | None = None,
                  weights: str | os.PathLike | None = None, model: str | os.PathLike | None = None,

@@ -133,7 +133,9 @@ class REDDiff(MeasurementSolver):
 
     Args:
         num_steps: respaced levels walked (= Adam steps = NFE per image; the paper uses 1000).
-        lr: Adam's learning rate, > 0 (the authors' config: 0.1; model-space units per step).
+        lr: Adam's learning rate, > 0 (the authors' config: 0.1; model-space units per step);
+            default 0.25: on 8 CelebA-32 faces at 100 steps hole MSE 0.0133 vs 0.0194 with 0.1
+            (MNIST: 0.047 vs 0.050; 0.05 gave 0.046 there).
         grad_term_weight: ``lambda``, >= 0 (the authors' config: 0.25).
         denoise_term_weight: the shape of ``w_t`` (:data:`DENOISE_TERM_WEIGHTS`; default linear).
         obs_weight: ``v``, the weight of the observation term, >= 0.
@@ -147,7 +149,7 @@ class REDDiff(MeasurementSolver):
 
     clip_denoised = False
 
-    def __init__(self, *, num_steps: int = 100, lr: float = 0.1, grad_term_weight: float = 0.25,
+    def __init__(self, *, num_steps: int = 100, lr: float = 0.25, grad_term_weight: float = 0.25,
                  denoise_term_weight: str = "linear", obs_weight: float = 1.0, sigma_x0: float = 0.0,
                  batch_size: int | None = None, weights: str | os.PathLike | None = None,
                  model: str | os.PathLike | None = None, adm: str | os.PathLike | None = None,
