@@ -1,4 +1,5 @@
-"""Image-quality metrics of the harness: PSNR, SSIM and region errors, per image.
+"""The one metric table: PSNR, SSIM, LPIPS (one row per backbone), DISTS and region errors per
+image (:data:`METRICS`), and FID, KID, P-IDS, U-IDS per set of kept outputs (:data:`SET_METRICS`).
 
 Every function takes float32 images ``[B, C, H, W]`` with values in ``[0, 1]``
 (``data_range = 1``) and returns a float64 tensor ``[B]`` on the inputs' device: one number
@@ -34,6 +35,8 @@ import torch.nn.functional as F
 
 from inpaintbench.core.errors import InputError
 from inpaintbench.core.images import check_image_batch, check_mask_batch
+# The set-level half of the table (FID, KID, P-IDS, U-IDS), declared in its own module.
+from inpaintbench.metrics.set_metrics import SET_METRICS, SetMetric  # noqa: F401
 
 # scikit-image's SSIM constants (Wang et al. 2004) and its Gaussian window:
 # sigma = 1.5 truncated at 3.5 sigma -> radius int(3.5 * 1.5 + 0.5) = 5 -> 11 taps.
@@ -49,6 +52,9 @@ SSIM_WIN_SIZE = 2 * SSIM_RADIUS + 1
 # negatives (-0.0 included), -inf and NaN with the sign bit are negative ints, and +inf and
 # NaN lie above it. So the int32 range [0, _ONE_BITS] is exactly the floats in [+0.0, 1].
 _ONE_BITS = 0x3F800000
+
+#: The LPIPS backbone of the record key ``"lpips"`` (and of an LPIPS callable without ``net``).
+DEFAULT_LPIPS_NET = "alex"
 
 
 def _check_image(image: torch.Tensor, what: str) -> None:
@@ -468,6 +474,7 @@ class MetricInputs:
         hole: bool ``[B, 1, H, W]``, True where the method had to generate pixels.
         band: bool ``[B, 1, H, W]``, the boundary band around the hole's edge.
         lpips: the LPIPS callable ``(x, y) -> [B]``, or None.
+        dists: the DISTS callable ``(x, y) -> [B]``, or None.
     """
 
     original: torch.Tensor
@@ -476,6 +483,7 @@ class MetricInputs:
     hole: torch.Tensor
     band: torch.Tensor
     lpips: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None
+    dists: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
 
 
 @dataclass(frozen=True)
@@ -494,7 +502,10 @@ class Metric:
         gate_tolerance: worsening ``inpaintbench check`` allows, in the metric's unit (None:
             not gated).
         compute: ``MetricInputs -> float64 [B]``; None for metrics computed elsewhere.
-        needs_lpips: computed only when an LPIPS network is available.
+        needs_lpips: computed only when an LPIPS network is available, and only by the row
+            whose ``lpips_net`` is that network's backbone (its ``net``).
+        lpips_net: the LPIPS backbone of an LPIPS row (``alex``, ``vgg``, ``squeeze``).
+        needs_dists: computed only when a DISTS network is given.
     """
 
     name: str
@@ -508,11 +519,23 @@ class Metric:
     gate_tolerance: float | None
     compute: Callable[[MetricInputs], torch.Tensor]
     needs_lpips: bool = False
+    lpips_net: str | None = None
+    needs_dists: bool = False
 
     @property
     def arrow(self) -> str:
         """``"↑"`` when higher is better, else ``"↓"``."""
         return "↑" if self.higher_is_better else "↓"
+
+    def applies(self, lpips: object | None, dists: object | None) -> bool:
+        """Whether this row is computed for a batch given these networks: an LPIPS row when
+        ``lpips`` is its backbone (a callable without a ``net`` attribute counts as ``alex``,
+        the default), the DISTS row when ``dists`` is given, every other row always."""
+        if self.needs_lpips:
+            return lpips is not None and getattr(lpips, "net", DEFAULT_LPIPS_NET) == self.lpips_net
+        if self.needs_dists:
+            return dists is not None
+        return True
 
     def worsening(self, old: float, new: float) -> float:
         """How much worse ``new`` is than ``old`` in this metric's direction (negative: better)."""
@@ -526,9 +549,20 @@ METRICS: tuple[Metric, ...] = (
            2, 0.5, lambda m: _psnr(m.composited, m.original, None)),
     Metric("ssim", "SSIM", True, "", "composited", "image", "SSIM, Gaussian window sigma 1.5 (scikit-image settings)",
            4, 0.01, lambda m: _ssim(m.composited, m.original)),
+    # LPIPS: one row per backbone, so that values of two backbones never share a record key; the
+    # default (AlexNet) keeps the key "lpips" and the title "LPIPS" of every committed result.
     Metric("lpips", "LPIPS", False, "", "composited", "image",
-           "LPIPS distance (real ImageNet backbone; small images upsampled)",
-           4, 0.01, lambda m: m.lpips(m.composited, m.original).double(), needs_lpips=True),
+           "LPIPS distance, AlexNet backbone (the default; real ImageNet weights; small images upsampled)",
+           4, 0.01, lambda m: m.lpips(m.composited, m.original).double(), needs_lpips=True, lpips_net="alex"),
+    Metric("lpips_vgg", "LPIPS (vgg)", False, "", "composited", "image",
+           "LPIPS distance, VGG16 backbone",
+           4, 0.01, lambda m: m.lpips(m.composited, m.original).double(), needs_lpips=True, lpips_net="vgg"),
+    Metric("lpips_squeeze", "LPIPS (squeeze)", False, "", "composited", "image",
+           "LPIPS distance, SqueezeNet 1.1 backbone",
+           4, 0.01, lambda m: m.lpips(m.composited, m.original).double(), needs_lpips=True, lpips_net="squeeze"),
+    Metric("dists", "DISTS", False, "", "composited", "image",
+           "DISTS distance (Ding et al. 2020; VGG16 structure + texture similarity, the authors' weights)",
+           4, None, lambda m: m.dists(m.composited, m.original).double(), needs_dists=True),
     Metric("hole_psnr", "hole PSNR", True, "dB", "composited", "hole", "PSNR over the hole pixels only",
            2, None, lambda m: _psnr(m.composited, m.original, m.hole)),
     Metric("known_mse", "known MSE", False, "", "raw", "known",
@@ -540,47 +574,6 @@ METRICS: tuple[Metric, ...] = (
     Metric("boundary_mae", "boundary MAE", False, "", "raw", "boundary band",
            "MAE of the raw output within band_px of the hole edge, both sides",
            4, None, lambda m: _mae(m.raw, m.original, m.band)),
-)
-
-
-@dataclass(frozen=True)
-class SetMetric:
-    """One metric of a *set* of outputs (not of an image): computed by the report from the
-    composited outputs a run kept (suite option ``fid = true``), on the 2015-12-05 Inception's
-    pool3 features, one extraction for all of them (:mod:`inpaintbench.metrics.fid`,
-    :mod:`inpaintbench.metrics.ids`).
-
-    Attributes:
-        name: the key (``"fid"``, ``"pids"``...), see :meth:`inpaintbench.metrics.fid.SetScore.value`.
-        title: the column title.
-        higher_is_better: the direction.
-        digits: decimals shown.
-        meaningful_from: fewest images for which the number says something about the outputs.
-        description: one line for ``inpaintbench list metrics``.
-    """
-
-    name: str
-    title: str
-    higher_is_better: bool
-    digits: int
-    meaningful_from: int
-    description: str
-
-    @property
-    def arrow(self) -> str:
-        """``"↑"`` when higher is better, else ``"↓"``."""
-        return "↑" if self.higher_is_better else "↓"
-
-
-#: The set-level metrics, in column order: the report iterates this table.
-SET_METRICS: tuple[SetMetric, ...] = (
-    SetMetric("fid", "FID", False, 2, 2048, "Fréchet Inception distance to the originals of the same images"),
-    SetMetric("kid", "KID", False, 4, 2, "kernel Inception distance (mean ± std over 100 seeded subsets)"),
-    SetMetric("pids", "P-IDS", True, 4, 2048,
-              "paired Inception discriminative score: share of outputs a linear SVM finds more real than their "
-              "own original (CoModGAN / MAT)"),
-    SetMetric("uids", "U-IDS", True, 4, 2048,
-              "unpaired Inception discriminative score: the linear SVM's real-vs-output misclassification rate"),
 )
 
 
@@ -600,6 +593,7 @@ def compute_image_metrics(
     band_px: int = 2,
     *,
     composited: torch.Tensor,
+    dists: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
 ) -> dict[str, torch.Tensor]:
     """Every metric of :data:`METRICS` for one batch: the single metrics path of the runner.
 
@@ -612,11 +606,14 @@ def compute_image_metrics(
         raw_output: float32 ``[B, C, H, W]`` in ``[0, 1]``, what the method returned.
         mask: bool ``[B, 1, H, W]``, True = generated pixel (the hole).
         lpips: an :class:`inpaintbench.metrics.lpips_metric.LPIPSMetric` (any callable
-            ``(x, y) -> [B]``); ``None`` leaves ``"lpips"`` out of the result.
+            ``(x, y) -> [B]``; its ``net`` picks the row: ``"lpips"`` for alex, the default,
+            ``"lpips_vgg"``, ``"lpips_squeeze"``); ``None`` leaves LPIPS out of the result.
         band_px: half-width of the boundary band in pixels (see :func:`boundary_band`).
         composited: the scored output ``[B, C, H, W]``, made by the task
             (:meth:`~inpaintbench.core.method.Task.composite`): the metrics never decide how a
             task composites.
+        dists: a :class:`inpaintbench.metrics.dists_metric.DISTSMetric` (any callable
+            ``(x, y) -> [B]``); ``None`` leaves ``"dists"`` out of the result.
 
     Returns:
         ``{name: float64 tensor [B]}`` in the order of :data:`METRICS`, on the inputs'
@@ -635,5 +632,5 @@ def compute_image_metrics(
         )
     if composited.shape != original.shape:
         raise InputError(f"composited output shape {list(composited.shape)} does not match original {list(original.shape)}")
-    inputs = MetricInputs(original, raw_output, composited, mask, _band(mask, band_px), lpips)
-    return {m.name: m.compute(inputs) for m in METRICS if lpips is not None or not m.needs_lpips}
+    inputs = MetricInputs(original, raw_output, composited, mask, _band(mask, band_px), lpips, dists)
+    return {m.name: m.compute(inputs) for m in METRICS if m.applies(lpips, dists)}
