@@ -217,38 +217,43 @@ class FIDScorer:
         ``real``, both ``{sample id: features [2048]}`` (from :meth:`cached_features`: one
         extraction serves all four); the images are the ids both hold, paired by id."""
         _, real_rows, fake_rows = paired_rows(real, fake)
-        return self.score(real_rows, fake_rows, ids=ids)
+        return set_score(real_rows, fake_rows, ids=ids)
 
     def score(self, real: np.ndarray, fake: np.ndarray, *, ids: bool = False) -> SetScore:
-        """FID and KID (mean, std) between feature sets ``[n, 2048]`` (torchmetrics' formulas);
-        with ``ids`` also P-IDS/U-IDS (:mod:`inpaintbench.metrics.ids`), which read row ``i`` of
-        both arrays as one pair (use :meth:`score_by_id` to pair by sample id)."""
-        from torchmetrics.image.fid import FrechetInceptionDistance
-        from torchmetrics.image.kid import KernelInceptionDistance
+        """:func:`set_score` of two feature sets (row ``i`` of both is one pair)."""
+        return set_score(real, fake, ids=ids)
 
-        n = min(len(real), len(fake))
-        if n < 2:
-            raise FIDUnavailable(f"FID/KID need at least 2 images, got {n}")
-        fid = FrechetInceptionDistance(feature=_Features())
-        fid.update(torch.from_numpy(real), real=True)
-        fid.update(torch.from_numpy(fake), real=False)
-        subset = int(min(1000, max(2, n // 2)))
-        with warnings.catch_warnings():  # "KID keeps all features in memory": here 2048 floats an image
-            warnings.simplefilter("ignore", UserWarning)
-            kid = KernelInceptionDistance(feature=_Features(), subsets=KID_SUBSETS, subset_size=subset)
-        kid.update(torch.from_numpy(real), real=True)
-        kid.update(torch.from_numpy(fake), real=False)
-        with torch.random.fork_rng(devices=[]):  # seeded subsets, global RNG untouched
-            torch.manual_seed(KID_SEED)
-            kid_mean, kid_std = kid.compute()
-        score = SetScore(float(fid.compute()), float(kid_mean), float(kid_std), n, subset)
-        if ids and n < IDS_MEANINGFUL_IMAGES:  # the SVM would separate any two sets: 0 and 0, said instead
-            score.ids_reason = (f"P-IDS/U-IDS not computed: {n} images are too few (below {IDS_MEANINGFUL_IMAGES:,} "
-                                "images a linear SVM separates any two sets of 2,048-d features, and both scores "
-                                "are 0 whatever the outputs)")
-        elif ids:
-            try:
-                score.ids = ids_scores_of_rows(real, fake)
-            except IDSUnavailable as err:
-                score.ids_reason = str(err)
-        return score
+
+def set_score(real: np.ndarray, fake: np.ndarray, *, ids: bool = False) -> SetScore:
+    """FID and KID (mean, std) between feature sets ``[n, 2048]`` (torchmetrics' formulas);
+    with ``ids`` also P-IDS/U-IDS (:mod:`inpaintbench.metrics.ids`), which read row ``i`` of
+    both arrays as one pair (use :meth:`score_by_id` to pair by sample id)."""
+    from torchmetrics.image.fid import FrechetInceptionDistance
+    from torchmetrics.image.kid import KernelInceptionDistance
+
+    n = min(len(real), len(fake))
+    if n < 2:
+        raise FIDUnavailable(f"FID/KID need at least 2 images, got {n}")
+    fid = FrechetInceptionDistance(feature=_Features())
+    fid.update(torch.from_numpy(real), real=True)
+    fid.update(torch.from_numpy(fake), real=False)
+    subset = int(min(1000, max(2, n // 2)))
+    with warnings.catch_warnings():  # "KID keeps all features in memory": here 2048 floats an image
+        warnings.simplefilter("ignore", UserWarning)
+        kid = KernelInceptionDistance(feature=_Features(), subsets=KID_SUBSETS, subset_size=subset)
+    kid.update(torch.from_numpy(real), real=True)
+    kid.update(torch.from_numpy(fake), real=False)
+    with torch.random.fork_rng(devices=[]):  # seeded subsets, global RNG untouched
+        torch.manual_seed(KID_SEED)
+        kid_mean, kid_std = kid.compute()
+    score = SetScore(float(fid.compute()), float(kid_mean), float(kid_std), n, subset)
+    if ids and n < IDS_MEANINGFUL_IMAGES:  # the SVM would separate any two sets: 0 and 0, said instead
+        score.ids_reason = (f"P-IDS/U-IDS not computed: {n} images are too few (below {IDS_MEANINGFUL_IMAGES:,} "
+                            "images a linear SVM separates any two sets of 2,048-d features, and both scores "
+                            "are 0 whatever the outputs)")
+    elif ids:
+        try:
+            score.ids = ids_scores_of_rows(real, fake)
+        except IDSUnavailable as err:
+            score.ids_reason = str(err)
+    return score
