@@ -1,4 +1,4 @@
-"""`inpaintbench list`: methods, datasets, mask families, trainers and suites."""
+"""`inpaintbench list`: methods, datasets, mask families, trainers, metrics and suites."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from inpaintbench.core.registry import dataset_registry, mask_registry, method_r
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Add the subcommand to ``sub``."""
-    parser = sub.add_parser("list", help="list methods, datasets, mask families and suites")
-    parser.add_argument("what", nargs="?", default="all", choices=["all", "methods", "datasets", "masks", "trainers", "suites"])
+    parser = sub.add_parser("list", help="list methods, datasets, mask families, metrics and suites")
+    parser.add_argument("what", nargs="?", default="all",
+                        choices=["all", "methods", "datasets", "masks", "trainers", "metrics", "suites"])
     parser.add_argument("--check", action="store_true", help="try to build each method and say why one is unavailable")
     parser.set_defaults(func=run)
 
@@ -22,10 +23,13 @@ def run(args: argparse.Namespace) -> int:
 
     registries = {"methods": method_registry(), "datasets": dataset_registry(), "masks": mask_registry(),
                   "trainers": trainer_registry()}
-    wanted = [args.what] if args.what != "all" else [*registries, "suites"]
+    wanted = [args.what] if args.what != "all" else [*registries, "metrics", "suites"]
     for what in wanted:
         if what == "suites":
             print("suites:\n" + "\n".join(f"  {s}" for s in bundled_suites()))
+            continue
+        if what == "metrics":
+            print(metrics_listing())
             continue
         registry = registries[what]
         print(f"{what}:")
@@ -39,3 +43,19 @@ def run(args: argparse.Namespace) -> int:
             trained = f" [trained on {entry.trained_on}]" if getattr(entry, "trained_on", "") else ""
             print(f"  {name:<22}{group:<19} {entry.summary}{trained}{status}")
     return 0
+
+
+def metrics_listing() -> str:
+    """The metric tables as text: per-image metrics (record key, direction, what they are computed
+    on, the network they need) and the set-level metrics of kept outputs."""
+    from inpaintbench.metrics.table import METRICS, SET_METRICS
+
+    lines = ["metrics (per image, in every record):"]
+    for m in METRICS:
+        needs = (f"  [needs LPIPS {m.lpips_net}: suite lpips_net = \"{m.lpips_net}\"]" if m.needs_lpips and m.lpips_net != "alex"
+                 else "  [needs LPIPS weights]" if m.needs_lpips else "  [needs DISTS_pytorch + VGG16 weights; not yet a suite option]" if m.needs_dists else "")
+        lines.append(f"  {m.name:<15}{m.arrow} {m.title:<16} {m.description} ({m.output}, {m.region}){needs}")
+    lines.append("metrics of a set of kept outputs (suite option fid = true; 2015-12-05 Inception features):")
+    for m in SET_METRICS:
+        lines.append(f"  {m.name:<15}{m.arrow} {m.title:<16} {m.description} (meaningful from {m.meaningful_from:,} images)")
+    return "\n".join(lines)

@@ -74,7 +74,8 @@ class Suite:
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
         n_examples: images per (dataset, mask, method) kept for the comparison grids.
         band_px: width of the boundary band around the holes, in pixels.
-        lpips_net: LPIPS backbone (``alex``, ``vgg``, ``squeeze``).
+        lpips_net: LPIPS backbone (``alex``, the default, ``vgg``, ``squeeze``); its values are
+            recorded under ``lpips``, ``lpips_vgg``, ``lpips_squeeze``.
         scales: super-resolution factors (task ``super-resolution`` only).
         num_threads: torch CPU threads during the run (None: torch's default).
         fid: keep every composited output (and the originals) so that the report adds FID and
@@ -138,6 +139,11 @@ class Suite:
         for key in ("device", "lpips_net"):
             if not isinstance(getattr(self, key), str):
                 raise InputError(f"{where} {key} must be a string, got {getattr(self, key)!r}")
+        from inpaintbench.metrics.lpips_metric import BACKBONE_FILES  # light: lpips itself loads lazily
+
+        if self.lpips_net not in BACKBONE_FILES:  # refused here, before any method is built
+            raise InputError(f"{where} lpips_net must be an LPIPS backbone ({', '.join(BACKBONE_FILES)}), "
+                             f"got {self.lpips_net!r}")
         if not isinstance(self.scales, tuple) or not all(
                 isinstance(s, int) and not isinstance(s, bool) and s >= 2 for s in self.scales):
             raise InputError(f"{where} scales must be integers >= 2, got {self.scales!r}")

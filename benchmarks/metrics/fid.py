@@ -16,7 +16,9 @@ on anything but that network:
 * FID is torchmetrics' ``FrechetInceptionDistance`` and KID its
   ``KernelInceptionDistance`` (polynomial kernel, mean and standard deviation over
   :data:`KID_SUBSETS` subsets of ``min(1000, n // 2)`` images, seeded), both fed the
-  features computed here so that they are computed once per image and cached.
+  features computed here so that they are computed once per image and cached;
+* P-IDS / U-IDS (:mod:`inpaintbench.metrics.ids`) are fitted on the same cached features,
+  output and original paired by sample id (:meth:`FIDScorer.score_by_id`).
 
 Cost: about 0.85 s per image on a 2-core CPU, so it is off by default (suite option
 ``[run] fid = true`` makes the runner keep every composited output for it).
@@ -37,6 +39,7 @@ import torch
 from inpaintbench.core.errors import InpaintBenchError
 from inpaintbench.core.identity import file_sha256
 from inpaintbench.core.io import atomic_write
+from inpaintbench.metrics.ids import IDS_MEANINGFUL_IMAGES, IDSScore, IDSUnavailable, ids_scores_of_rows, paired_rows
 
 #: Environment variable naming the FID Inception weights file.
 ENV_WEIGHTS = "INPAINTBENCH_FID_WEIGHTS"
@@ -107,13 +110,25 @@ def check_weights(path: Path) -> str:
 
 @dataclass
 class SetScore:
-    """FID and KID of one set of outputs against the originals of the same images."""
+    """FID, KID, P-IDS and U-IDS of one set of outputs against the originals of the same images.
+
+    ``ids`` is None when P-IDS/U-IDS could not be computed (``ids_reason`` says why, in one line).
+    """
 
     fid: float
     kid: float
     kid_std: float
     n: int
     kid_subset_size: int
+    ids: IDSScore | None = None
+    ids_reason: str = ""
+
+    def value(self, name: str) -> float | None:
+        """The value of set metric ``name`` (a :data:`inpaintbench.metrics.table.SET_METRICS`
+        name: ``fid``, ``kid``, ``pids``, ``uids``); None when it was not computed."""
+        if name in ("pids", "uids"):
+            return None if self.ids is None else (self.ids.p_ids if name == "pids" else self.ids.u_ids)
+        return {"fid": self.fid, "kid": self.kid}[name]
 
     @property
     def small(self) -> bool:
@@ -197,24 +212,48 @@ class FIDScorer:
             atomic_write(cache, buffer.getvalue())
         return {sid: stored[keys[sid]].astype(np.float64) for sid in images}
 
-    def score(self, real: np.ndarray, fake: np.ndarray) -> SetScore:
-        """FID and KID (mean, std) between feature sets ``[n, 2048]`` (torchmetrics' formulas)."""
-        from torchmetrics.image.fid import FrechetInceptionDistance
-        from torchmetrics.image.kid import KernelInceptionDistance
+    def score_by_id(self, real: dict[str, np.ndarray], fake: dict[str, np.ndarray], *, ids: bool = True) -> SetScore:
+        """FID, KID and (``ids=True``) P-IDS/U-IDS of the outputs ``fake`` against the originals
+        ``real``, both ``{sample id: features [2048]}`` (from :meth:`cached_features`: one
+        extraction serves all four); the images are the ids both hold, paired by id."""
+        _, real_rows, fake_rows = paired_rows(real, fake)
+        return set_score(real_rows, fake_rows, ids=ids)
 
-        n = min(len(real), len(fake))
-        if n < 2:
-            raise FIDUnavailable(f"FID/KID need at least 2 images, got {n}")
-        fid = FrechetInceptionDistance(feature=_Features())
-        fid.update(torch.from_numpy(real), real=True)
-        fid.update(torch.from_numpy(fake), real=False)
-        subset = int(min(1000, max(2, n // 2)))
-        with warnings.catch_warnings():  # "KID keeps all features in memory": here 2048 floats an image
-            warnings.simplefilter("ignore", UserWarning)
-            kid = KernelInceptionDistance(feature=_Features(), subsets=KID_SUBSETS, subset_size=subset)
-        kid.update(torch.from_numpy(real), real=True)
-        kid.update(torch.from_numpy(fake), real=False)
-        with torch.random.fork_rng(devices=[]):  # seeded subsets, global RNG untouched
-            torch.manual_seed(KID_SEED)
-            kid_mean, kid_std = kid.compute()
-        return SetScore(float(fid.compute()), float(kid_mean), float(kid_std), n, subset)
+    def score(self, real: np.ndarray, fake: np.ndarray, *, ids: bool = False) -> SetScore:
+        """:func:`set_score` of two feature sets (row ``i`` of both is one pair)."""
+        return set_score(real, fake, ids=ids)
+
+
+def set_score(real: np.ndarray, fake: np.ndarray, *, ids: bool = False) -> SetScore:
+    """FID and KID (mean, std) between feature sets ``[n, 2048]`` (torchmetrics' formulas);
+    with ``ids`` also P-IDS/U-IDS (:mod:`inpaintbench.metrics.ids`), which read row ``i`` of
+    both arrays as one pair (use :meth:`score_by_id` to pair by sample id)."""
+    from torchmetrics.image.fid import FrechetInceptionDistance
+    from torchmetrics.image.kid import KernelInceptionDistance
+
+    n = min(len(real), len(fake))
+    if n < 2:
+        raise FIDUnavailable(f"FID/KID need at least 2 images, got {n}")
+    fid = FrechetInceptionDistance(feature=_Features())
+    fid.update(torch.from_numpy(real), real=True)
+    fid.update(torch.from_numpy(fake), real=False)
+    subset = int(min(1000, max(2, n // 2)))
+    with warnings.catch_warnings():  # "KID keeps all features in memory": here 2048 floats an image
+        warnings.simplefilter("ignore", UserWarning)
+        kid = KernelInceptionDistance(feature=_Features(), subsets=KID_SUBSETS, subset_size=subset)
+    kid.update(torch.from_numpy(real), real=True)
+    kid.update(torch.from_numpy(fake), real=False)
+    with torch.random.fork_rng(devices=[]):  # seeded subsets, global RNG untouched
+        torch.manual_seed(KID_SEED)
+        kid_mean, kid_std = kid.compute()
+    score = SetScore(float(fid.compute()), float(kid_mean), float(kid_std), n, subset)
+    if ids and n < IDS_MEANINGFUL_IMAGES:  # the SVM would separate any two sets: 0 and 0, said instead
+        score.ids_reason = (f"P-IDS/U-IDS not computed: {n} images are too few (below {IDS_MEANINGFUL_IMAGES:,} "
+                            "images a linear SVM separates any two sets of 2,048-d features, and both scores "
+                            "are 0 whatever the outputs)")
+    elif ids:
+        try:
+            score.ids = ids_scores_of_rows(real, fake)
+        except IDSUnavailable as err:
+            score.ids_reason = str(err)
+    return score

@@ -55,6 +55,24 @@ _TORCHVISION_WEIGHTS = {
 DEFAULT_MIN_SIDE = 64
 
 
+def upsampled_size(height: int, width: int, min_side: int) -> tuple[int, int]:
+    """``(height, width)`` if the short side is at least ``min_side`` pixels, else the size
+    (aspect ratio kept, rounded) whose short side is ``min_side``: the size a perceptual metric
+    on an ImageNet backbone is fed at."""
+    short = min(height, width)
+    if short >= min_side:
+        return height, width
+    scale = min_side / short
+    return max(min_side, round(height * scale)), max(min_side, round(width * scale))
+
+
+def check_min_side(min_side: int, what: str) -> int:
+    """``min_side`` if it is an int >= 32 pixels, else :class:`InputError` naming ``what``."""
+    if isinstance(min_side, bool) or not isinstance(min_side, int) or min_side < 32:
+        raise InputError(f"{what} min_side must be an integer >= 32 pixels, got {min_side!r}")
+    return min_side
+
+
 class LPIPSUnavailable(InpaintBenchError, RuntimeError):
     """LPIPS cannot be computed here: no backbone weights could be found or loaded.
 
@@ -200,8 +218,7 @@ class LPIPSMetric(torch.nn.Module):
 
     def __init__(self, net: str = "alex", weights: str | os.PathLike | None = None, min_side: int = DEFAULT_MIN_SIDE):
         super().__init__()
-        if isinstance(min_side, bool) or not isinstance(min_side, int) or min_side < 32:
-            raise InputError(f"LPIPS min_side must be an integer >= 32 pixels, got {min_side!r}")
+        check_min_side(min_side, "LPIPS")
         state, source = load_backbone_state(net, weights)
         import lpips  # lazy: see the imports above; after the weights, so a refusal stays cheap
         # pnet_rand=True: torchvision must not download the backbone, it is loaded strictly
@@ -222,11 +239,7 @@ class LPIPSMetric(torch.nn.Module):
     def input_size(self, height: int, width: int) -> tuple[int, int]:
         """The ``(H, W)`` an ``height x width`` image is fed at: unchanged if its short side
         is at least ``min_side``, else scaled up so the short side is ``min_side``."""
-        short = min(height, width)
-        if short >= self.min_side:
-            return height, width
-        scale = self.min_side / short
-        return max(self.min_side, round(height * scale)), max(self.min_side, round(width * scale))
+        return upsampled_size(height, width, self.min_side)
 
     def resize_note(self, height: int, width: int) -> str:
         """One line for the report when ``height x width`` images are resized, else ``""``."""

@@ -1,4 +1,5 @@
-"""Image-quality metrics of the harness: PSNR, SSIM and region errors, per image.
+"""The one metric table: PSNR, SSIM, LPIPS (one row per backbone), DISTS and region errors per
+image (:data:`METRICS`), and FID, KID, P-IDS, U-IDS per set of kept outputs (:data:`SET_METRICS`).
 
 Every function takes float32 images ``[B, C, H, W]`` with values in ``[0, 1]``
 (``data_range = 1``) and returns a float64 tensor ``[B]`` on the inputs' device: one number
@@ -11,7 +12,7 @@ Conventions stated once, for every function here:
   pandas' ``mean`` skips NaN instead of letting a fake 0 flatter the method;
 * SSIM follows scikit-image's ``structural_similarity(gaussian_weights=True, sigma=1.5,
   use_sample_covariance=False, data_range=1)`` and agrees with it to 1e-4 (tested; computed
-  in float32, measured ~1e-8 on photos, at worst 2e-6);
+  in float32: ~1e-8 on photos, 5.5e-6 on CelebA-HQ inpaintings, reports/metrics/CALIBRATION.md);
 * whole-image PSNR equals scikit-image's float64 value to ~1e-7 dB (float32 row sums, then
   float64); the region errors (hole PSNR, masked MSE / MAE) are summed in float64.
 
@@ -34,6 +35,8 @@ import torch.nn.functional as F
 
 from inpaintbench.core.errors import InputError
 from inpaintbench.core.images import check_image_batch, check_mask_batch
+# The set-level half of the table (FID, KID, P-IDS, U-IDS), declared in its own module.
+from inpaintbench.metrics.set_metrics import SET_METRICS, SetMetric  # noqa: F401
 
 # scikit-image's SSIM constants (Wang et al. 2004) and its Gaussian window:
 # sigma = 1.5 truncated at 3.5 sigma -> radius int(3.5 * 1.5 + 0.5) = 5 -> 11 taps.
@@ -50,6 +53,9 @@ SSIM_WIN_SIZE = 2 * SSIM_RADIUS + 1
 # NaN lie above it. So the int32 range [0, _ONE_BITS] is exactly the floats in [+0.0, 1].
 _ONE_BITS = 0x3F800000
 
+#: The LPIPS backbone of the record key ``"lpips"`` (and of an LPIPS callable without ``net``).
+DEFAULT_LPIPS_NET = "alex"
+
 
 def _check_image(image: torch.Tensor, what: str) -> None:
     """:func:`inpaintbench.core.images.check_image_batch` at a fraction of its cost: same rules, same
@@ -65,7 +71,9 @@ def _check_image(image: torch.Tensor, what: str) -> None:
             and image.dtype == torch.float32 and image.numel() > 0):
         check_image_batch(image, what)  # the type, shape, dtype (and empty-batch) rules, worded there
         return
-    lo, hi = (int(v) for v in torch.aminmax(image.view(torch.int32)))
+    # A channels-last batch is reduced through its dense NHWC view (same values; 10x faster).
+    nhwc = not image.is_contiguous() and image.is_contiguous(memory_format=torch.channels_last)
+    lo, hi = (int(v) for v in torch.aminmax((image.permute(0, 2, 3, 1) if nhwc else image).view(torch.int32)))
     if lo >= 0 and hi <= _ONE_BITS:
         return
     check_image_batch(image, what)
@@ -152,6 +160,7 @@ def _whole_image_mse(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     metrics costs 2-3x more (issue #15). Rows are reduced one by one, so an image's value does
     not depend on the batch around it nor on the thread count.
     """
+    x, y = _row_major(x), _row_major(y)
     batch, channels, height, width = x.shape
     rows_x, rows_y = x.reshape(-1, width), y.reshape(-1, width)
     rows = rows_x.shape[0]
@@ -163,6 +172,17 @@ def _whole_image_mse(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         difference = torch.sub(rows_x[start:stop], rows_y[start:stop], out=scratch[: stop - start])
         torch.sum(difference.square_(), dim=1, out=row_sums[start:stop])
     return row_sums.double().view(batch, -1).sum(dim=1).div_(channels * height * width)
+
+
+def _row_major(x: torch.Tensor) -> torch.Tensor:
+    """``x`` whose ``reshape(-1, width)`` is a view of rows: NCHW ``x`` itself, channels-last ``x`` as
+    ``[B, 1, H, W * C]`` (a view; its sum differs by order only, ~1e-8 dB), else a copy (issue #22)."""
+    if x.is_contiguous():
+        return x
+    if x.is_contiguous(memory_format=torch.channels_last):
+        batch, channels, height, width = x.shape
+        return x.permute(0, 2, 3, 1).reshape(batch, 1, height, width * channels)
+    return x.contiguous()
 
 
 def masked_mae(x: torch.Tensor, y: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
@@ -301,8 +321,8 @@ def ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     change under a shift, and the shift removes most of the cancellation in
     ``E[x^2] - E[x]^2`` that ``C2 = 9e-4`` would amplify. Measured against scikit-image's
     float64: ~1e-8 on photos, noise and flat bright images (unshifted float32: 2e-6 on the
-    latter); 2e-6 on the worst case found, black and white halves with faint noise, where
-    every local mean is far from the shift (tested to 1e-5). Filtering is a banded matrix
+    latter); 5.5e-6 on Telea-filled CelebA-HQ faces (float64 here: 1e-14; the calibration),
+    2e-6 on black and white halves with faint noise (tested to 1e-5). Filtering is a banded matrix
     product per tile (see :data:`_TILE`).
 
     Args:
@@ -468,6 +488,7 @@ class MetricInputs:
         hole: bool ``[B, 1, H, W]``, True where the method had to generate pixels.
         band: bool ``[B, 1, H, W]``, the boundary band around the hole's edge.
         lpips: the LPIPS callable ``(x, y) -> [B]``, or None.
+        dists: the DISTS callable ``(x, y) -> [B]``, or None.
     """
 
     original: torch.Tensor
@@ -476,6 +497,7 @@ class MetricInputs:
     hole: torch.Tensor
     band: torch.Tensor
     lpips: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None
+    dists: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
 
 
 @dataclass(frozen=True)
@@ -494,7 +516,10 @@ class Metric:
         gate_tolerance: worsening ``inpaintbench check`` allows, in the metric's unit (None:
             not gated).
         compute: ``MetricInputs -> float64 [B]``; None for metrics computed elsewhere.
-        needs_lpips: computed only when an LPIPS network is available.
+        needs_lpips: computed only when an LPIPS network is available, and only by the row
+            whose ``lpips_net`` is that network's backbone (its ``net``).
+        lpips_net: the LPIPS backbone of an LPIPS row (``alex``, ``vgg``, ``squeeze``).
+        needs_dists: computed only when a DISTS network is given.
     """
 
     name: str
@@ -508,11 +533,23 @@ class Metric:
     gate_tolerance: float | None
     compute: Callable[[MetricInputs], torch.Tensor]
     needs_lpips: bool = False
+    lpips_net: str | None = None
+    needs_dists: bool = False
 
     @property
     def arrow(self) -> str:
         """``"↑"`` when higher is better, else ``"↓"``."""
         return "↑" if self.higher_is_better else "↓"
+
+    def applies(self, lpips: object | None, dists: object | None) -> bool:
+        """Whether this row is computed for a batch given these networks: an LPIPS row when
+        ``lpips`` is its backbone (a callable without a ``net`` attribute counts as ``alex``,
+        the default), the DISTS row when ``dists`` is given, every other row always."""
+        if self.needs_lpips:
+            return lpips is not None and getattr(lpips, "net", DEFAULT_LPIPS_NET) == self.lpips_net
+        if self.needs_dists:
+            return dists is not None
+        return True
 
     def worsening(self, old: float, new: float) -> float:
         """How much worse ``new`` is than ``old`` in this metric's direction (negative: better)."""
@@ -526,9 +563,20 @@ METRICS: tuple[Metric, ...] = (
            2, 0.5, lambda m: _psnr(m.composited, m.original, None)),
     Metric("ssim", "SSIM", True, "", "composited", "image", "SSIM, Gaussian window sigma 1.5 (scikit-image settings)",
            4, 0.01, lambda m: _ssim(m.composited, m.original)),
+    # LPIPS: one row per backbone, so that values of two backbones never share a record key; the
+    # default (AlexNet) keeps the key "lpips" and the title "LPIPS" of every committed result.
     Metric("lpips", "LPIPS", False, "", "composited", "image",
-           "LPIPS distance (real ImageNet backbone; small images upsampled)",
-           4, 0.01, lambda m: m.lpips(m.composited, m.original).double(), needs_lpips=True),
+           "LPIPS distance, AlexNet backbone (the default; real ImageNet weights; small images upsampled)",
+           4, 0.01, lambda m: m.lpips(m.composited, m.original).double(), needs_lpips=True, lpips_net="alex"),
+    Metric("lpips_vgg", "LPIPS (vgg)", False, "", "composited", "image",
+           "LPIPS distance, VGG16 backbone",
+           4, 0.01, lambda m: m.lpips(m.composited, m.original).double(), needs_lpips=True, lpips_net="vgg"),
+    Metric("lpips_squeeze", "LPIPS (squeeze)", False, "", "composited", "image",
+           "LPIPS distance, SqueezeNet 1.1 backbone",
+           4, 0.01, lambda m: m.lpips(m.composited, m.original).double(), needs_lpips=True, lpips_net="squeeze"),
+    Metric("dists", "DISTS", False, "", "composited", "image",
+           "DISTS distance (Ding et al. 2020; VGG16 structure + texture similarity, the authors' weights)",
+           4, None, lambda m: m.dists(m.composited, m.original).double(), needs_dists=True),
     Metric("hole_psnr", "hole PSNR", True, "dB", "composited", "hole", "PSNR over the hole pixels only",
            2, None, lambda m: _psnr(m.composited, m.original, m.hole)),
     Metric("known_mse", "known MSE", False, "", "raw", "known",
@@ -559,6 +607,7 @@ def compute_image_metrics(
     band_px: int = 2,
     *,
     composited: torch.Tensor,
+    dists: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
 ) -> dict[str, torch.Tensor]:
     """Every metric of :data:`METRICS` for one batch: the single metrics path of the runner.
 
@@ -571,11 +620,14 @@ def compute_image_metrics(
         raw_output: float32 ``[B, C, H, W]`` in ``[0, 1]``, what the method returned.
         mask: bool ``[B, 1, H, W]``, True = generated pixel (the hole).
         lpips: an :class:`inpaintbench.metrics.lpips_metric.LPIPSMetric` (any callable
-            ``(x, y) -> [B]``); ``None`` leaves ``"lpips"`` out of the result.
+            ``(x, y) -> [B]``; its ``net`` picks the row: ``"lpips"`` for alex, the default,
+            ``"lpips_vgg"``, ``"lpips_squeeze"``); ``None`` leaves LPIPS out of the result.
         band_px: half-width of the boundary band in pixels (see :func:`boundary_band`).
         composited: the scored output ``[B, C, H, W]``, made by the task
             (:meth:`~inpaintbench.core.method.Task.composite`): the metrics never decide how a
             task composites.
+        dists: a :class:`inpaintbench.metrics.dists_metric.DISTSMetric` (any callable
+            ``(x, y) -> [B]``); ``None`` leaves ``"dists"`` out of the result.
 
     Returns:
         ``{name: float64 tensor [B]}`` in the order of :data:`METRICS`, on the inputs'
@@ -594,5 +646,5 @@ def compute_image_metrics(
         )
     if composited.shape != original.shape:
         raise InputError(f"composited output shape {list(composited.shape)} does not match original {list(original.shape)}")
-    inputs = MetricInputs(original, raw_output, composited, mask, _band(mask, band_px), lpips)
-    return {m.name: m.compute(inputs) for m in METRICS if lpips is not None or not m.needs_lpips}
+    inputs = MetricInputs(original, raw_output, composited, mask, _band(mask, band_px), lpips, dists)
+    return {m.name: m.compute(inputs) for m in METRICS if m.applies(lpips, dists)}

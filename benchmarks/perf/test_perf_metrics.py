@@ -12,7 +12,8 @@ least as fast as the scikit-image loop, SSIM at least 3x faster, at every size.
 
 ``extra_info`` of every case: ``images`` (the batch), ``side`` (px), ``device``,
 ``torch_threads``; batched cases add ``max_abs_diff_vs_reference``, LPIPS cases
-``images_per_s`` (from the median round).
+``images_per_s`` (from the median round), PSNR cases ``layout`` (``nchw`` or ``channels_last``:
+PSNR at least as fast as scikit-image on the same memory in both, issue #22).
 """
 
 from __future__ import annotations
@@ -91,19 +92,29 @@ def test_ssim_skimage_loop(benchmark, timed, count, side):
     timed(skimage_ssim_loop, x.double().numpy(), y.double().numpy())
 
 
+#: Memory layouts PSNR is timed on (issue #22): NCHW, and channels-last (NHWC in memory), the
+#: layout of a method that ran with ``channels_last = true``; scikit-image gets the same memory.
+LAYOUTS = {"nchw": torch.contiguous_format, "channels_last": torch.channels_last}
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize(("count", "side"), CASES, ids=CASE_IDS)
-def test_psnr_torch_batched(benchmark, timed, device, count, side):
-    describe(benchmark, "psnr", count, side)
-    x, y = image_pair(count, side)
+def test_psnr_torch_batched(benchmark, timed, device, count, side, layout):
+    describe(benchmark, f"psnr {layout}", count, side)
+    benchmark.extra_info["layout"] = layout
+    x, y = (t.contiguous(memory_format=LAYOUTS[layout]) for t in image_pair(count, side))
     got = timed(psnr, x.to(device), y.to(device), rounds=20)
     record_diff(benchmark, got, skimage_psnr_loop(x.double().numpy(), y.double().numpy()), PSNR_TOLERANCE)
 
 
+@pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize(("count", "side"), CASES, ids=CASE_IDS)
-def test_psnr_skimage_loop(benchmark, timed, count, side):
-    describe(benchmark, "psnr", count, side, baseline=True)
-    x, y = image_pair(count, side)
-    timed(skimage_psnr_loop, x.double().numpy(), y.double().numpy(), rounds=20)
+def test_psnr_skimage_loop(benchmark, timed, count, side, layout):
+    describe(benchmark, f"psnr {layout}", count, side, baseline=True)
+    benchmark.extra_info["layout"] = layout
+    # .double() keeps the memory format: numpy sees the same (strided) layout as torch.
+    x, y = (t.contiguous(memory_format=LAYOUTS[layout]).double().numpy() for t in image_pair(count, side))
+    timed(skimage_psnr_loop, x, y, rounds=20)
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,10 @@
-"""FID/KID of the composited outputs a run kept, for the leaderboard: reads the store's output
-files and scores them with :class:`~inpaintbench.metrics.fid.FIDScorer`."""
+"""FID/KID and P-IDS/U-IDS of the composited outputs a run kept, for the leaderboard: reads the
+store's output files and scores them with :class:`~inpaintbench.metrics.fid.FIDScorer` (one
+Inception extraction, cached, serves all four)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-
-import numpy as np
 
 from inpaintbench.metrics.fid import FIDScorer, SetScore
 from inpaintbench.store.artifacts import load_examples, originals_path, outputs_path, safe_name
@@ -13,8 +12,9 @@ from inpaintbench.store.artifacts import load_examples, originals_path, outputs_
 
 def score_outputs(scorer: FIDScorer, root: Path, dataset: str, mask: str, methods: list[str],
                   ids: list[str]) -> dict[str, SetScore]:
-    """FID/KID of each method's kept composited outputs on images ``ids`` against the
-    originals of the same images; methods whose outputs were not kept are left out.
+    """FID/KID and P-IDS/U-IDS of each method's kept composited outputs on images ``ids`` against
+    the originals of the same images, output and original paired by sample id; methods whose
+    outputs were not kept are left out.
 
     Features are cached under ``root/outputs/.features`` (the real set per (dataset, size),
     each output set per (dataset, condition, method)), so a report regenerates them for free.
@@ -36,5 +36,5 @@ def score_outputs(scorer: FIDScorer, root: Path, dataset: str, mask: str, method
             continue
         fake = scorer.cached_features({s: outputs[s]["output"] for s in have},
                                       cache / safe_name(dataset) / safe_name(mask) / f"{safe_name(method)}.npz")
-        out[method] = scorer.score(np.stack([real[s] for s in have]), np.stack([fake[s] for s in have]))
+        out[method] = scorer.score_by_id({s: real[s] for s in have}, fake)
     return out

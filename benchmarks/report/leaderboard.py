@@ -17,7 +17,7 @@ import pandas as pd
 from inpaintbench.core.errors import InputError
 from inpaintbench.core.io import atomic_write_text
 from inpaintbench.metrics.fid import FIDScorer, FIDUnavailable, SetScore
-from inpaintbench.metrics.table import metric_info
+from inpaintbench.metrics.table import SET_METRICS, metric_info
 from inpaintbench.report.document import Block, BulletList, Document, Figure, Heading, Section, Table, Text
 from inpaintbench.report.fid_scores import score_outputs
 from inpaintbench.report.html import render_html, viewer_data
@@ -145,7 +145,7 @@ class _FidScoring:
 
     def columns(self, results_dir: Path, dataset: str, mask: str, methods: list[str],
                 ids: list[str]) -> tuple[dict[str, list[str]], str | None]:
-        """``({"FID ↓": cells, "KID ↓": cells}, note)`` of one table (cells in ``methods`` order,
+        """``({"FID ↓": cells, "KID ↓": cells, ...}, note)`` of one table (cells in ``methods`` order,
         "–" where a method kept no outputs); ``({}, None)`` when no outputs were kept."""
         if not methods or not originals_path(results_dir, dataset).exists():
             return {}, None
@@ -159,18 +159,40 @@ class _FidScoring:
         scores = score_outputs(self.scorer, results_dir, dataset, mask, methods, ids)
         if not scores:
             return {}, None
-        return ({"FID ↓": [f"{scores[m].fid:.2f}" if m in scores else "–" for m in methods],
-                 "KID ↓": [f"{scores[m].kid:.4f} ± {scores[m].kid_std:.4f}" if m in scores else "–" for m in methods]},
-                _fid_note(self.scorer.source, next(iter(scores.values()))))
+        return _set_columns(scores, methods), _fid_note(self.scorer.source, next(iter(scores.values())))
+
+
+def _set_columns(scores: dict[str, SetScore], methods: list[str]) -> dict[str, list[str]]:
+    """``{"FID ↓": cells, "KID ↓": cells, "P-IDS ↑": ..., "U-IDS ↑": ...}`` from the set-metric
+    table, in ``methods`` order, "–" where a method has no value; a column no method has is left out."""
+    columns = {}
+    for metric in SET_METRICS:
+        cells = []
+        for method in methods:
+            value = scores[method].value(metric.name) if method in scores else None
+            cell = "–" if value is None else f"{value:.{metric.digits}f}"
+            if metric.name == "kid" and value is not None:
+                cell += f" ± {scores[method].kid_std:.{metric.digits}f}"
+            cells.append(cell)
+        if any(cell != "–" for cell in cells):
+            columns[f"{metric.title} {metric.arrow}"] = cells
+    return columns
 
 
 def _fid_note(source: str, score: SetScore) -> str:
-    """What the FID/KID columns are, and whether there are enough images to read FID."""
-    return (f"FID/KID on the 2015-12-05 Inception ({source}), composited outputs against the originals of the "
+    """What the FID/KID (and P-IDS/U-IDS) columns are, and whether there are enough images to read them."""
+    note = (f"FID/KID on the 2015-12-05 Inception ({source}), composited outputs against the originals of the "
             f"same {score.n} images; KID: mean ± standard deviation over 100 subsets of {score.kid_subset_size} "
             "images" + (f"; {score.n} images are too few for FID to be meaningful (its 2048x2048 covariance is "
                         "singular below 2,048 images: read KID, and compare FIDs only within this table)"
                         if score.small else ""))
+    if score.ids is not None:
+        note += ("; P-IDS/U-IDS: a linear SVM (MAT's settings) on the same features, each output paired with its "
+                 "own original by sample id" + ("" if score.ids.converged else
+                                                 " (the SVM did not converge in 1,000 iterations, as can happen in MAT)"))
+    elif score.ids_reason:
+        note += f"; {score.ids_reason}"
+    return note
 
 
 @dataclass

@@ -74,7 +74,7 @@ def test_fid_of_a_set_against_itself_is_zero(digits):
 
 
 @pytest.mark.needs_shared
-def test_fid_and_kid_columns_from_kept_outputs(tmp_path, digits):
+def test_fid_and_kid_columns_from_kept_outputs(tmp_path, digits, monkeypatch):
     from inpaintbench.report.leaderboard import write_leaderboard
     require_weights()
     results = write_results(tmp_path / "results.jsonl", {"copy": 30.0, "invert": 5.0})
@@ -91,6 +91,16 @@ def test_fid_and_kid_columns_from_kept_outputs(tmp_path, digits):
     assert abs(fid["copy"]) < 0.01 and fid["invert"] > 10
     # the real set's features are cached per (dataset, size): a second report recomputes nothing
     assert (tmp_path / "outputs" / ".features" / "real_toy_28x28.npz").exists()
+    # P-IDS/U-IDS: 4 images are far too few, said instead of two columns of zeros ...
+    assert "P-IDS/U-IDS not computed: 4 images are too few" in board and "P-IDS ↑" not in board
+    # ... and shown, from the same cached features, where the set is large enough.
+    monkeypatch.setattr("inpaintbench.metrics.fid.IDS_MEANINGFUL_IMAGES", 2)
+    board = write_leaderboard([results], tmp_path / "rep2", fid_weights=str(FID_WEIGHTS), html=False,
+                              n_resamples=100).read_text()
+    summary = board.split("## inpainting: toy · box")[1].split("**Paired")[0]
+    header = next(line for line in summary.splitlines() if line.startswith("| method"))
+    assert [cell.strip() for cell in header.split("|")[-5:-1]] == ["FID ↓", "KID ↓", "P-IDS ↑", "U-IDS ↑"]
+    assert "each output paired with its own original by sample id" in board
 
 
 def test_a_fid_suite_keeps_every_composited_output(tmp_path, lpips_weights_env):

@@ -234,7 +234,8 @@ def test_compute_image_metrics_composites_and_splits_outputs():
 
     values = compute_image_metrics(original, raw, mask, lpips=fake_lpips, band_px=2,
                                    composited=composite(raw, original, mask))
-    assert list(values) == [m.name for m in METRICS]
+    # every row in table order, but for the other LPIPS backbones and DISTS (no network given)
+    assert list(values) == [m.name for m in METRICS if m.name not in ("lpips_vgg", "lpips_squeeze", "dists")]
     assert all(v.shape == (2,) and v.dtype == torch.float64 for v in values.values())
     composited = composite(raw, original, mask)
     assert torch.equal(seen[0][0], composited) and torch.equal(seen[0][1], original)
@@ -364,3 +365,29 @@ def test_region_covering_an_image_gives_that_images_psnr_in_a_mixed_batch():
     assert hole[0] == whole[0] and hole[2] == whole[2]
     diff = (x[1].double() - y[1].double())[:, 5:]
     assert hole[1].item() == pytest.approx(-10 * np.log10(diff.square().mean().item()), abs=1e-9)
+
+
+# --- issue #22: channels-last input (a method run with channels_last = true) ---
+
+
+@pytest.mark.parametrize("side", [16, 64])
+def test_psnr_and_metrics_of_channels_last_input_equal_nchw(side):
+    """Channels-last batches are summed through a view of their pixel rows (no copy): the same
+    PSNR up to summation order, and validation still sees every value."""
+    x, y = random_pair(3, 3, side, seed=21)
+    xc, yc = x.contiguous(memory_format=torch.channels_last), y.contiguous(memory_format=torch.channels_last)
+    assert not xc.is_contiguous()
+    assert torch.allclose(psnr(xc, yc), psnr(x, y), rtol=0, atol=1e-6)
+    assert torch.equal(psnr(xc, xc), torch.full((3,), float("inf"), dtype=torch.float64))
+    mask = _hole_mask(3, side)
+    nchw = compute_image_metrics(y, x, mask, composited=x)
+    nhwc = compute_image_metrics(yc, xc, mask, composited=xc)
+    for key in nchw:
+        assert torch.allclose(nhwc[key], nchw[key], rtol=0, atol=1e-6, equal_nan=True), key
+    bad = xc.clone()
+    bad[1, 2, 3, 4] = float("nan")
+    with pytest.raises(InputError, match="NaN"):
+        psnr(bad, yc)
+    bad[1, 2, 3, 4] = 1.5
+    with pytest.raises(InputError):
+        psnr(bad, yc)
