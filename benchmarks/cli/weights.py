@@ -159,13 +159,20 @@ def format_listing() -> str:
     return "\n".join(lines)
 
 
-def verify(path: str | os.PathLike, adm: str | None = None) -> dict[str, object]:
+#: The GAN inpainters ``weights verify --gan NAME:RESOLUTION`` loads, by registry name.
+GAN_METHODS = {"mi-gan": "MIGAN", "comodgan": "CoModGAN", "mat": "MAT"}
+
+
+def verify(path: str | os.PathLike, adm: str | None = None, gan: str | None = None) -> dict[str, object]:
     """Load a checkpoint strictly and describe it.
 
     Args:
-        path: an ADM ``.pt`` state dict or Big LaMa's ``best.ckpt``.
+        path: an ADM ``.pt`` state dict, Big LaMa's ``best.ckpt``, or (with ``gan``) an MI-GAN,
+            CoModGAN or MAT file (state dict, safetensors, MAT's pickle read as data).
         adm: an ADM preset name or args file; None: ``big-lama`` for ``.ckpt`` files, else the
             first preset whose architecture matches the file's keys and shapes.
+        gan: ``"mi-gan:256"``, ``"comodgan:512"``, ``"mat:512"``...: the GAN generator and
+            resolution the file must match (MAT's ``.pkl`` files imply ``mat:512``).
 
     Returns:
         ``{"path", "architecture", "parameters", "sha256", "catalogue"}`` (``catalogue``: the
@@ -182,7 +189,11 @@ def verify(path: str | os.PathLike, adm: str | None = None) -> dict[str, object]
     p = Path(path).expanduser()
     if not p.is_file():
         raise MethodUnavailable(f"{p} does not exist")
-    if adm is None and p.suffix == ".ckpt":
+    if gan is None and adm is None and p.suffix == ".pkl":
+        gan = "mat:512"
+    if gan is not None:
+        architecture, params = _verify_gan(p, gan)
+    elif adm is None and p.suffix == ".ckpt":
         try:
             from inpaintbench.methods.feedforward.big_lama_weights import load_big_lama_generator
         except ImportError as err:
@@ -219,6 +230,18 @@ def verify(path: str | os.PathLike, adm: str | None = None) -> dict[str, object]
             "catalogue": known[0] if known else None}
 
 
+def _verify_gan(path: Path, gan: str) -> tuple[str, int]:
+    """Build the GAN inpainter ``gan`` (``NAME:RESOLUTION``) from ``path`` (strict load, nothing
+    executed); its architecture label and parameter count."""
+    name, _, resolution = gan.partition(":")
+    if name not in GAN_METHODS or not resolution.isdigit():
+        raise InputError(f"--gan must be NAME:RESOLUTION with NAME one of {', '.join(GAN_METHODS)}, got {gan!r}")
+    from inpaintbench.methods.gan import methods as gan_methods
+
+    method = getattr(gan_methods, GAN_METHODS[name])(checkpoint=str(path), resolution=int(resolution))
+    return f"{name}:{resolution}", sum(t.numel() for t in method.network.parameters())
+
+
 def cmd_weights(args: argparse.Namespace) -> int:
     """``inpaintbench weights`` (list) and ``inpaintbench weights verify PATH [--adm PRESET]``."""
     if args.action == "list":
@@ -227,8 +250,8 @@ def cmd_weights(args: argparse.Namespace) -> int:
         print(format_listing())
         return 0
     if args.path is None:
-        raise InputError("usage: inpaintbench weights verify PATH [--adm PRESET|ARGS.toml]")
-    info = verify(args.path, args.adm)
+        raise InputError("usage: inpaintbench weights verify PATH [--adm PRESET|ARGS.toml | --gan NAME:RESOLUTION]")
+    info = verify(args.path, args.adm, args.gan)
     print(f"file:         {info['path']}")
     print(f"architecture: {info['architecture']} (loaded strictly: every key and shape matches)")
     print(f"parameters:   {info['parameters']:,}")
@@ -243,4 +266,6 @@ def add_weights_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("action", nargs="?", default="list", choices=["list", "verify"])
     parser.add_argument("path", nargs="?", help="checkpoint to verify")
     parser.add_argument("--adm", help="ADM preset name or args file (default: found from the file's tensors)")
+    parser.add_argument("--gan", help="a GAN inpainter's file: mi-gan:256, mi-gan:512, comodgan:256, comodgan:512, "
+                        "mat:256, mat:512 (MAT's .pkl files default to mat:512)")
     parser.set_defaults(func=cmd_weights)

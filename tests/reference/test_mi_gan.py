@@ -259,3 +259,20 @@ def test_contract_batch_invariance_no_leak_and_determinism(weights_256):
     # Grey images run as RGB, averaged back.
     grey = method.inpaint(masked[:1, :1], mask[:1], rng=_rng(1)).image
     assert grey.shape == (1, 1, 256, 256)
+
+
+def test_weights_verify_loads_a_gan_file_strictly(weights_256, capsys):
+    """`inpaintbench weights verify PATH --gan mi-gan:256` loads the file into the suite's
+    generator with every key and shape checked; the wrong resolution is one line, exit 2."""
+    from inpaintbench.cli import main
+    from inpaintbench.methods.gan.methods import MIGAN
+
+    path, _ = weights_256
+    assert main(["weights", "verify", str(path), "--gan", "mi-gan:256"]) == 0
+    out = capsys.readouterr().out
+    parameters = sum(p.numel() for p in MIGAN._build_network(MIGAN, 256).parameters())
+    assert "architecture: mi-gan:256" in out and f"parameters:   {parameters:,}" in out
+    assert main(["weights", "verify", str(path), "--gan", "mi-gan:512"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(path) in err[0]
+    assert main(["weights", "verify", str(path), "--gan", "stylegan:256"]) == 2
