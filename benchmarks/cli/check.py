@@ -8,22 +8,15 @@ import os
 import tempfile
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
-from inpaintbench.cli.common import method_overrides
+from inpaintbench.cli.common import apply_method_overrides, method_overrides
 from inpaintbench.core.errors import InputError
 from inpaintbench.core.io import atomic_write_text
 from inpaintbench.harness.runner import run_suite
-from inpaintbench.harness.suite import Spec, Suite
+from inpaintbench.harness.suite import Suite
 from inpaintbench.harness.timing import reference_workload_seconds
 from inpaintbench.report.gate import (GATES, TIME_RATIO, CheckResult, baseline_payload, compare, default_baseline_path,
                                       read_baseline, summarize)
-
-
-def apply_method_overrides(suite: Suite, overrides: dict[str, dict[str, Any]]) -> Suite:
-    """Set config values on the suite's methods by label (``{"repaint": {"num_steps": 5}}``)."""
-    methods = tuple(Spec(s.name, s.label, {**s.config, **overrides.get(s.label, {})}) for s in suite.methods)
-    return replace(suite, methods=methods)
 
 
 def run_check(suite: Suite, baseline_path: Path, *, update: bool = False, time_ratio: float = TIME_RATIO,
@@ -107,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
                   f"or set ${DATA_ROOT_ENV}\n")
             continue
         suite = load_suite(name).with_overrides(data_root=data_root if (needs_data or args.suite) else None)
-        suites.append(apply_method_overrides(suite, overrides))
+        own = {s.label for s in suite.methods}  # each gate suite takes the overrides of its own methods
+        suites.append(apply_method_overrides(suite, {k: v for k, v in overrides.items() if k in own}))
     labels = {s.label for suite in suites for s in suite.methods}
     if set(overrides) - labels:
         raise InputError(f"--set names methods in no gate suite: {sorted(set(overrides) - labels)}; "

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from inpaintbench.core.errors import InputError
 
@@ -36,7 +38,47 @@ def run_suite_of(args: argparse.Namespace):
         call_timeout_s=args.call_timeout, shard_size=args.shard_size, precision=args.precision,
         channels_last=True if args.channels_last else None, compile=True if args.compile else None,
         memory_budget_gb=args.memory_budget_gb)
+    suite = apply_set_options(suite, getattr(args, "set", None) or [])
     return suite, Path(args.out) if args.out else DEFAULT_RESULTS_ROOT / suite.name
+
+
+#: Keys of a suite that ``--set run.KEY=VALUE`` may change (its ``[run]`` table).
+RUN_KEYS = ("seed", "n_images", "batch_size", "device", "n_examples", "band_px", "lpips_net", "scales",
+            "num_threads", "shard_size", "fid", "call_timeout_s", "precision", "channels_last", "compile",
+            "compile_mode", "memory_budget_gb")
+
+
+def apply_method_overrides(suite, overrides: dict[str, dict[str, Any]]):
+    """Set config values on the suite's methods by label (``{"repaint": {"num_steps": 5}}``).
+
+    Raises:
+        InputError: a label that names no method of the suite (one line listing its labels).
+    """
+    from inpaintbench.harness.suite import Spec
+
+    labels = {s.label for s in suite.methods}
+    if set(overrides) - labels:
+        raise InputError(f"--set names methods not in suite {suite.name!r}: {sorted(set(overrides) - labels)}; "
+                         f"its methods: {sorted(labels)}")
+    methods = tuple(Spec(s.name, s.label, {**s.config, **overrides.get(s.label, {})}) for s in suite.methods)
+    return replace(suite, methods=methods)
+
+
+def apply_set_options(suite, items: list[str]):
+    """The suite with ``--set`` applied: ``METHOD.OPTION=VALUE`` (a method label of the suite)
+    and ``run.KEY=VALUE`` (a key of the ``[run]`` table); values parse as JSON when they can
+    (``5``, ``true``, ``0.5``), else as text. Checked as suite values are: a bad value is one
+    line before anything runs."""
+    overrides = method_overrides(items)
+    run = overrides.pop("run", {})
+    unknown = [key for key in run if key not in RUN_KEYS]
+    if unknown:
+        raise InputError(f"--set run.{unknown[0]}: [run] has no key {unknown[0]!r}; its keys: {', '.join(RUN_KEYS)}")
+    if run:
+        if "scales" in run and isinstance(run["scales"], list):
+            run["scales"] = tuple(run["scales"])
+        suite = replace(suite, **run)  # the suite validates its values again
+    return apply_method_overrides(suite, overrides) if overrides else suite
 
 
 def method_overrides(items: list[str]) -> dict[str, dict]:
@@ -85,4 +127,7 @@ def add_suite_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--memory-budget-gb", type=float, help="on CUDA: size each method's batches (up to "
                         "--batch-size) so a call's peak memory stays within this many GiB, from the peak of its "
                         "first one-image call")
+    parser.add_argument("--set", action="append", metavar="METHOD.OPTION=VALUE",
+                        help="change one option of a suite method (by label), e.g. telea.radius=5, or of the "
+                        "[run] table, e.g. run.n_images=8 (repeatable); checked like suite values")
     parser.add_argument("--shard-size", type=int, help="images per work unit (default: the suite's, 32); a unit is written whole, so a killed worker loses at most one unit")
