@@ -160,8 +160,8 @@ def _whole_image_mse(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     metrics costs 2-3x more (issue #15). Rows are reduced one by one, so an image's value does
     not depend on the batch around it nor on the thread count.
     """
-    x, y = _row_major(x), _row_major(y)
     batch, channels, height, width = x.shape
+    x, y = _row_major(x, y)
     rows_x, rows_y = x.reshape(-1, width), y.reshape(-1, width)
     rows = rows_x.shape[0]
     per_block = rows if x.device.type != "cpu" else max(1, _MSE_BLOCK_VALUES // width)
@@ -174,15 +174,19 @@ def _whole_image_mse(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return row_sums.double().view(batch, -1).sum(dim=1).div_(channels * height * width)
 
 
-def _row_major(x: torch.Tensor) -> torch.Tensor:
-    """``x`` whose ``reshape(-1, width)`` is a view of rows: NCHW ``x`` itself, channels-last ``x`` as
-    ``[B, 1, H, W * C]`` (a view; its sum differs by order only, ~1e-8 dB), else a copy (issue #22)."""
-    if x.is_contiguous():
-        return x
-    if x.is_contiguous(memory_format=torch.channels_last):
+def _row_major(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``x`` and ``y`` laid out alike so that ``reshape(-1, W')`` views matching rows of both: NCHW
+    tensors as they are, two channels-last tensors as ``[B, 1, H, W * C]`` views (their sums
+    differ by order only, ~1e-8 dB), any other pair (mixed layouts, strided) as NCHW copies.
+    Both must be read in one order: a channels-last output against a contiguous original
+    would otherwise pair pixels of different channels (issue #22)."""
+    if x.is_contiguous() and y.is_contiguous():
+        return x, y
+    nhwc = torch.channels_last
+    if x.is_contiguous(memory_format=nhwc) and y.is_contiguous(memory_format=nhwc):
         batch, channels, height, width = x.shape
-        return x.permute(0, 2, 3, 1).reshape(batch, 1, height, width * channels)
-    return x.contiguous()
+        return tuple(t.permute(0, 2, 3, 1).reshape(batch, 1, height, width * channels) for t in (x, y))
+    return x.contiguous(), y.contiguous()
 
 
 def masked_mae(x: torch.Tensor, y: torch.Tensor, region: torch.Tensor) -> torch.Tensor:

@@ -82,7 +82,7 @@ def compare(current: dict[str, dict[str, float]], baseline: dict[str, dict[str, 
     """Rows for every (method · mask, metric): baseline, now, change, verdict.
 
     Quality rows compare values exactly as measured (each metric's tolerance); time rows compare
-    the ratio now / baseline divided by ``speed`` (this run's reference workload time over the
+    the ratio now / baseline divided by ``speed`` (how much busier this run found the machine than the
     baseline's), so a uniformly busy machine does not fail the gate.
     """
     rows, failed, slow = [], False, set()
