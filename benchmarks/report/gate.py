@@ -26,8 +26,9 @@ TOLERANCES: dict[str, float] = {m.name: m.gate_tolerance for m in METRICS if m.g
 #: run (:func:`~inpaintbench.harness.timing.reference_workload_seconds`), before the gate fails:
 #: a busy machine slows both, a method made twice as slow fails.
 TIME_RATIO = 1.75
-#: Times per image under this many seconds are not gated: microsecond fills jitter by 10x.
-TIME_FLOOR_S = 1e-3
+#: Times per image under this many seconds are not gated: microsecond fills jitter by 10x, and
+#: millisecond methods (biharmonic at 2-4 ms) by x1.2-1.45 between two quiet runs back to back.
+TIME_FLOOR_S = 5e-3
 
 
 #: The gates ``inpaintbench check`` runs: (suite, committed baseline file, needs a data root).
