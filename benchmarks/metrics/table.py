@@ -175,11 +175,8 @@ def _whole_image_mse(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def _row_major(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``x`` and ``y`` laid out alike so that ``reshape(-1, W')`` views matching rows of both: NCHW
-    tensors as they are, two channels-last tensors as ``[B, 1, H, W * C]`` views (their sums
-    differ by order only, ~1e-8 dB), any other pair (mixed layouts, strided) as NCHW copies.
-    Both must be read in one order: a channels-last output against a contiguous original
-    would otherwise pair pixels of different channels (issue #22)."""
+    """``x`` and ``y`` laid out alike, so ``reshape(-1, W')`` views matching rows of both: NCHW as is,
+    two channels-last tensors as ``[B, 1, H, W * C]`` views, any other pair as NCHW copies."""
     if x.is_contiguous() and y.is_contiguous():
         return x, y
     nhwc = torch.channels_last
