@@ -23,6 +23,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-html", action="store_true", help="do not write LEADERBOARD.html")
     parser.add_argument("--orderings", help="also test published orderings (a claims TOML, or a bundled name such "
                      "as `faces`) and write ORDERINGS.md")
+    parser.add_argument("--budgets", action="store_true", help="also compare the labels named `method@NFE` at "
+                     "equal network evaluations (paired tables per budget, the pick per budget): BUDGETS.md")
     parser.set_defaults(func=run)
 
 
@@ -51,4 +53,9 @@ def run(args: argparse.Namespace) -> int:
         page = write_orderings(paths, claims, Path(args.report_dir) / "ORDERINGS.md",
                                shlex.join(["inpaintbench", *sys.argv[1:]]))
         print(f"orderings -> {page}")
+    if args.budgets:
+        from inpaintbench.report.budgets import write_budgets
+
+        page = write_budgets(paths, Path(args.report_dir) / "BUDGETS.md", shlex.join(["inpaintbench", *sys.argv[1:]]))
+        print(f"budgets -> {page}")
     return 0
