@@ -12,7 +12,8 @@ the same family works on 28x28 MNIST and on 256x256 faces. Masks are returned on
 
 The families:
 
-* :class:`BoxMask`, :class:`RandomBoxes` -- axis-aligned rectangles;
+* :class:`BoxMask`, :class:`FixedBoxMask`, :class:`RandomBoxes` -- axis-aligned rectangles;
+* :class:`RandomPixelMask` -- independent missing pixels (DPS's and DiffPIR's "random" masks);
 * :class:`StrokeMask` -- LaMa's free-form strokes (presets ``thin``, ``medium``, ``thick``)
   and RePaint's ``Wide`` / ``Narrow`` test masks (``repaint-wide``, ``repaint-narrow``);
 * RePaint's fixed masks: :class:`SuperResolveMask`, :class:`AlternatingLinesMask`,
@@ -129,6 +130,90 @@ class BoxMask(_Family):
         for i, (top, left) in enumerate(zip(tops, lefts)):
             mask[i, top : top + bh, left : left + bw] = True
         return mask
+
+
+class FixedBoxMask(_Family):
+    """A box of fixed side at a uniform random position inside a margin (DPS's and DiffPIR's box).
+
+    DPS's ``mask_generator`` (``util/img_utils.py``, ``mask_type="box"``; DiffPIR copies it) cuts a
+    ``128 x 128`` box of a 256 image with its top-left corner ``np.random.randint(16, 256 - 16 - 128)``
+    per axis: rows/columns ``16..111`` (the upper bound is exclusive, so the box ends at least 17
+    pixels from the bottom/right border). Sizes are fractions of the image side: at ``h x w`` the box is
+    ``round(h * size) x round(w * size)`` and the corner is uniform in
+    ``[round(h * margin), h - round(h * margin) - box_h)`` (at least one position).
+
+    Args:
+        size: box side / image side, in ``(0, 1]`` (DPS: 128 / 256 = 0.5).
+        margin: least distance of the box's top-left corner from the border, as a fraction of the
+            side, in ``[0, 1)`` (DPS: 16 / 256 = 0.0625).
+    """
+
+    name = "fixed-box"
+
+    def __init__(self, size: float = 0.5, margin: float = 0.0625):
+        size = _check_fraction("FixedBoxMask size", size)
+        margin = _check_fraction("FixedBoxMask margin", margin, allow_zero=True, allow_one=False)
+        super().__init__(size=size, margin=margin)
+
+    def _generate(self, n, h, w, generator):
+        size, margin = self.config["size"], self.config["margin"]
+        mask = torch.zeros(n, h, w, dtype=torch.bool)
+        (bh, top_lo, top_hi), (bw, left_lo, left_hi) = (_box_range(extent, size, margin) for extent in (h, w))
+        tops = [top_lo + t for t in _draw_ints(generator, top_hi - top_lo, n)]
+        lefts = [left_lo + t for t in _draw_ints(generator, left_hi - left_lo, n)]
+        for i, (top, left) in enumerate(zip(tops, lefts)):
+            mask[i, top : top + bh, left : left + bw] = True
+        return mask
+
+
+def _box_range(extent: int, size: float, margin: float) -> tuple[int, int, int]:
+    """``(side, lo, hi)``: the box side in pixels and the corner's range ``[lo, hi)`` on one axis."""
+    side = min(extent, max(1, round(extent * size)))
+    lo = round(extent * margin)
+    hi = extent - lo - side
+    if hi <= lo:  # no room inside the margin: keep the box centred-ish and on the image
+        lo = min(lo, extent - side)
+        hi = lo + 1
+    return side, lo, hi
+
+
+class RandomPixelMask(_Family):
+    """Independent missing pixels: an exact count drawn without replacement (DPS's "random" masks).
+
+    DPS's ``mask_generator`` (``mask_type="random"``) draws a hole fraction ``p`` uniform in
+    ``mask_prob_range`` per image, then masks ``int(h * w * p)`` distinct pixels (all channels).
+    Here ``fraction`` alone fixes ``p`` (DiffPIR's script: ``mask_prob_range = [0.5, 0.5]``);
+    ``max_fraction`` makes ``p`` uniform in ``[fraction, max_fraction]`` per mask (DPS's config:
+    ``[0.3, 0.7]``). The count is ``int(h * w * p)`` as in the official code, so the hole fraction is
+    exact up to one pixel.
+
+    Args:
+        fraction: hole fraction (or the low end of its range), in ``[0, 1]``.
+        max_fraction: the high end of the range, in ``[fraction, 1]``; None: ``fraction`` exactly.
+    """
+
+    name = "random-pixels"
+
+    def __init__(self, fraction: float = 0.5, max_fraction: float | None = None):
+        fraction = _check_fraction("RandomPixelMask fraction", fraction, allow_zero=True)
+        config: dict[str, Any] = {"fraction": fraction}
+        if max_fraction is not None:
+            max_fraction = _check_fraction("RandomPixelMask max_fraction", max_fraction, allow_zero=True)
+            if max_fraction < fraction:
+                raise InputError(f"RandomPixelMask max_fraction {max_fraction} is smaller than fraction {fraction}")
+            config["max_fraction"] = max_fraction
+        super().__init__(**config)
+
+    def _generate(self, n, h, w, generator):
+        low = self.config["fraction"]
+        high = self.config.get("max_fraction", low)
+        masks = []
+        for rng in _numpy_rngs(generator, n):
+            p = rng.uniform(low, high) if high > low else low
+            hole = np.zeros(h * w, dtype=bool)
+            hole[rng.choice(h * w, int(h * w * p), replace=False)] = True
+            masks.append(hole.reshape(h, w))
+        return torch.from_numpy(np.stack(masks))
 
 
 def _draw_boxes(rng: np.random.Generator, h: int, w: int, min_boxes: int, max_boxes: int,
