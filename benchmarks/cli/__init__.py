@@ -34,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``inpaintbench`` console script; returns the exit status."""
     from inpaintbench.core.notices import one_line, printed_on_stderr
+    from inpaintbench.core.probing import quiet_third_party
+
+    quiet_third_party()  # before any command imports TensorFlow or diffusers
 
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR, format="%(levelname)s %(message)s")

@@ -33,16 +33,32 @@ def run(args: argparse.Namespace) -> int:
             continue
         registry = registries[what]
         print(f"{what}:")
+        checked = availability(registry) if what == "methods" and args.check else {}
         for name in registry.names():
             entry = registry.entry(name)
             status = ""
-            if what == "methods" and args.check:
-                ok, reason = registry.availability(name)
+            if name in checked:
+                ok, reason = checked[name]
                 status = "  [available]" if ok else f"  [unavailable: {reason}]"
             group = f" ({entry.group})" if entry.group else ""
             trained = f" [trained on {entry.trained_on}]" if getattr(entry, "trained_on", "") else ""
             print(f"  {name:<22}{group:<19} {entry.summary}{trained}{status}")
     return 0
+
+
+def availability(registry) -> dict[str, tuple[bool, str]]:
+    """``name -> (available, reason)`` for every entry of ``registry``: entries named by a
+    ``module:attribute`` target are probed in child processes (a plugin that ends its process
+    at import is listed unavailable; library noise stays there), entries that are objects of
+    this process already (imported) here."""
+    from inpaintbench.core.probing import probe_in_children
+
+    names = registry.names()
+    by_name = {name: registry.entry(name) for name in names}
+    remote = [(n, e.target, dict(e.defaults)) for n, e in by_name.items() if isinstance(e.target, str)]
+    found = probe_in_children(registry.kind, remote) if remote else {}
+    found.update({n: registry.availability(n) for n, e in by_name.items() if not isinstance(e.target, str)})
+    return {name: found[name] for name in names}
 
 
 def metrics_listing() -> str:

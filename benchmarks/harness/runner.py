@@ -28,6 +28,7 @@ from inpaintbench.core.notices import one_line, warn
 from inpaintbench.core.registry import dataset_registry, mask_registry, method_registry
 from inpaintbench.store.artifacts import check_output_dir
 from inpaintbench.harness.data import DatasetView, open_dataset
+from inpaintbench.harness.data_identity import is_current, plan_digests
 from inpaintbench.harness.executors import LocalPool, WorkerSpec, check_executor, dispatch, run_in_process
 from inpaintbench.store.records import DatasetRecord, RunRecord, SampleRecord, UnavailableRecord
 from inpaintbench.harness.unit_runner import (
@@ -270,7 +271,8 @@ def plan_suite(suite: Suite, out_dir: str | Path, *, lpips_weights: str | None =
     applied = {label: suite.acceleration.apply(method, device) for label, method in methods.items()}
     identities = {spec.label: accelerated_identity(spec.name, methods[spec.label], applied[spec.label])
                   for spec in suite.methods if spec.label in methods}
-    done = ResultsFolder(out_dir).done_keys()
+    done = ResultsFolder(out_dir).done_digests()
+    content = plan_digests(views, conditions)  # a sample whose data changed is not done
     units = []
     for dataset_spec in suite.datasets:
         view = views[dataset_spec.label]
@@ -288,12 +290,13 @@ def plan_suite(suite: Suite, out_dir: str | Path, *, lpips_weights: str | None =
                     ids = [view.ids[i] for i in indices]
                     keys = tuple(SampleRecord(**base, sample_id=sid, status="ok").key() for sid in ids)
                     digest = unit_hash(_unit_content(base, ids))
+                    data = content[dataset_spec.label, condition.label][indices[0]:indices[-1] + 1]
                     units.append(WorkUnit(
                         method=method_spec.label, dataset=dataset_spec.label, condition=condition.label,
                         indices=indices, sample_ids=tuple(ids), keys=keys, hash=digest,
                         name=unit_name(method_spec.label, dataset_spec.label, condition.label, shard, digest),
-                        base=base, num_gpus=1.0 if device.type == "cuda" else 0.0,
-                        done=frozenset(key for key in keys if key in done)))
+                        base=base, num_gpus=1.0 if device.type == "cuda" else 0.0, content=data,
+                        done=frozenset(key for key, d in zip(keys, data) if is_current(done, key, d))))
     return Plan(suite, out_dir, device, units, methods, unavailable, identities, views, conditions,
                 lpips_metric, lpips_note, applied)
 

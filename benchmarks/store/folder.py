@@ -70,7 +70,10 @@ class WorkUnit:
         base: the record fields its samples share (method, config, hashes, seed, device).
         num_gpus: GPUs the unit asks its executor for (0 on the CPU).
         done: keys of its samples already finished in the folder when it was planned (in any
-            file: an earlier run's single file, units of another shard size).
+            file: an earlier run's single file, units of another shard size) from the data
+            as it is now.
+        content: the data digest of each sample (``sample_ids`` order;
+            :mod:`inpaintbench.harness.data_identity`), stamped into its records.
     """
 
     method: str
@@ -84,6 +87,7 @@ class WorkUnit:
     base: dict[str, Any]
     num_gpus: float = 0.0
     done: frozenset = frozenset()
+    content: tuple[str, ...] = ()
 
 
 def unit_name(method: str, dataset: str, condition: str, shard: int, digest: str) -> str:
@@ -137,9 +141,13 @@ class ResultsFolder:
         return path
 
     def unit_records(self, unit: WorkUnit) -> list[Any]:
-        """The records of a unit's file (empty when it is not written yet)."""
+        """The records of a unit's file (empty when it is not written yet), less the sample
+        records computed from other data than the plan's (a file that changed since: stale)."""
         path = self.unit_path(unit)
-        return list(ResultsStore(path)) if path.exists() else []
+        records = list(ResultsStore(path)) if path.exists() else []
+        digests = dict(zip(unit.sample_ids, unit.content))
+        return [r for r in records if not isinstance(r, SampleRecord) or r.data_sha256 is None
+                or digests.get(r.sample_id, r.data_sha256) == r.data_sha256]
 
     def commit_unit(self, unit: WorkUnit, header: UnitRecord, samples: list[SampleRecord]) -> Path:
         """Make a unit's records visible, keeping the finished records of an earlier file of the
@@ -158,7 +166,7 @@ class ResultsFolder:
                                          method_s=header.method_s + before.method_s,
                                          warmup_s=header.warmup_s + before.warmup_s)
         fresh = {r.key() for r in samples}
-        merged = [r for r in kept if r.key() not in fresh] + list(samples)
+        merged = _stamped(unit, [r for r in kept if r.key() not in fresh], fresh=False) + _stamped(unit, samples)
         order = {key: i for i, key in enumerate(unit.keys)}
         merged.sort(key=lambda r: order.get(r.key(), len(order)))
         atomic_write(path, _lines([header, *merged]))
@@ -175,8 +183,30 @@ class ResultsFolder:
         """Keys of the folder's finished sample records (ok or skipped), from every file."""
         return set().union(*(ResultsStore(path).done_keys() for path in self.files()))
 
+    def done_digests(self) -> dict[tuple, set]:
+        """Keys of the folder's finished sample records -> the data digests they carry (None
+        for a record written before digests existed), from every file."""
+        out: dict[tuple, set] = {}
+        for path in self.files():
+            for r in ResultsStore(path):
+                if isinstance(r, SampleRecord) and r.status in DONE_STATUSES:
+                    out.setdefault(r.key(), set()).add(r.data_sha256)
+        return out
+
     def exists(self) -> bool:
         return bool(self.files())
+
+
+def _stamped(unit: WorkUnit, records: list[SampleRecord], *, fresh: bool = True) -> list[SampleRecord]:
+    """``records`` with the unit's data digests: fresh ones were computed from the data as
+    planned; kept ones without a digest (written before digests existed) were trusted by the
+    plan, so they get it too, once, and a later change of their data is then seen. A kept
+    record keeps its own digest."""
+    if not unit.content:
+        return list(records)
+    digests = dict(zip(unit.sample_ids, unit.content))
+    return [dataclasses.replace(r, data_sha256=digests.get(r.sample_id, r.data_sha256))
+            if fresh or r.data_sha256 is None else r for r in records]
 
 
 def _agree(a: dict[str, float], b: dict[str, float]) -> bool:
@@ -248,6 +278,12 @@ def read_records(paths: Iterable[str | os.PathLike]) -> list[Any]:
                     differing = sorted(n for n in set(held.metrics) | set(record.metrics)
                                        if held.metrics.get(n) != record.metrics.get(n))
                     shown = differing[0] if differing else "status"
+                    if None not in (held.data_sha256, record.data_sha256) and held.data_sha256 != record.data_sha256:
+                        raise InputError(
+                            f"results for {record.method} / {record.dataset} / {record.mask} / sample "
+                            f"{record.sample_id!r} were computed from different data ({where}: data "
+                            f"{held.data_sha256}, {path}: data {record.data_sha256}): its file changed between "
+                            "runs with different shard sizes; delete the older file")
                     raise InputError(
                         f"conflicting results for {record.method} / {record.dataset} / {record.mask} / sample "
                         f"{record.sample_id!r} (config {record.config_hash}): {where} has {shown} = "

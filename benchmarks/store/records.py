@@ -39,7 +39,8 @@ class SampleRecord:
     ``metrics`` ``{name: value}`` (see :data:`inpaintbench.metrics.table.METRICS`), ``time_s``
     seconds per image of the timed call, ``batch_size``, ``peak_memory_bytes`` (CUDA),
     ``hole_fraction``, ``counters`` per-image counters of the call (``nfe``...), ``run_id``,
-    ``device``.
+    ``device``, ``data_sha256`` the digest of the data the sample was read from (not a key
+    field: a plan compares it with the data now; None in records written before it existed).
     """
 
     kind: ClassVar[str] = "sample"
@@ -66,6 +67,7 @@ class SampleRecord:
     hole_fraction: float | None = None
     counters: dict[str, float] = field(default_factory=dict)
     note: str | None = None
+    data_sha256: str | None = None
 
     def key(self) -> tuple:
         """The identity of the record (see :data:`KEY_FIELDS`)."""

@@ -297,6 +297,7 @@ def _quiet_and_offline(monkeypatch, tmp_path):
     monkeypatch.setattr(lpips_metric, "_download_features", offline)
     for name in ("INPAINTBENCH_LPIPS_WEIGHTS", "INPAINTBENCH_BIG_LAMA"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("INPAINTBENCH_CACHE_DIR", str(tmp_path / "user-cache"))  # data hashes
     monkeypatch.chdir(tmp_path)
 
 
