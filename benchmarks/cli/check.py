@@ -9,7 +9,7 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from inpaintbench.cli.common import apply_method_overrides, method_overrides
+from inpaintbench.cli.common import DEFAULT_OUT_ROOT, apply_method_overrides, method_overrides
 from inpaintbench.core.errors import InputError
 from inpaintbench.core.io import atomic_write_text
 from inpaintbench.harness.runner import run_suite
@@ -84,13 +84,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--suite", help="run this gate suite only (default: every gate: check, and check-faces "
                      "when a data root is given)")
     parser.add_argument("--data-root", help="folder holding celeba/ for the faces gate (default $INPAINTBENCH_DATA_ROOT)")
-    parser.add_argument("--baseline", help="baseline JSON (default: the one shipped in the package)")
+    parser.add_argument("--baseline", help="baseline JSON to compare with (default: the one shipped in the package), "
+                     "or to write with --update (default: inpaintbench-out/check/<its file name>; the committed "
+                     "one is rewritten only when named, e.g. --baseline benchmarks/quality_baseline.json)")
     parser.add_argument("--set", action="append", metavar="METHOD.OPTION=VALUE",
                      help="change a method's option for this check (repeatable), e.g. repaint.num_steps=5")
     parser.add_argument("--time-ratio", type=float, default=TIME_RATIO,
                         help="fail when a method gets this many times slower than the baseline, relative to a "
                         f"reference workload timed in the same run (default {TIME_RATIO})")
-    parser.add_argument("--update", action="store_true", help="rewrite the baseline from this run")
+    parser.add_argument("--update", action="store_true", help="write a baseline from this run (see --baseline)")
     parser.add_argument("--lpips-weights")
     parser.set_defaults(func=run)
 
@@ -117,6 +119,9 @@ def run(args: argparse.Namespace) -> int:
     failed = False
     for suite in suites:
         baseline = Path(args.baseline) if args.baseline else default_baseline_path(suite.name)
+        if args.update and not args.baseline:  # never the tracked file unless named on the command line
+            baseline = DEFAULT_OUT_ROOT / "check" / baseline.name
+            baseline.parent.mkdir(parents=True, exist_ok=True)
         result = run_check(suite, baseline, update=args.update, time_ratio=args.time_ratio,
                            lpips_weights=args.lpips_weights)
         print(f"## {suite.name}\n\n{result.table.to_markdown(index=False)}\n")

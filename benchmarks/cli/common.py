@@ -1,4 +1,4 @@
-"""What several subcommands share: the suite options, the default folders, ``--set`` parsing."""
+"""What several subcommands share: the suite options, the output folders, ``--set`` parsing."""
 
 from __future__ import annotations
 
@@ -9,8 +9,13 @@ from typing import Any
 
 from inpaintbench.core.errors import InputError
 
-DEFAULT_RESULTS_ROOT = Path("results")
-DEFAULT_REPORT_ROOT = Path("reports")
+#: Where user runs write, in the working directory: one folder per suite (results and report
+#: together), never the repository's tracked ``reports/``.
+DEFAULT_OUT_ROOT = Path("inpaintbench-out")
+
+#: What a suite computes (as opposed to how it runs): a command line that changes any of these
+#: gets its own output folder, so its records never mix with the suite's own.
+CONTENT_FIELDS = ("task", "datasets", "masks", "methods", "seed", "band_px", "lpips_net", "scales", "precision")
 
 
 def names(text: str | None) -> list[str] | None:
@@ -22,16 +27,42 @@ def dataset_options(args: argparse.Namespace) -> dict[str, int]:
     return {k: v for k, v in (("size", args.size), ("channels", args.channels)) if v is not None}
 
 
-def report_dir_for(suite_name: str, root: Path = DEFAULT_REPORT_ROOT) -> Path:
-    """The default suite reports into ``reports/``; any other suite into ``reports/<suite>/``."""
-    return root if suite_name == "default" else root / suite_name
+def output_folder(name: str, suite, reference) -> tuple[Path, str]:
+    """The default output folder of a run of ``suite`` and a note saying why it is that one.
+
+    Args:
+        name: the folder's base name (the suite's name).
+        suite: the suite as the command line made it; ``reference``: the same suite with only
+            the data root and how it runs applied (None when that alone is not a valid suite).
+
+    Returns:
+        ``inpaintbench-out/<name>`` when the command line changes nothing the suite computes
+        (:data:`CONTENT_FIELDS`), else ``inpaintbench-out/<name>+<8 hex digits>``: a digest
+        of what it computes, so the same overrides resume in the same folder and other ones
+        never share it; the note names the overridden fields ("" for none).
+    """
+    from inpaintbench.core.identity import json_digest
+
+    def content(s) -> dict:
+        return {key: [[spec.name, spec.label, spec.config] for spec in value] if key in ("datasets", "masks", "methods")
+                else value for key in CONTENT_FIELDS for value in [getattr(s, key)]}
+
+    mine = content(suite)
+    theirs = None if reference is None else content(reference)
+    if mine == theirs:
+        return DEFAULT_OUT_ROOT / name, ""
+    changed = [key for key in CONTENT_FIELDS if theirs is None or mine[key] != theirs[key]]
+    digest = json_digest(mine, 8)
+    return DEFAULT_OUT_ROOT / f"{name}+{digest}", f"{', '.join(changed)} changed on the command line"
 
 
 def run_suite_of(args: argparse.Namespace):
-    """The suite a ``run`` / ``plan`` command line describes, and its results folder."""
+    """The suite a ``run`` / ``plan`` command line describes, its output folder (``--out``, else
+    :func:`output_folder`) and the line a command prints first (which folder, and why)."""
     from inpaintbench.harness.suite import load_suite
 
-    suite = load_suite(args.suite).with_overrides(
+    base = load_suite(args.suite)
+    suite = base.with_overrides(
         methods=names(args.methods), datasets=names(args.datasets), masks=names(args.masks),
         dataset_options=dataset_options(args), data_root=args.data_root, n_images=args.n_images,
         seed=args.seed, device=args.device, batch_size=args.batch_size, num_threads=args.num_threads,
@@ -39,7 +70,14 @@ def run_suite_of(args: argparse.Namespace):
         channels_last=True if args.channels_last else None, compile=True if args.compile else None,
         memory_budget_gb=args.memory_budget_gb)
     suite = apply_set_options(suite, getattr(args, "set", None) or [])
-    return suite, Path(args.out) if args.out else DEFAULT_RESULTS_ROOT / suite.name
+    if args.out:
+        return suite, Path(args.out), f"suite {suite.name} -> {args.out}"
+    try:
+        reference = base.with_overrides(data_root=args.data_root)
+    except InputError:  # the suite alone needs what the command line changed: overridden
+        reference = None
+    out, why = output_folder(suite.name, suite, reference)
+    return suite, out, f"suite {suite.name} -> {out}" + (f" (its own folder: {why})" if why else "")
 
 
 #: Keys of a suite that ``--set run.KEY=VALUE`` may change (its ``[run]`` table).
@@ -115,7 +153,9 @@ def add_suite_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--call-timeout", type=float, metavar="SECONDS",
                         help="kill a method call (one batch) that runs longer and record its batch as errors; "
                         "calls then run in a forked worker process (CPU only; default: no limit)")
-    parser.add_argument("--out", help="results folder (default: results/<suite>)")
+    parser.add_argument("--out", help="output folder: the results and the leaderboard (default: "
+                        "inpaintbench-out/<suite> in the working directory; inpaintbench-out/<suite>+<digest> when "
+                        "the command line changes the suite's datasets, masks, methods, seed or options)")
     parser.add_argument("--lpips-weights", help="LPIPS backbone weights (file or folder); "
                         "else $INPAINTBENCH_LPIPS_WEIGHTS, else torchvision's download")
     parser.add_argument("--precision", choices=("fp32", "bf16", "fp16"),

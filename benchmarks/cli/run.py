@@ -7,7 +7,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from inpaintbench.cli.common import add_suite_arguments, report_dir_for, run_suite_of
+from inpaintbench.cli.common import add_suite_arguments, run_suite_of
 from inpaintbench.core.errors import InputError
 
 
@@ -22,7 +22,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                      "local, or as many as the Ray cluster holds); implies --executor local")
     parser.add_argument("--ray-address", help="Ray cluster to join (auto, ray://HOST:10001; default $RAY_ADDRESS, "
                      "else a local cluster)")
-    parser.add_argument("--report-dir", help="where LEADERBOARD.md goes (default: reports/, or reports/<suite>/)")
+    parser.add_argument("--report-dir", help="where LEADERBOARD.md and .html go (default: the output folder)")
     parser.add_argument("--no-report", action="store_true", help="do not regenerate the leaderboard")
     parser.add_argument("--fid-weights", help="the 2015-12-05 FID Inception file for suites with fid = true; "
                      "else $INPAINTBENCH_FID_WEIGHTS, else torch-fidelity's download")
@@ -41,21 +41,27 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--workers needs --executor local or ray (in process, units run one after the other)")
     if args.ray_address and executor != "ray":
         raise InputError("--ray-address needs --executor ray")
-    suite, out = run_suite_of(args)
+    suite, out, where = run_suite_of(args)
+    print(where, flush=True)
+    report_dir = Path(args.report_dir) if args.report_dir else out
     if not args.no_report:  # a report folder that cannot be written fails now, not after the run
         from inpaintbench.store.artifacts import check_output_dir
 
-        check_output_dir(Path(args.report_dir) if args.report_dir else report_dir_for(suite.name),
-                         "report folder (--report-dir)")
+        check_output_dir(report_dir, "report folder (--report-dir)")
     summary = run_suite(suite, out, progress=not args.quiet, lpips_weights=args.lpips_weights,
                         command=shlex.join(["inpaintbench", *sys.argv[1:]]), executor=executor,
-                        workers=args.workers, ray_address=args.ray_address)
+                        workers=args.workers, ray_address=args.ray_address, announce=print_refusals)
     print(f"wrote {summary.written} records ({summary.errors} errors), skipped {summary.skipped} already done "
           f"-> {summary.results_path}")
     for label, reason in summary.unavailable.items():
         print(f"unavailable: {label}: {reason}")
     if not args.no_report:
-        report_dir = Path(args.report_dir) if args.report_dir else report_dir_for(suite.name)
         board = write_leaderboard([summary.results_path], report_dir, fid_weights=args.fid_weights)
         print(f"leaderboard -> {board}")
     return 0
+
+
+def print_refusals(plan) -> None:
+    """Name, once and before anything runs, each (method, dataset) pair the run leaves out."""
+    for (method, dataset), reason in plan.refused.items():
+        print(f"refused: {method} on {dataset}: {reason}", flush=True)

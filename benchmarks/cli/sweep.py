@@ -7,7 +7,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from inpaintbench.cli.common import DEFAULT_REPORT_ROOT, DEFAULT_RESULTS_ROOT, dataset_options, names
+from inpaintbench.cli.common import DEFAULT_OUT_ROOT, dataset_options, names
 from inpaintbench.core.errors import InputError
 
 
@@ -31,9 +31,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--device")
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--num-threads", type=int)
-    parser.add_argument("--name", help="sweep name (folder under results/sweeps and reports/sweeps)")
-    parser.add_argument("--out")
-    parser.add_argument("--report-dir")
+    parser.add_argument("--name", help="sweep name (its folder: inpaintbench-out/sweeps/<name>)")
+    parser.add_argument("--out", help="output folder: results and the sweep report (default "
+                        "inpaintbench-out/sweeps/<name> in the working directory)")
+    parser.add_argument("--report-dir", help="where SWEEP.md and its plots go (default: the output folder)")
     parser.add_argument("--lpips-weights")
     parser.add_argument("-q", "--quiet", action="store_true")
     parser.set_defaults(func=run)
@@ -57,12 +58,13 @@ def run(args: argparse.Namespace) -> int:
                         method_options=parse_assignments(args.set or []), mask=args.mask,
                         mask_param=args.mask_param, mask_values=mask_values)
     name = args.name or (args.param or args.mask_param)
-    out = Path(args.out) if args.out else DEFAULT_RESULTS_ROOT / "sweeps" / name
+    out = Path(args.out) if args.out else DEFAULT_OUT_ROOT / "sweeps" / name
+    print(f"sweep {name} -> {out}", flush=True)
     summary = run_suite(suite, out, progress=not args.quiet, lpips_weights=args.lpips_weights,
                         command=shlex.join(["inpaintbench", *sys.argv[1:]]))
     print(f"wrote {summary.written} records ({summary.errors} errors), skipped {summary.skipped} -> {summary.results_path}")
     x = f"config.{args.param}" if args.param else f"mask_config.{args.mask_param}"
     line = "line" if args.param else "method"
-    report_dir = Path(args.report_dir) if args.report_dir else DEFAULT_REPORT_ROOT / "sweeps" / name
+    report_dir = Path(args.report_dir) if args.report_dir else out
     print(f"sweep report -> {write_sweep_report(summary.results_path, report_dir, x, line, name)}")
     return 0

@@ -202,6 +202,23 @@ class Method:
         """
         raise InputError(f"method {self.name!r} declares no super-resolution hook (tasks: {list(self.tasks)})")
 
+    def accepts(self, channels: int, height: int, width: int) -> str | None:
+        """Whether this built method runs on a dataset's images; asked at plan time, per dataset.
+
+        Args:
+            channels, height, width: the dataset's images, ``[C, H, W]`` (super-resolution: the
+                high-resolution size the method must produce).
+
+        Returns:
+            None when it runs on them, else why not, in one line naming what to change. The
+            harness then leaves that (method, dataset) pair out: ``plan`` shows it, ``run``
+            names it once at the start and runs the rest. The default accepts anything; a
+            learned method declares what its weights were trained on
+            (:func:`trained_shape_refusal`), a fully convolutional one only its channels. Not
+            part of the config: a declaration never changes a config hash.
+        """
+        return None
+
     def weight_files(self) -> list[str]:
         """Paths of the weight files this method loaded (their sha256 enters the config hash).
 
@@ -214,6 +231,36 @@ class Method:
         """The configuration that determines the outputs: ``self.config`` plus, for wrappers,
         the inner methods' effective configs (a wrapper overrides this)."""
         return dict(self.config)
+
+
+def trained_shape_refusal(who: str, trained: tuple[int, int, int], given: tuple[int, int, int], *,
+                          any_size: bool = False, multiple: int = 1, hint: str = "") -> str | None:
+    """The one-line refusal of a learned method whose weights were trained on other images, or None.
+
+    Args:
+        who: names the method and its weights (``"lama-ffc (weights lama-ffc-mnist)"``).
+        trained: ``(C, H, W)`` of the training images; ``given``: ``(C, H, W)`` of the data.
+        any_size: the network runs at other sizes (fully convolutional): only the channels
+            must match, and ``H`` and ``W`` be multiples of ``multiple``.
+        hint: what to pass instead (``"weights=\"lama-ffc-celeba32\" for RGB"``).
+
+    A grey model is never run channel by channel on colour images, nor a colour one on grey
+    images; a network of fixed size (a DDPM prior, a fully connected generator) never on
+    resized or cropped images it was not trained on.
+    """
+    (tc, th, tw), (c, h, w) = trained, given
+    grey = {1: "grey", 3: "RGB"}
+    instead = f"; {hint}" if hint else ""
+    if tc != c:
+        return (f"{who} was trained on {grey.get(tc, f'{tc}-channel')} images, the data is "
+                f"{grey.get(c, f'{c}-channel')}{instead}")
+    if any_size:
+        if h % multiple or w % multiple:
+            return f"{who} needs a height and width divisible by {multiple}, the data is {h}x{w}"
+        return None
+    if (th, tw) != (h, w):
+        return f"{who} was trained on {th}x{tw} images and runs only at that size, the data is {h}x{w}{instead}"
+    return None
 
 
 @runtime_checkable

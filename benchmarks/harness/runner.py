@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -44,7 +44,7 @@ from inpaintbench.harness.worker import fork_available
 from inpaintbench.harness.suite import Spec, Suite
 from inpaintbench.core.conditions import Condition, MaskCondition
 
-__all__ = ["run_suite", "plan_suite", "RunSummary", "RunInterrupted", "NO_HOLE_NOTE"]
+__all__ = ["run_suite", "plan_suite", "refused_pairs", "Plan", "RunSummary", "RunInterrupted", "NO_HOLE_NOTE"]
 
 #: Images read per dataset before the run to check masks, metrics and polarity.
 PROBE_IMAGES = 64
@@ -62,6 +62,7 @@ class RunSummary:
     skipped: int = 0
     errors: int = 0
     unavailable: dict[str, str] = field(default_factory=dict)
+    refused: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
 class RunInterrupted(KeyboardInterrupt):
@@ -153,25 +154,53 @@ def check_condition(spec: Spec, condition: Condition, images: torch.Tensor, ids:
 
 
 
-def check_sizes(methods: dict[str, Method], sizes: dict[str, tuple[int, int]]) -> None:
-    """Ask every method that declares size rules (a ``check_size(height, width, **config)``, e.g.
-    the GAN inpainters trained at one resolution) whether it takes each dataset's images.
+def refused_pairs(methods: dict[str, Method], shapes: dict[str, tuple[int, int, int]]) -> dict[tuple[str, str], str]:
+    """Ask every built method whether it takes each dataset's images (:meth:`Method.accepts`).
 
     Args:
-        methods: built methods by label; sizes: ``(height, width)`` by dataset label.
+        methods: built methods by label; shapes: ``(C, H, W)`` by dataset label.
+
+    Returns:
+        ``{(method label, dataset label): reason}`` of the pairs that refuse; the run leaves
+        them out.
 
     Raises:
-        InputError: one line naming the method, the dataset and the size to pass.
+        InputError: an ``accepts`` that fails instead of answering (one line naming it).
     """
+    refused = {}
     for label, method in methods.items():
-        fits = getattr(method, "check_size", None)
-        if not callable(fits):
-            continue
-        for dataset, (height, width) in sizes.items():
+        for dataset, shape in shapes.items():
             try:
-                fits(height, width, **method.config)
-            except InputError as err:
-                raise InputError(f"method {label!r} on dataset {dataset!r}: {err}") from None
+                reason = method.accepts(*shape)
+            except InputError as err:  # a declaration that raises its refusal instead of returning it
+                reason = one_line(err)
+            except Exception as err:
+                raise InputError(f"method {label!r}: accepts{tuple(shape)} failed: {type(err).__name__}: "
+                                 f"{one_line(err)}") from err
+            if reason:
+                refused[(label, dataset)] = one_line(reason)
+    return refused
+
+
+#: The largest side a dataset's ``size`` may give its images: a float32 RGB image of 8192 x 8192
+#: is 0.8 GB, and a batch holds several copies of each (original, observation, output, composite).
+MAX_IMAGE_SIDE = 8192
+
+
+def check_dataset_sizes(specs: tuple[Spec, ...]) -> None:
+    """Refuse a dataset ``size`` no run could hold, before any image is made that large.
+
+    Raises:
+        InputError: a ``size`` over :data:`MAX_IMAGE_SIDE`, one line with what one image
+            would need.
+    """
+    for spec in specs:
+        size = spec.config.get("size")
+        if isinstance(size, int) and not isinstance(size, bool) and size > MAX_IMAGE_SIDE:
+            gigabytes = size * size * 3 * 4 / 1e9
+            raise InputError(f"dataset {spec.label!r}: size={size} is over the largest image side, "
+                             f"{MAX_IMAGE_SIDE} px (one {size}x{size} RGB float32 image alone is {gigabytes:,.0f} GB); "
+                             f"pass a smaller --size (e.g. 256)")
 
 
 @dataclass
@@ -185,6 +214,8 @@ class Plan:
             that cannot be built here, with the reason.
         identities: ``label -> (effective config, config hash)``.
         views: the datasets (streamed). ``lpips``/``lpips_note``: the metric and its note.
+        refused: ``{(method, dataset): reason}``: pairs left out because the method does not
+            take the dataset's images (:meth:`Method.accepts`); they have no units.
     """
 
     suite: Suite
@@ -199,6 +230,7 @@ class Plan:
     lpips: Any
     lpips_note: dict[str, Any]
     applied: dict[str, Any]
+    refused: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def pending(self) -> list[WorkUnit]:
         """Units with at least one sample not done at planning time."""
@@ -217,7 +249,7 @@ def _unit_content(base: dict[str, Any], sample_ids: list[str]) -> dict[str, Any]
 
 
 def plan_suite(suite: Suite, out_dir: str | Path, *, lpips_weights: str | None = None,
-               executor: str = "inprocess") -> Plan:
+               executor: str = "inprocess", load_lpips: bool = True) -> Plan:
     """Check ``suite`` as far as it can be checked without running a method, build its methods
     and plan its units against the results folder ``out_dir`` (nothing is written).
 
@@ -226,6 +258,11 @@ def plan_suite(suite: Suite, out_dir: str | Path, *, lpips_weights: str | None =
     the pool executors (``local``, ``ray``) the methods are built on the CPU, only to check them
     and learn their identities (the workers build their own); a Ray driver needs no GPU of its
     own (``device = "cuda"`` names the workers' device).
+
+    A method that does not take a dataset's images (:meth:`Method.accepts`: a grey model on
+    RGB data, a prior trained at 28 px on 256-px photographs) is left out of that dataset,
+    with the reason in ``Plan.refused``; when every pair refuses, nothing can run.
+    ``load_lpips=False`` (``inpaintbench plan``) leaves LPIPS unloaded: nothing is downloaded.
 
     Raises:
         InputError: the first problem found, in one line.
@@ -246,6 +283,7 @@ def plan_suite(suite: Suite, out_dir: str | Path, *, lpips_weights: str | None =
     conditions = suite.conditions()
     for condition in conditions:
         condition.validate()
+    check_dataset_sizes(suite.datasets)
     views = {spec.label: open_dataset(spec, suite.n_images) for spec in suite.datasets}
     for spec in suite.datasets:
         view = views[spec.label]
@@ -266,8 +304,12 @@ def plan_suite(suite: Suite, out_dir: str | Path, *, lpips_weights: str | None =
         if task_name not in method.tasks:
             raise InputError(f"method {label!r} solves {list(method.tasks)}, not the suite's task {task_name!r}; "
                              "remove it from the suite or pick a suite of its task")
-    check_sizes(methods, {spec.label: tuple(views[spec.label].shape[-2:]) for spec in suite.datasets})
-    lpips_metric, lpips_note = build_lpips(suite.lpips_net, lpips_weights, build_device)
+    refused = refused_pairs(methods, {spec.label: tuple(views[spec.label].shape) for spec in suite.datasets})
+    if len(refused) == len(methods) * len(suite.datasets):
+        raise InputError(f"no method of suite {suite.name!r} takes its data: "
+                         + "; ".join(f"{m} on {d}: {reason}" for (m, d), reason in refused.items()))
+    lpips_metric, lpips_note = build_lpips(suite.lpips_net, lpips_weights, build_device) if load_lpips else \
+        (None, {"available": False, "net": suite.lpips_net, "reason": "not loaded by plan"})
     applied = {label: suite.acceleration.apply(method, device) for label, method in methods.items()}
     identities = {spec.label: accelerated_identity(spec.name, methods[spec.label], applied[spec.label])
                   for spec in suite.methods if spec.label in methods}
@@ -277,7 +319,7 @@ def plan_suite(suite: Suite, out_dir: str | Path, *, lpips_weights: str | None =
     for dataset_spec in suite.datasets:
         view = views[dataset_spec.label]
         for method_spec in suite.methods:
-            if method_spec.label not in methods:
+            if method_spec.label not in methods or (method_spec.label, dataset_spec.label) in refused:
                 continue
             config, chash = identities[method_spec.label]
             for condition in conditions:
@@ -298,12 +340,13 @@ def plan_suite(suite: Suite, out_dir: str | Path, *, lpips_weights: str | None =
                         base=base, num_gpus=1.0 if device.type == "cuda" else 0.0, content=data,
                         done=frozenset(key for key, d in zip(keys, data) if is_current(done, key, d))))
     return Plan(suite, out_dir, device, units, methods, unavailable, identities, views, conditions,
-                lpips_metric, lpips_note, applied)
+                lpips_metric, lpips_note, applied, refused)
 
 
 def run_suite(suite: Suite, out_dir: str | Path, *, progress: bool = True, lpips_weights: str | None = None,
               command: str = "", executor: str = "inprocess", workers: int | None = None,
-              ray_address: str | None = None, max_retries: int | None = None) -> RunSummary:
+              ray_address: str | None = None, max_retries: int | None = None,
+              announce: Callable[[Plan], None] | None = None) -> RunSummary:
     """Run every (dataset, task condition, method) of ``suite`` into the results folder ``out_dir``.
 
     Samples already finished there (same record key, by any run) are skipped, so an
@@ -320,6 +363,8 @@ def run_suite(suite: Suite, out_dir: str | Path, *, progress: bool = True, lpips
             holds: its CPUs / ``num_threads``, its GPUs; ``ray_address`` a cluster to join).
         max_retries: retries of a unit whose worker process died (default
             :data:`~inpaintbench.harness.executors.MAX_RETRIES`).
+        announce: called with the checked :class:`Plan` before anything is written (the
+            command line names the refused pairs there, once).
 
     Randomness: the masks of sample ``i`` come from ``(suite seed, mask label, sample id)``,
     a stochastic method's draws for it from ``(suite seed, method label, sample id)``
@@ -328,11 +373,13 @@ def run_suite(suite: Suite, out_dir: str | Path, *, progress: bool = True, lpips
     """
     check_executor(executor, workers)
     plan = plan_suite(suite, out_dir, lpips_weights=lpips_weights, executor=executor)
+    if announce is not None:
+        announce(plan)
     suite, out_dir, device = plan.suite, plan.out_dir, plan.device
     threads = suite.num_threads or 1
     run_id = uuid.uuid4().hex[:12]
     folder = ResultsFolder(out_dir)
-    summary = RunSummary(out_dir, unavailable=plan.unavailable)
+    summary = RunSummary(out_dir, unavailable=plan.unavailable, refused=plan.refused)
     threads_before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -344,6 +391,8 @@ def run_suite(suite: Suite, out_dir: str | Path, *, progress: bool = True, lpips
                       batch_size=suite.batch_size, torch_threads=threads, resumed=plan.done_count(),
                       executor=executor, workers=workers or 1, shard_size=suite.shard_size),
             *(UnavailableRecord(run_id, label, reason) for label, reason in plan.unavailable.items()),
+            *(UnavailableRecord(run_id, label, f"refused on dataset {dataset!r}: {reason}")
+              for (label, dataset), reason in plan.refused.items()),
             *(DatasetRecord(run_id, spec.label, list(plan.views[spec.label].shape), len(plan.views[spec.label].ids),
                             plan.lpips.resize_note(*plan.views[spec.label].shape[1:]) if plan.lpips else "")
               for spec in suite.datasets)])

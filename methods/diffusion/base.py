@@ -17,7 +17,7 @@ from typing import Any, Callable, ClassVar
 import torch
 
 from inpaintbench.core.errors import InputError
-from inpaintbench.core.method import Method, Restoration
+from inpaintbench.core.method import Method, Restoration, trained_shape_refusal
 from inpaintbench.core.seeding import SampleRNG
 from inpaintbench.methods.diffusion.conditioning import Conditioning
 from inpaintbench.methods.diffusion.core import StepRecord, sample
@@ -134,6 +134,14 @@ class DiffusionMethod(Method):
         super().to(device)
         self.prior.to(self.device)
         return self
+
+    def accepts(self, channels: int, height: int, width: int) -> str | None:
+        """A prior models images of one size and channel count only (see :meth:`Method.accepts`)."""
+        denoiser = self.prior.denoiser
+        trained = (denoiser.in_channels, *denoiser.sample_size)
+        who = f"{self.name} (weights {self.config.get('weights') or 'ddpm-mnist'})"
+        return trained_shape_refusal(who, trained, (channels, height, width),
+                                     hint=f"pass weights= of a prior trained on {channels}x{height}x{width} images")
 
     def check_input(self, image: torch.Tensor) -> None:
         """Raise :class:`InputError` unless ``image`` is a valid batch of the prior's size."""

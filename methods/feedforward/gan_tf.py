@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from inpaintbench.core.errors import InputError
-from inpaintbench.core.method import Method, Restoration
+from inpaintbench.core.method import Method, Restoration, trained_shape_refusal
 from inpaintbench.core.seeding import SampleRNG
 from inpaintbench.core.images import check_image_batch, check_mask_batch
 from inpaintbench.methods import WEIGHTS_DIR, resolve_weights
@@ -56,6 +56,15 @@ class GANInpainter(Method):
             raise InputError(f"weights in {folder} are for variant {self.spec.variant!r}, not {variant!r}")
         # One traced graph per input shape instead of eager layer-by-layer calls.
         self._forward = self._tf.function(lambda x: self._model(x, training=False), reduce_retracing=True)
+
+    def accepts(self, channels: int, height: int, width: int) -> str | None:
+        """The training channels; ``fc`` only its training size, ``conv`` any size divisible by 4."""
+        spec = self.spec
+        who = f"{self.name} (weights {self.config.get('weights') or f'{self.name}-mnist'})"
+        return trained_shape_refusal(who, (spec.channels, spec.height, spec.width), (channels, height, width),
+                                     any_size=spec.variant == "conv", multiple=4,
+                                     hint=f"pass weights= of a model trained on such images ({self.name}-celeba32 "
+                                     "for RGB 32x32)")
 
     def _check_size(self, channels: int, height: int, width: int) -> None:
         spec = self.spec

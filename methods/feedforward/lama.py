@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from inpaintbench.core.errors import InputError
-from inpaintbench.core.method import Method, Restoration
+from inpaintbench.core.method import Method, Restoration, trained_shape_refusal
 from inpaintbench.core.seeding import SampleRNG
 from inpaintbench.core.images import apply_mask, check_image_batch, check_mask_batch
 from inpaintbench.methods import WEIGHTS_DIR, resolve_weights
@@ -58,6 +58,13 @@ class LamaFFC(Method):
         super().to(device)
         self.net.to(self.device)
         return self
+
+    def accepts(self, channels: int, height: int, width: int) -> str | None:
+        """The training channels; any size (fully convolutional, padded to its multiple)."""
+        who = f"{self.name} (weights {self.config.get('weights') or 'lama-ffc-mnist'})"
+        return trained_shape_refusal(who, (self.net.image_channels, height, width), (channels, height, width),
+                                     any_size=True, hint="pass weights= of a model trained on such images "
+                                     "(lama-ffc-celeba32 for RGB)")
 
     @torch.no_grad()
     def inpaint(self, image: torch.Tensor, mask: torch.Tensor | None, *,

@@ -88,6 +88,14 @@ class GanInpainter(Method):
             raise InputError(f"{cls.label} needs {resolution}x{resolution} images, this dataset is "
                              f"{height}x{width}: pass --size {resolution}")
 
+    def accepts(self, channels: int, height: int, width: int) -> str | None:
+        """Exactly ``resolution x resolution`` (:meth:`check_size`); grey or RGB."""
+        try:
+            self.check_size(height, width, resolution=self.resolution)
+        except InputError as err:
+            return str(err)
+        return None
+
     @classmethod
     def _resolve_checkpoint(cls, checkpoint: str | os.PathLike | None) -> Path:
         source = checkpoint if checkpoint is not None else os.environ.get(cls.env_var)

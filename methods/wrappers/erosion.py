@@ -190,6 +190,10 @@ class IterativeErosion(Method):
         :func:`auto_step_px` of the size with ``step_px="auto"``."""
         return auto_step_px(height, width, self.auto_side_px) if self.step_px == "auto" else self.step_px
 
+    def accepts(self, channels: int, height: int, width: int) -> str | None:
+        """What the inner method accepts: it is called on the same images."""
+        return self.inner.accepts(channels, height, width)
+
     def effective_config(self) -> dict[str, Any]:
         """This wrapper's config with the inner method's effective config (registry defaults
         included) in place of the user's overrides."""

@@ -116,6 +116,10 @@ class InpaintingUpscale(Method):
         self.inpainter.to(device)
         return self
 
+    def accepts(self, channels: int, height: int, width: int) -> str | None:
+        """What the inner inpainter accepts: it fills the high-resolution grid."""
+        return self.inpainter.accepts(channels, height, width)
+
     def effective_config(self) -> dict[str, Any]:
         """``self.config`` plus ``"inpainter_effective"``: the inner method's effective config."""
         return {**self.config, "inpainter_effective": self.inpainter.effective_config()}

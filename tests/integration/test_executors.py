@@ -110,12 +110,12 @@ def test_a_new_shard_size_reuses_every_finished_sample(tmp_path):
 def test_plan_prints_units_and_what_is_done(tmp_path, capsys):
     path = _suite(tmp_path, '"zero-fill"')
     out = tmp_path / "out"
-    assert main(["plan", "--suite", str(path), "--out", str(out)]) == 0
+    assert main(["plan", "--suite", str(path), "--out", str(out), "--units"]) == 0
     printed = capsys.readouterr().out
     assert "4 units, 4 with work left (12 samples)" in printed and printed.count("pending") == 4
     assert main(["run", "--suite", str(path), "--out", str(out), "--no-report", "-q", "--n-images", "3"]) == 0
     capsys.readouterr()
-    assert main(["plan", "--suite", str(path), "--out", str(out)]) == 0
+    assert main(["plan", "--suite", str(path), "--out", str(out), "--units"]) == 0
     printed = capsys.readouterr().out
     assert "2 with work left (6 samples)" in printed and printed.count("  done\n") == 2
     assert not (out / "units").exists() or len(list((out / "units").glob("*.jsonl"))) == 2
