@@ -61,16 +61,16 @@ def viewer_data(results_dir: Path, group: pd.DataFrame, dataset: str, mask: str,
         return None
     outputs = {m: load_examples(example_path(results_dir, dataset, mask, m)) for m in methods}
     ok = group[group["status"] == "ok"]
+    keys = [k for k in SAMPLE_METRICS if k in ok]
+    # Each (image, method)'s last ok record, looked up once (not one frame filter per image).
+    last = ok.assign(sample_id=ok["sample_id"].astype(str)).drop_duplicates(["sample_id", "method"], keep="last")
+    found = {(sid, method): [_json_number(v) for v in vals]
+             for sid, method, *vals in last[["sample_id", "method", *keys]].itertuples(index=False)}
     samples = {}
     for sid, parts in inputs.items():
         original, hole = parts["original"], parts["mask"]
         masked = np.where(hole, 0, original).astype(np.uint8)
-        rows = ok[ok["sample_id"].astype(str) == sid]
-        values = {}
-        for method in methods:
-            mine = rows[rows["method"] == method]
-            if len(mine):
-                values[method] = {k: _json_number(mine[k].iloc[-1]) for k in SAMPLE_METRICS if k in mine}
+        values = {m: dict(zip(keys, found[(sid, m)])) for m in methods if (sid, m) in found}
         samples[sid] = {
             "original": png_data_uri(original), "mask": png_data_uri(~hole), "input": png_data_uri(masked),
             "outputs": {m: png_data_uri(o[sid]["output"]) for m, o in outputs.items() if sid in o},
