@@ -173,7 +173,9 @@ def compute_plot(points: pd.DataFrame, out_path: Path, title: str) -> Path | Non
         return None
     costs = [("time_s", "time per image (s, log)"), ("nfe", "network evaluations per image (NFE, symlog; 0 = none)")]
     fig, axes = agg_subplots(len(keys), 2, figsize=(11, 3.9 * len(keys)))
-    colors = _colors(list(points["method"]))
+    methods = list(points["method"])
+    colors = _colors(methods)
+    markers = [MARKERS.get(group, "o") for group in points["group"]]
     for r, key in enumerate(keys):
         info = metric_info(key)
         for c, (cost, xlabel) in enumerate(costs):
@@ -182,10 +184,14 @@ def compute_plot(points: pd.DataFrame, out_path: Path, title: str) -> Path | Non
             y = points[key].to_numpy(float)
             y_plot = np.where(np.isinf(y), np.nan, y)
             front = pareto_front(x, y, info.higher_is_better)
-            for i, row in enumerate(points.itertuples()):
-                ax.scatter(x[i], y_plot[i], marker=MARKERS.get(row.group, "o"), s=42 if front[i] else 22,
-                           color=colors[row.method], edgecolors="black" if front[i] else "none", zorder=3)
-                ax.annotate(row.method, (x[i], y_plot[i]), fontsize=6, xytext=(3, 2), textcoords="offset points")
+            # One scatter per marker (family), not one per point: each call is a collection to draw.
+            for marker in dict.fromkeys(markers):
+                pick = [i for i, m in enumerate(markers) if m == marker]
+                ax.scatter(x[pick], y_plot[pick], marker=marker, s=np.where(front[pick], 42, 22),
+                           c=[colors[methods[i]] for i in pick], zorder=3,
+                           edgecolors=["black" if front[i] else "none" for i in pick])
+            for i, method in enumerate(methods):
+                ax.annotate(method, (x[i], y_plot[i]), fontsize=6, xytext=(3, 2), textcoords="offset points")
             order = np.argsort(x[front])
             fx, fy = x[front][order], y_plot[front][order]
             ax.step(fx, fy, where="post", color="black", lw=0.8, alpha=0.6, zorder=2, label="Pareto front")
