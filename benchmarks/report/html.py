@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image
 
 from inpaintbench.metrics.table import METRICS
-from inpaintbench.report.document import Block, BulletList, Document, Figure, Heading, Section, Table, Text
+from inpaintbench.report.document import Block, BulletList, Details, Document, Figure, Heading, Section, Table, Text
 from inpaintbench.store.artifacts import example_path, load_examples
 
 if TYPE_CHECKING:  # frames are only read here, never built
@@ -147,6 +147,7 @@ img.fig{max-width:100%;border:1px solid #eee;margin:.3em 0}
 .cell img,#flip-img{width:112px;height:112px;image-rendering:pixelated;border:1px solid #999;background:#000}
 #flip-img{width:224px;height:224px}
 nav a{margin-right:1em} code{background:#f3f3f3;padding:0 2px}
+details{margin:.6em 0} summary{cursor:pointer;color:#444}
 """
 
 _JS = r"""
@@ -209,6 +210,7 @@ def render_html(document: Document, base: Path) -> str:
     title = html.escape(document.title)
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{title}</title>",
              f"<style>{_CSS}</style></head><body><h1>{title}</h1>"]
+    parts += [block_html(block, base) for block in document.answer]
     if document.origin:
         parts.append(f"<p>{_inline(document.origin)}</p>")
     parts += [block_html(block, base) for block in document.intro]
@@ -247,6 +249,9 @@ def block_html(block: Block, base: Path | None = None) -> str:
         return "\n".join(_titled(block.title, None) + [image])
     if isinstance(block, BulletList):
         return "<ul>" + "".join(f"<li>{_inline(item)}</li>" for item in block.items) + "</ul>"
+    if isinstance(block, Details):
+        return "\n".join([f"<details><summary>{html.escape(block.summary)}</summary>"]
+                         + [block_html(b, base) for b in block.blocks] + ["</details>"])
     raise TypeError(f"not a document block: {block!r}")
 
 
