@@ -1,8 +1,9 @@
 """The leaderboard as one document model, built once and rendered twice (markdown and HTML).
 
-A :class:`Document` is a title, intro blocks, one :class:`Section` per results table and outro
-blocks. A block is one of five small records: :class:`Heading`, :class:`Text`, :class:`Table`,
-:class:`Figure`, :class:`BulletList`. Each item of the report is added to the document once;
+A :class:`Document` is a title, the answer (the first screen: what the tables conclude), intro
+blocks, one :class:`Section` per results table (then any extra sections) and outro blocks. A
+block is one of six small records: :class:`Heading`, :class:`Text`, :class:`Table`,
+:class:`Figure`, :class:`BulletList`, and :class:`Details` (blocks folded under a summary line). Each item of the report is added to the document once;
 :mod:`inpaintbench.report.markdown` and :mod:`inpaintbench.report.html` decide how it looks.
 
 Text is inline markdown, the subset both renderers understand: ```code```, ``**bold**``,
@@ -68,7 +69,17 @@ class BulletList:
     items: tuple[str, ...]
 
 
-Block = Union[Heading, Text, Table, Figure, BulletList]
+@dataclass(frozen=True, eq=False)
+class Details:
+    """Blocks folded under a one-line ``summary`` (plain text): ``<details>`` in both renderings,
+    closed until the reader opens it. For explanations that would push the results off the first
+    screen."""
+
+    summary: str
+    blocks: tuple["Block", ...]
+
+
+Block = Union[Heading, Text, Table, Figure, BulletList, Details]
 
 
 @dataclass
@@ -92,7 +103,9 @@ class Document:
 
     Attributes:
         title: the level-1 heading and the page title.
-        origin: the first paragraph, under the title: where the report comes from.
+        answer: blocks right under the title, before any prose: what the tables conclude
+            (:mod:`inpaintbench.report.glance`).
+        origin: the paragraph after the answer: where the report comes from.
         intro: blocks before the sections (provenance, legend, totals).
         sections: one per results table, in order.
         outro: blocks after the sections (and, on the page, after the per-sample view).
@@ -102,6 +115,7 @@ class Document:
 
     title: str
     origin: str = ""
+    answer: list[Block] = field(default_factory=list)
     intro: list[Block] = field(default_factory=list)
     sections: list[Section] = field(default_factory=list)
     outro: list[Block] = field(default_factory=list)

@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image
 
 from inpaintbench.metrics.table import METRICS
-from inpaintbench.report.document import Block, BulletList, Document, Figure, Heading, Section, Table, Text
+from inpaintbench.report.document import Block, BulletList, Details, Document, Figure, Heading, Section, Table, Text
 from inpaintbench.store.artifacts import example_path, load_examples
 
 if TYPE_CHECKING:  # frames are only read here, never built
@@ -61,16 +61,16 @@ def viewer_data(results_dir: Path, group: pd.DataFrame, dataset: str, mask: str,
         return None
     outputs = {m: load_examples(example_path(results_dir, dataset, mask, m)) for m in methods}
     ok = group[group["status"] == "ok"]
+    keys = [k for k in SAMPLE_METRICS if k in ok]
+    # Each (image, method)'s last ok record, looked up once (not one frame filter per image).
+    last = ok.assign(sample_id=ok["sample_id"].astype(str)).drop_duplicates(["sample_id", "method"], keep="last")
+    found = {(sid, method): [_json_number(v) for v in vals]
+             for sid, method, *vals in last[["sample_id", "method", *keys]].itertuples(index=False)}
     samples = {}
     for sid, parts in inputs.items():
         original, hole = parts["original"], parts["mask"]
         masked = np.where(hole, 0, original).astype(np.uint8)
-        rows = ok[ok["sample_id"].astype(str) == sid]
-        values = {}
-        for method in methods:
-            mine = rows[rows["method"] == method]
-            if len(mine):
-                values[method] = {k: _json_number(mine[k].iloc[-1]) for k in SAMPLE_METRICS if k in mine}
+        values = {m: dict(zip(keys, found[(sid, m)])) for m in methods if (sid, m) in found}
         samples[sid] = {
             "original": png_data_uri(original), "mask": png_data_uri(~hole), "input": png_data_uri(masked),
             "outputs": {m: png_data_uri(o[sid]["output"]) for m, o in outputs.items() if sid in o},
@@ -147,6 +147,7 @@ img.fig{max-width:100%;border:1px solid #eee;margin:.3em 0}
 .cell img,#flip-img{width:112px;height:112px;image-rendering:pixelated;border:1px solid #999;background:#000}
 #flip-img{width:224px;height:224px}
 nav a{margin-right:1em} code{background:#f3f3f3;padding:0 2px}
+details{margin:.6em 0} summary{cursor:pointer;color:#444}
 """
 
 _JS = r"""
@@ -209,6 +210,7 @@ def render_html(document: Document, base: Path) -> str:
     title = html.escape(document.title)
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{title}</title>",
              f"<style>{_CSS}</style></head><body><h1>{title}</h1>"]
+    parts += [block_html(block, base) for block in document.answer]
     if document.origin:
         parts.append(f"<p>{_inline(document.origin)}</p>")
     parts += [block_html(block, base) for block in document.intro]
@@ -247,6 +249,9 @@ def block_html(block: Block, base: Path | None = None) -> str:
         return "\n".join(_titled(block.title, None) + [image])
     if isinstance(block, BulletList):
         return "<ul>" + "".join(f"<li>{_inline(item)}</li>" for item in block.items) + "</ul>"
+    if isinstance(block, Details):
+        return "\n".join([f"<details><summary>{html.escape(block.summary)}</summary>"]
+                         + [block_html(b, base) for b in block.blocks] + ["</details>"])
     raise TypeError(f"not a document block: {block!r}")
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 # pandas stays a module import: every leaderboard builds frames (its records, its tables), so
@@ -18,12 +18,22 @@ from inpaintbench.core.errors import InputError
 from inpaintbench.core.io import atomic_write_text
 from inpaintbench.metrics.fid import FIDScorer, FIDUnavailable, SetScore
 from inpaintbench.metrics.table import SET_METRICS, metric_info
-from inpaintbench.report.document import Block, BulletList, Document, Figure, Heading, Section, Table, Text
+from inpaintbench.report.document import Block, BulletList, Details, Document, Figure, Heading, Section, Table, Text
 from inpaintbench.report.fid_scores import score_outputs
+from inpaintbench.report.glance import Answer, answer_of, answer_text, glance_blocks, unanswered
 from inpaintbench.report.html import render_html, viewer_data
 from inpaintbench.report.markdown import render_markdown
 from inpaintbench.report.plots import compose_grid, compute_plot, compute_points, hole_size_plot, save_png
-from inpaintbench.report.statistics import METHOD_NOTE, N_RESAMPLES, CommonSet, common_samples, mean_ci  # noqa: F401
+from inpaintbench.report.statistics import (  # noqa: F401 - mean_ci: re-exported
+    INFINITE_PSNR_NOTE,
+    METHOD_NOTE,
+    N_RESAMPLES,
+    NO_UPPER_END,
+    CommonSet,
+    common_samples,
+    mean_ci,
+    summary_value,
+)
 from inpaintbench.report.tables import (
     binned,
     binned_table,
@@ -50,12 +60,34 @@ LEGEND = ("Quality metrics (PSNR, SSIM, LPIPS, hole PSNR) are computed per image
           "when its holes vary, and quality against compute.")
 
 
+@dataclass(frozen=True)
+class ReportInputs:
+    """What an extra section builder gets: the records (one row per sample record, as
+    :func:`inpaintbench.store.results.load_records` reads them), the run records, the report
+    folder (figures go under ``report_dir / "figures"``), the results paths and the bootstrap size."""
+
+    frame: pd.DataFrame
+    runs: list[RunRecord]
+    report_dir: Path
+    results_paths: list[Path]
+    n_resamples: int
+
+
+#: An optional part of the report after the tables: it returns its sections (an empty list when
+#: the results hold nothing for it); each is rendered like a table's, in both files.
+SectionBuilder = Callable[[ReportInputs], list[Section]]
+#: The extra sections every leaderboard gets, in order (the place for studies such as the
+#: solvers' equal-NFE tables); ``write_leaderboard(..., extra_sections=...)`` overrides it.
+EXTRA_SECTIONS: tuple[SectionBuilder, ...] = ()
+
+
 def comparison_grid(results_dir: Path, dataset: str, mask: str, methods: list[str], out_path: Path,
                     max_rows: int = 6) -> Path | None:
     """Write the comparison grid of one table's saved examples as a PNG; None if none were saved.
 
     Columns: original | mask (white = known, black = hole) | masked input (hole black) | each
-    method of ``methods`` that saved examples, in that order; rows: the first ``max_rows``
+    method of ``methods`` that saved examples, in that order (the leaderboard passes one order
+    for all its tables: :func:`display_order`); rows: the first ``max_rows``
     saved sample ids, labelled. An image a method has no output for is an empty grey tile. The
     picture is composed by :func:`inpaintbench.report.plots.compose_grid`: each image
     upscaled by an integer factor, nearest neighbour, so every tile holds the saved pixels.
@@ -63,7 +95,7 @@ def comparison_grid(results_dir: Path, dataset: str, mask: str, methods: list[st
     Args:
         results_dir: the folder of the results file (its ``examples/`` were saved by the run).
         dataset, mask: the table's dataset and condition labels.
-        methods: method labels, in the table's order.
+        methods: method labels, in the order of the columns.
         out_path: the PNG to write (its folder is created).
         max_rows: at most this many images (rows).
     """
@@ -86,14 +118,17 @@ def comparison_grid(results_dir: Path, dataset: str, mask: str, methods: list[st
 
 
 def write_leaderboard(results_paths: list[Path], report_dir: Path, *, reference: str | None = None,
-                      fid_weights: str | None = None, html: bool = True, n_resamples: int = N_RESAMPLES) -> Path:
+                      fid_weights: str | None = None, html: bool = True, n_resamples: int = N_RESAMPLES,
+                      extra_sections: Sequence[SectionBuilder] = EXTRA_SECTIONS) -> Path:
     """Regenerate ``report_dir/LEADERBOARD.md`` and ``LEADERBOARD.html`` (and their figures)
     from results files; returns the markdown's path.
 
     Nothing is recomputed: tables come from the records, grids and the per-sample view from
     the examples each run saved beside its results file. FID/KID columns appear when a run
     kept every composited output (suite option ``fid = true``); their Inception features are
-    cached beside the outputs. The report is built once as a document and rendered twice.
+    cached beside the outputs. The report is built once as a document and rendered twice. Its
+    first screen is the answer of every table (best and tied, :mod:`inpaintbench.report.glance`);
+    the explanations are folded below it.
 
     Args:
         reference: compare every method with this one instead of each table's best.
@@ -101,6 +136,7 @@ def write_leaderboard(results_paths: list[Path], report_dir: Path, *, reference:
             original's download).
         html: also write the browsable page.
         n_resamples: bootstrap resamples of the paired comparisons.
+        extra_sections: builders of sections after the tables (:data:`EXTRA_SECTIONS`).
     """
     frame, runs, unavailable = load_records(results_paths)
     if reference is not None and not frame.empty and reference not in set(frame["method"]):
@@ -108,15 +144,19 @@ def write_leaderboard(results_paths: list[Path], report_dir: Path, *, reference:
                          f"{', '.join(sorted(set(frame['method'])))}")
     report_dir.mkdir(parents=True, exist_ok=True)
     context = _Context(report_dir, results_paths, reference, n_resamples, html,
-                       frame.attrs.get("lpips_notes", {}), _FidScoring(fid_weights))
+                       frame.attrs.get("lpips_notes", {}), _FidScoring(fid_weights),
+                       [] if frame.empty else display_order(frame))
     built = [] if frame.empty else [_table_section(context, *labels, group) for labels, group
                                      in frame.groupby(["task", "dataset", "mask"], sort=False)]
+    inputs = ReportInputs(frame, runs, report_dir, results_paths, n_resamples)
+    extra = [section for builder in extra_sections for section in builder(inputs)]
     document = Document(
         title=_title(runs),
+        answer=glance_blocks([b.answer for b in built if b.answer is not None]),
         origin=(f"Generated by `inpaintbench report` from "
                 f"{', '.join(f'`{_rel(p, report_dir)}`' for p in results_paths)}. Do not edit by hand."),
-        intro=_intro(runs, [sep for _, sep in built if sep is not None], no_results=frame.empty),
-        sections=[section for section, _ in built],
+        intro=_intro(runs, [b.separation for b in built if b.separation is not None], no_results=frame.empty),
+        sections=[b.section for b in built] + extra,
         outro=_outro(report_dir, frame.attrs.get("units", []), unavailable),  # after the figures are written
         companion="LEADERBOARD.html" if html else None)
     out = report_dir / "LEADERBOARD.md"
@@ -124,6 +164,12 @@ def write_leaderboard(results_paths: list[Path], report_dir: Path, *, reference:
     if html:
         atomic_write_text(report_dir / "LEADERBOARD.html", render_html(document, report_dir))
     return out
+
+
+def display_order(frame: pd.DataFrame) -> list[str]:
+    """Every method label of the records in the order it first appears (the suite's order): the
+    one column order of every table's grid and per-sample view, whatever each table's ranking."""
+    return list(dict.fromkeys(frame["method"]))
 
 
 class _Separation(NamedTuple):
@@ -206,14 +252,23 @@ class _Context:
     html: bool
     lpips_notes: dict[str, str]
     fid: _FidScoring
+    order: list[str]
 
 
-def _table_section(context: _Context, task: str, dataset: str, mask: str,
-                   group: pd.DataFrame) -> tuple[Section, _Separation | None]:
-    """The section of one (task, dataset, condition) table, and its paired comparison's counts.
+class _Built(NamedTuple):
+    """One table's section, its paired comparison's counts and its first-screen answer."""
 
-    Order: the summary table (FID/KID columns when outputs were kept), its notes, the paired
-    comparison, results by hole size, the comparison grid, quality against compute, failures.
+    section: Section
+    separation: _Separation | None
+    answer: Answer | None
+
+
+def _table_section(context: _Context, task: str, dataset: str, mask: str, group: pd.DataFrame) -> _Built:
+    """The section of one (task, dataset, condition) table, its paired comparison's counts and answer.
+
+    Order: the answer (best and tied), the summary table (FID/KID columns when outputs were
+    kept), its notes, the paired comparison, results by hole size, the comparison grid, quality
+    against compute, failures.
     """
     results_dir = _results_dir_of(group, context.results_paths)
     common = common_samples(group)
@@ -223,15 +278,19 @@ def _table_section(context: _Context, task: str, dataset: str, mask: str,
     methods = list(table["method"])
     key = ranking_metric(group)
     fid_columns, fid_note = context.fid.columns(results_dir, dataset, mask, methods, common.ids)
-    notes = [note for note in (common.note(), fid_note, context.lpips_notes.get(dataset)) if note]
+    infinite = table.map(lambda c: isinstance(c, str) and (NO_UPPER_END in c or "every image exact" in c))
+    notes = [note for note in (common.note(), fid_note, context.lpips_notes.get(dataset),
+                               INFINITE_PSNR_NOTE if infinite.any().any() else None) if note]
     section = Section(safe_name(f"{task}_{dataset}_{mask}"), f"{task}: {dataset} · {mask}")
-    section.blocks = [Table(table.assign(**fid_columns))] + [Text(f"_{note}._") for note in notes]
-    paired, separation = _paired_blocks(group, key, common, context)
+    paired, separation, answer = _paired_blocks(group, key, common, context, section.title, table)
+    section.blocks = ([Text(answer_text(answer))] if answer else []) + [Table(table.assign(**fid_columns))]
+    section.blocks += [Text(f"_{note}._") for note in notes]
     figures = context.report_dir / "figures"
     stem = f"{safe_name(task)}_{safe_name(dataset)}_{safe_name(mask)}"
     label = f"{dataset} · {mask}"
     section.blocks += paired + _hole_size_blocks(group, key, common, methods, figures / f"holes_{stem}.png", label)
-    grid = comparison_grid(results_dir, dataset, mask, methods, figures / f"grid_{stem}.png")
+    shown = [m for m in context.order if m in methods]  # one column order for every table
+    grid = comparison_grid(results_dir, dataset, mask, shown, figures / f"grid_{stem}.png")
     if grid is not None:
         section.blocks.append(Figure(grid, label))
     compute = compute_plot(compute_points(group, common.ids, methods), figures / f"compute_{stem}.png", label)
@@ -239,16 +298,21 @@ def _table_section(context: _Context, task: str, dataset: str, mask: str,
         section.blocks.append(Figure(compute, f"{label}: quality against compute", title="Quality against compute"))
     section.blocks += _failure_blocks(group, common)
     if context.html:
-        section.viewer = viewer_data(results_dir, group, dataset, mask, methods)
-    return section, separation
+        section.viewer = viewer_data(results_dir, group, dataset, mask, shown)
+    return _Built(section, separation, answer)
 
 
-def _paired_blocks(group: pd.DataFrame, key: str, common: CommonSet,
-                   context: _Context) -> tuple[list[Block], _Separation | None]:
-    """The paired comparison's captioned table and its counts (nothing with < 2 methods or images)."""
+def _paired_blocks(group: pd.DataFrame, key: str, common: CommonSet, context: _Context, title: str,
+                   table: pd.DataFrame) -> tuple[list[Block], _Separation | None, Answer | None]:
+    """The paired comparison's captioned table, its counts and the table's answer (no table and
+    no counts with < 2 methods or images; the answer then names the top row and why)."""
     comparison = compare_methods(group, key, common, context.reference, context.n_resamples)
     if comparison is None:
-        return [], None
+        return [], None, _unanswered(title, key, group, common, table)
+    # The answer is always against the best: with a chosen reference, the same seeded resamples again.
+    best = comparison if comparison.reference_is_best else compare_methods(group, key, common, None,
+                                                                         context.n_resamples)
+    answer = answer_of(title, best)
     separation = _Separation(*separation_counts(comparison, group, common))
     paired, unpaired, k = separation
     caption = (f"Paired comparison on {metric_info(key).title} ({comparison.n_images} images, "
@@ -256,7 +320,17 @@ def _paired_blocks(group: pd.DataFrame, key: str, common: CommonSet,
                f"`{comparison.reference}`, each interval at {100 * comparison.level:.2f} % (Bonferroni)). "
                f"The paired test separates {paired} of {k}; the unpaired 95 % intervals are disjoint for "
                f"{unpaired} of {k}.")
-    return [Table(comparison_table(comparison), title="Paired comparison", caption=caption)], separation
+    return [Table(comparison_table(comparison), title="Paired comparison", caption=caption)], separation, answer
+
+
+def _unanswered(title: str, key: str, group: pd.DataFrame, common: CommonSet, table: pd.DataFrame) -> Answer | None:
+    """The answer of a table the bootstrap cannot compare: its top row, and why (None: no rows)."""
+    if table.empty or key not in group:
+        return None
+    best = str(table["method"].iloc[0])
+    ok = group[(group["status"] == "ok") & (group["method"] == best) & group["sample_id"].astype(str).isin(common.ids)]
+    reason = "the only method" if len(table) < 2 else f"{len(common.ids)} image(s) in common: too few to compare"
+    return unanswered(title, key, best, summary_value(ok[key], key), reason)
 
 
 def _hole_size_blocks(group: pd.DataFrame, key: str, common: CommonSet, methods: list[str], figure: Path,
@@ -291,13 +365,19 @@ def _title(runs: list[RunRecord]) -> str:
 
 
 def _intro(runs: list[RunRecord], separations: list[_Separation], *, no_results: bool) -> list[Block]:
-    """Provenance, the legend, the statistics note, and the separation counts over all tables."""
-    blocks = _provenance(runs) + [Text(LEGEND), Text(METHOD_NOTE)]
+    """Folded: the provenance, then the legend, the statistics note and the separation counts
+    over all tables (the first screen is the answer)."""
+    blocks: list[Block] = []
+    provenance = _provenance(runs)
+    if provenance:
+        blocks.append(Details("Runs, library versions and commands", tuple(provenance)))
+    reading: list[Block] = [Text(LEGEND), Text(METHOD_NOTE)]
     if separations:
         paired, unpaired, k = (sum(column) for column in zip(*separations))
-        blocks.append(Text(f"Over the {len(separations)} tables: the paired test separates {paired} of the {k} "
-                           f"comparisons with each table's reference; the unpaired 95 % intervals are disjoint for "
-                           f"{unpaired} of them."))
+        reading.append(Text(f"Over the {len(separations)} tables: the paired test separates {paired} of the {k} "
+                            f"comparisons with each table's reference; the unpaired 95 % intervals are disjoint "
+                            f"for {unpaired} of them."))
+    blocks.append(Details("How to read these tables (metrics, intervals, the paired comparison)", tuple(reading)))
     if no_results:
         blocks.append(Text("_No results yet._"))
     return blocks

@@ -12,7 +12,9 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from inpaintbench.report.document import Block, BulletList, Document, Figure, Heading, Section, Table, Text
+import html
+
+from inpaintbench.report.document import Block, BulletList, Details, Document, Figure, Heading, Section, Table, Text
 
 if TYPE_CHECKING:  # frames are only read here, never built
     import pandas as pd
@@ -25,7 +27,7 @@ def render_markdown(document: Document, base: Path) -> str:
     """The markdown text of ``document``; figures are linked relative to ``base`` (the folder the
     markdown file is written to)."""
     origin = document.origin + (COMPANION_NOTE.format(document.companion) if document.companion else "")
-    chunks = [f"# {document.title}", origin]
+    chunks = [f"# {document.title}"] + [block_markdown(block, base) for block in document.answer] + [origin]
     chunks += [block_markdown(block, base) for block in document.intro]
     for section in document.sections:
         chunks += section_markdown(section, base)
@@ -51,6 +53,9 @@ def block_markdown(block: Block, base: Path) -> str:
         return f"![{block.alt}]({_link(block.path, base)})"
     if isinstance(block, BulletList):
         return "\n".join(f"- {item}" for item in block.items)
+    if isinstance(block, Details):  # GitHub renders the markdown between the blank lines
+        inner = "\n\n".join(block_markdown(b, base) for b in block.blocks)
+        return f"<details><summary>{html.escape(block.summary)}</summary>\n\n{inner}\n\n</details>"
     raise TypeError(f"not a document block: {block!r}")
 
 

@@ -100,10 +100,31 @@ def hole_size_plot(data: pd.DataFrame, methods: list[str], keys: list[str], out_
         ax.grid(alpha=0.3)
     axes[0][-1].legend(fontsize=6, ncol=1, loc="center left", bbox_to_anchor=(1.01, 0.5))
     counts = data.groupby("hole_bin")["sample_id"].nunique()
-    fig.suptitle(f"{title}: by hole size (images per bin: "
-                 + ", ".join(f"{labels[b]} {counts[b]}" for b in present) + ")", fontsize=8)
-    fig.tight_layout()
+    width, height = fig.get_size_inches()
+    title = fit_title(f"{title}: by hole size (images per bin: "
+                      + ", ".join(f"{labels[b]} {counts[b]}" for b in present) + ")", width, 8)
+    fig.suptitle(title, fontsize=8)
+    # Fixed margins (inches) instead of tight_layout, which drew every figure twice: the legend
+    # (about 1.5 in) right of the last axes, the wrapped title above.
+    fig.subplots_adjust(left=0.75 / width, right=1 - 1.6 / width, bottom=0.6 / height,
+                        top=1 - (0.2 + 0.16 * title.count("\n") + 0.25) / height, wspace=0.3)
     return _save(fig, out_path)
+
+
+def fit_title(text: str, width_in: float, fontsize: float) -> str:
+    """``text`` broken into lines that fit ``width_in`` inches at ``fontsize`` points.
+
+    A line holds ``width_in * 72 / (0.6 * fontsize)`` characters: 0.6 em is wider than the
+    average glyph of Matplotlib's DejaVu Sans, so a wrapped title is never cut at the edges.
+
+    Example:
+        >>> fit_title("a b c", 0.1, 10)
+        'a\nb\nc'
+    """
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, max(1, int(width_in * 72 / (0.6 * fontsize))),
+                                   break_long_words=False, break_on_hyphens=False)) or text
 
 
 def pareto_front(cost: np.ndarray, quality: np.ndarray, higher_is_better: bool) -> np.ndarray:
@@ -152,7 +173,9 @@ def compute_plot(points: pd.DataFrame, out_path: Path, title: str) -> Path | Non
         return None
     costs = [("time_s", "time per image (s, log)"), ("nfe", "network evaluations per image (NFE, symlog; 0 = none)")]
     fig, axes = agg_subplots(len(keys), 2, figsize=(11, 3.9 * len(keys)))
-    colors = _colors(list(points["method"]))
+    methods = list(points["method"])
+    colors = _colors(methods)
+    markers = [MARKERS.get(group, "o") for group in points["group"]]
     for r, key in enumerate(keys):
         info = metric_info(key)
         for c, (cost, xlabel) in enumerate(costs):
@@ -161,10 +184,14 @@ def compute_plot(points: pd.DataFrame, out_path: Path, title: str) -> Path | Non
             y = points[key].to_numpy(float)
             y_plot = np.where(np.isinf(y), np.nan, y)
             front = pareto_front(x, y, info.higher_is_better)
-            for i, row in enumerate(points.itertuples()):
-                ax.scatter(x[i], y_plot[i], marker=MARKERS.get(row.group, "o"), s=42 if front[i] else 22,
-                           color=colors[row.method], edgecolors="black" if front[i] else "none", zorder=3)
-                ax.annotate(row.method, (x[i], y_plot[i]), fontsize=6, xytext=(3, 2), textcoords="offset points")
+            # One scatter per marker (family), not one per point: each call is a collection to draw.
+            for marker in dict.fromkeys(markers):
+                pick = [i for i, m in enumerate(markers) if m == marker]
+                ax.scatter(x[pick], y_plot[pick], marker=marker, s=np.where(front[pick], 42, 22),
+                           c=[colors[methods[i]] for i in pick], zorder=3,
+                           edgecolors=["black" if front[i] else "none" for i in pick])
+            for i, method in enumerate(methods):
+                ax.annotate(method, (x[i], y_plot[i]), fontsize=6, xytext=(3, 2), textcoords="offset points")
             order = np.argsort(x[front])
             fx, fy = x[front][order], y_plot[front][order]
             ax.step(fx, fy, where="post", color="black", lw=0.8, alpha=0.6, zorder=2, label="Pareto front")
@@ -175,15 +202,19 @@ def compute_plot(points: pd.DataFrame, out_path: Path, title: str) -> Path | Non
             ax.set_xlabel(xlabel, fontsize=8)
             ax.set_ylabel(f"{info.title} {info.arrow}", fontsize=8)
             ax.grid(alpha=0.3)
-            ax.legend(fontsize=6, loc="best")
     from matplotlib.lines import Line2D
 
+    # One legend for the figure (families and the front): a per-axes legend at loc="best" made
+    # Matplotlib try every position against every point, the figure's largest cost.
     handles = [Line2D([], [], marker=m, ls="", color="grey", label=g) for g, m in MARKERS.items()
                if g in set(points["group"])]
-    if handles:
-        fig.legend(handles=handles, fontsize=7, loc="upper right", title="family", title_fontsize=7)
-    fig.suptitle(f"{title}: quality against compute (outlined: on the Pareto front)", fontsize=9)
-    fig.tight_layout(rect=(0, 0, 0.92, 0.97))
+    handles.append(Line2D([], [], color="black", lw=0.8, alpha=0.6, label="Pareto front"))
+    fig.legend(handles=handles, fontsize=7, loc="upper right", title="family", title_fontsize=7)
+    width, height = fig.get_size_inches()
+    title = fit_title(f"{title}: quality against compute (outlined: on the Pareto front)", width - 2.4, 9)
+    fig.suptitle(title, x=(width - 1.2) / 2 / width, fontsize=9)  # centred left of the legend
+    fig.subplots_adjust(left=0.7 / width, right=1 - 1.35 / width, bottom=0.55 / height,
+                        top=1 - (0.3 + 0.17 * title.count("\n") + 0.25) / height, hspace=0.35, wspace=0.25)
     return _save(fig, out_path)
 
 

@@ -370,11 +370,26 @@ def format_value(value: float, key: str) -> str:
     return f"{value:.{digits}f}"
 
 
+#: How a PSNR interval without an upper end is written (the interval of the mean MSE reaches 0).
+NO_UPPER_END = "no upper end"
+#: Said under a table with such an interval, or with an infinite PSNR.
+INFINITE_PSNR_NOTE = ("PSNR intervals with *no upper end*: the interval of the mean MSE reaches 0, and "
+                      "identical images have infinite PSNR, so the interval is open above its lower end")
+
+
 def format_interval(value: float, low: float, high: float, key: str) -> str:
-    """``value ± half`` for symmetric intervals, ``value [low, high]`` for PSNR's mapped one."""
+    """``value ± half`` for symmetric intervals, ``value [low, high]`` for PSNR's mapped one.
+
+    Infinite ends are written in words: ``"22.80 [16.58, no upper end]"`` (see
+    :data:`INFINITE_PSNR_NOTE`), ``"inf (every image exact)"`` for the PSNR of a set whose
+    images are all reconstructed exactly.
+    """
     text = format_value(value, key)
+    if math.isinf(value) and value > 0 and is_db(key):
+        return f"{text} (every image exact)"
     if math.isnan(value) or math.isnan(low) or math.isnan(high) or math.isinf(value):
         return text
     if is_db(key):
-        return f"{text} [{format_value(low, key)}, {format_value(high, key)}]"
+        upper = NO_UPPER_END if math.isinf(high) else format_value(high, key)
+        return f"{text} [{format_value(low, key)}, {upper}]"
     return f"{text} ± {format_value((high - low) / 2, key)}"

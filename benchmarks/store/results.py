@@ -43,8 +43,17 @@ def load_records(paths: Iterable[str | os.PathLike]) -> tuple[pd.DataFrame, list
     frame = _latest_configurations(pd.DataFrame(samples), runs)
     _check_one_setting_per_table(frame)
     frame.attrs["lpips_notes"] = notes
-    frame.attrs["units"] = units
+    frame.attrs["units"] = _Shared(units)
     return frame, runs, unavailable
+
+
+class _Shared(list):
+    """A list that ``copy.deepcopy`` returns as it is: pandas deep-copies a frame's ``attrs`` into
+    every frame derived from it (each filter, column, groupby), and copying thousands of unit
+    records each time was most of a report's run time. Nothing mutates them."""
+
+    def __deepcopy__(self, memo: dict) -> "_Shared":
+        return self
 
 
 #: What must be one value within a table (its records are compared sample by sample).

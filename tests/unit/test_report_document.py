@@ -246,8 +246,9 @@ def test_the_leaderboard_renders_each_item_once_in_both_files(board):
     for text, markers in once.items():
         for marker in markers:
             assert text.count(marker) == 1, marker
-    # The same tables in both: summary, paired comparison, hole-size bins (no run records: no provenance).
-    assert len(re.findall(r"^\|[:-]", markdown, re.M)) == page.count("<table") == 3
+    # The same tables in both: at a glance, summary, paired comparison, hole-size bins (no run
+    # records: no provenance).
+    assert len(re.findall(r"^\|[:-]", markdown, re.M)) == page.count("<table") == 4
     assert "Browsable version" not in page and 'id="pick-table"' in page
     data = json.loads(re.search(r'id="viewer-data">(.*?)</script>', page, re.S).group(1))
     assert [t["title"] for t in data["tables"]] == ["inpainting: toy · wide"]
