@@ -42,6 +42,10 @@ def run(args: argparse.Namespace) -> int:
     if args.ray_address and executor != "ray":
         raise InputError("--ray-address needs --executor ray")
     suite, out = run_suite_of(args)
+    if args.fid_weights or (suite.fid and not args.no_report):  # FID asked for: its network must load, now
+        from inpaintbench.metrics.options import check_fid_weights
+
+        check_fid_weights(args.fid_weights)
     if not args.no_report:  # a report folder that cannot be written fails now, not after the run
         from inpaintbench.store.artifacts import check_output_dir
 

@@ -24,6 +24,7 @@ from inpaintbench.core.errors import InpaintBenchError, InputError, MethodUnavai
 from inpaintbench.core.method import Method
 from inpaintbench.harness.environment import device_name, git_commit, library_versions, resolve_device
 from inpaintbench.metrics.table import compute_image_metrics
+from inpaintbench.metrics.options import run_dists
 from inpaintbench.core.notices import one_line, warn
 from inpaintbench.core.registry import dataset_registry, mask_registry, method_registry
 from inpaintbench.store.artifacts import check_output_dir
@@ -267,6 +268,7 @@ def plan_suite(suite: Suite, out_dir: str | Path, *, lpips_weights: str | None =
                              "remove it from the suite or pick a suite of its task")
     check_sizes(methods, {spec.label: tuple(views[spec.label].shape[-2:]) for spec in suite.datasets})
     lpips_metric, lpips_note = build_lpips(suite.lpips_net, lpips_weights, build_device)
+    run_dists(suite.dists, lpips_weights, build_device)  # dists = true without its weights: refused now
     applied = {label: suite.acceleration.apply(method, device) for label, method in methods.items()}
     identities = {spec.label: accelerated_identity(spec.name, methods[spec.label], applied[spec.label])
                   for spec in suite.methods if spec.label in methods}
@@ -346,6 +348,7 @@ def run_suite(suite: Suite, out_dir: str | Path, *, progress: bool = True, lpips
               for spec in suite.datasets)])
         runner = UnitRunner(suite, out_dir, device, run_id, executor, lambda label: plan.methods[label],
                             {c.label: c for c in plan.conditions}, plan.identities, plan.lpips,
+                            dists=run_dists(suite.dists, lpips_weights, device),
                             methods=dict(plan.methods) if executor == "inprocess" else {},
                             applied=dict(plan.applied), datasets=dict(plan.views))
         outcomes: list[UnitOutcome] = []
