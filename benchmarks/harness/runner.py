@@ -257,6 +257,7 @@ def plan_suite(suite: Suite, out_dir: str | Path, *, lpips_weights: str | None =
     if out_dir.suffix == ".jsonl":
         raise InputError(f"--out {out_dir} names a file; --out is a results folder (e.g. {out_dir.parent})")
     check_output_dir(out_dir, "results folder (--out)")
+    run_dists(suite.dists, lpips_weights, build_device)  # dists = true without its weights: refused now
     methods, unavailable = build_methods(suite.methods, build_device)
     if not methods:  # nothing could run: say what is missing instead of writing an empty run
         raise InputError(f"no method of suite {suite.name!r} can run here: "
@@ -268,7 +269,6 @@ def plan_suite(suite: Suite, out_dir: str | Path, *, lpips_weights: str | None =
                              "remove it from the suite or pick a suite of its task")
     check_sizes(methods, {spec.label: tuple(views[spec.label].shape[-2:]) for spec in suite.datasets})
     lpips_metric, lpips_note = build_lpips(suite.lpips_net, lpips_weights, build_device)
-    run_dists(suite.dists, lpips_weights, build_device)  # dists = true without its weights: refused now
     applied = {label: suite.acceleration.apply(method, device) for label, method in methods.items()}
     identities = {spec.label: accelerated_identity(spec.name, methods[spec.label], applied[spec.label])
                   for spec in suite.methods if spec.label in methods}
