@@ -59,9 +59,12 @@ def run_dists(enabled: bool, weights: str | os.PathLike | None, device: torch.de
     if not enabled:
         return None
     from inpaintbench.metrics.dists_metric import DISTSUnavailable
+    from inpaintbench.metrics.lpips_metric import LPIPS_WEIGHTS_ENV
 
     try:
-        return _dists(None if weights is None else str(weights), str(torch.device(device)))
+        # keyed by the location that will be read: a changed $INPAINTBENCH_LPIPS_WEIGHTS is a new network
+        source = weights if weights is not None else os.environ.get(LPIPS_WEIGHTS_ENV) or None
+        return _dists(None if source is None else str(source), str(torch.device(device)))
     except DISTSUnavailable as err:
         if "pip install" in str(err):  # the package is missing: its message says how to install it
             raise InputError(f"[run] dists = true: {one_line(err)}") from None
