@@ -69,7 +69,7 @@ def metrics_listing() -> str:
     lines = ["metrics (per image, in every record):"]
     for m in METRICS:
         needs = (f"  [needs LPIPS {m.lpips_net}: suite lpips_net = \"{m.lpips_net}\"]" if m.needs_lpips and m.lpips_net != "alex"
-                 else "  [needs LPIPS weights]" if m.needs_lpips else "  [needs DISTS_pytorch + VGG16 weights; not yet a suite option]" if m.needs_dists else "")
+                 else "  [needs LPIPS weights]" if m.needs_lpips else "  [needs DISTS_pytorch + VGG16 weights: suite dists = true]" if m.needs_dists else "")
         lines.append(f"  {m.name:<15}{m.arrow} {m.title:<16} {m.description} ({m.output}, {m.region}){needs}")
     lines.append("metrics of a set of kept outputs (suite option fid = true; 2015-12-05 Inception features):")
     for m in SET_METRICS:

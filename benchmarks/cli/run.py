@@ -44,6 +44,10 @@ def run(args: argparse.Namespace) -> int:
     suite, out, where = run_suite_of(args)
     print(where, flush=True)
     report_dir = Path(args.report_dir) if args.report_dir else out
+    if args.fid_weights or (suite.fid and not args.no_report):  # FID asked for: its network must load, now
+        from inpaintbench.metrics.options import check_fid_weights
+
+        check_fid_weights(args.fid_weights)
     if not args.no_report:  # a report folder that cannot be written fails now, not after the run
         from inpaintbench.store.artifacts import check_output_dir
 

@@ -73,6 +73,7 @@ class WorkerSpec:
         """The worker's :class:`UnitRunner` (sets its thread count; builds LPIPS)."""
         from inpaintbench.core.registry import method_registry
         from inpaintbench.harness.unit_runner import build_lpips
+        from inpaintbench.metrics.options import run_dists
 
         torch.set_num_threads(self.num_threads)
         device = torch.device(self.device)
@@ -86,7 +87,8 @@ class WorkerSpec:
             return method_registry().create(spec.name, **spec.config).to(device)
 
         return UnitRunner(self.suite, Path(self.out_dir), device, self.run_id, self.executor, build,
-                          {c.label: c for c in self.suite.conditions()}, self.identities, lpips)
+                          {c.label: c for c in self.suite.conditions()}, self.identities, lpips,
+                          dists=run_dists(self.suite.dists, self.lpips_weights, device))
 
 
 class Pool(Protocol):

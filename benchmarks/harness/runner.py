@@ -24,6 +24,7 @@ from inpaintbench.core.errors import InpaintBenchError, InputError, MethodUnavai
 from inpaintbench.core.method import Method
 from inpaintbench.harness.environment import device_name, git_commit, library_versions, resolve_device
 from inpaintbench.metrics.table import compute_image_metrics
+from inpaintbench.metrics.options import run_dists
 from inpaintbench.core.notices import one_line, warn
 from inpaintbench.core.registry import dataset_registry, mask_registry, method_registry
 from inpaintbench.store.artifacts import check_output_dir
@@ -295,6 +296,7 @@ def plan_suite(suite: Suite, out_dir: str | Path, *, lpips_weights: str | None =
     if out_dir.suffix == ".jsonl":
         raise InputError(f"--out {out_dir} names a file; --out is a results folder (e.g. {out_dir.parent})")
     check_output_dir(out_dir, "results folder (--out)")
+    run_dists(suite.dists, lpips_weights, build_device)  # dists = true without its weights: refused now
     methods, unavailable = build_methods(suite.methods, build_device)
     if not methods:  # nothing could run: say what is missing instead of writing an empty run
         raise InputError(f"no method of suite {suite.name!r} can run here: "
@@ -398,6 +400,7 @@ def run_suite(suite: Suite, out_dir: str | Path, *, progress: bool = True, lpips
               for spec in suite.datasets)])
         runner = UnitRunner(suite, out_dir, device, run_id, executor, lambda label: plan.methods[label],
                             {c.label: c for c in plan.conditions}, plan.identities, plan.lpips,
+                            dists=run_dists(suite.dists, lpips_weights, device),
                             methods=dict(plan.methods) if executor == "inprocess" else {},
                             applied=dict(plan.applied), datasets=dict(plan.views))
         outcomes: list[UnitOutcome] = []

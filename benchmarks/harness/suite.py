@@ -80,6 +80,10 @@ class Suite:
         num_threads: torch CPU threads during the run (None: torch's default).
         fid: keep every composited output (and the originals) so that the report adds FID and
             KID columns (:mod:`inpaintbench.fid`; about 0.85 s per image on a CPU, so off by default).
+        dists: compute DISTS per sample (:mod:`inpaintbench.metrics.dists_metric`: the
+            ``DISTS_pytorch`` package, VGG16 backbone from the LPIPS weights, recorded under
+            ``dists``); off by default for its cost (one core, busy machine: 0.15 s per image at
+            32 px, 3.1 s at 256 px, 27 and 19 times LPIPS (alex); :mod:`inpaintbench.metrics.options`).
         call_timeout_s: seconds one method call (one batch) may take; a call that runs longer
             is killed and its batch becomes error records (None: no limit). Calls then run in
             a forked worker process (see :mod:`inpaintbench.harness.worker`); not on CUDA.
@@ -104,6 +108,7 @@ class Suite:
     num_threads: int | None = None
     shard_size: int = 32
     fid: bool = False
+    dists: bool = False
     call_timeout_s: float | None = None
     precision: str = "fp32"
     channels_last: bool = False
@@ -136,6 +141,9 @@ class Suite:
         if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float)) or not budget > 0):
             raise InputError(f"{where} memory_budget_gb (--memory-budget-gb) must be a number of GiB > 0, "
                              f"got {budget!r}")
+        for key in ("fid", "dists"):  # a quoted "false" would be true
+            if not isinstance(getattr(self, key), bool):
+                raise InputError(f"{where} {key} must be true or false, got {getattr(self, key)!r}")
         for key in ("device", "lpips_net"):
             if not isinstance(getattr(self, key), str):
                 raise InputError(f"{where} {key} must be a string, got {getattr(self, key)!r}")

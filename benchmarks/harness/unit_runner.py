@@ -174,6 +174,7 @@ class UnitRunner:
     conditions: dict[str, Condition]
     identities: dict[str, tuple[dict[str, Any], str]]
     lpips: Any = None
+    dists: Any = None  # the DISTS metric when the suite asks for it (metrics.options.run_dists)
     methods: dict[str, Method] = field(default_factory=dict)
     applied: dict[str, AppliedAcceleration] = field(default_factory=dict)
     datasets: dict[str, DatasetView] = field(default_factory=dict)
@@ -350,7 +351,7 @@ class UnitRunner:
         region = task.generated_region().to(device)
         composited = task.composite(raw, original)
         metrics = compute_image_metrics(original, raw, region, lpips=self.lpips, band_px=suite.band_px,
-                                        composited=composited)
+                                        composited=composited, dists=self.dists)
         hole_fraction = region.float().mean(dim=(1, 2, 3))
         per_image_s = seconds / len(batch_ids)
         # Before the records, keyed by sample id: a crash in between makes the rerun redo these

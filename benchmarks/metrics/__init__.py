@@ -1,6 +1,7 @@
 """The metrics: the one metric table (PSNR, SSIM, LPIPS per backbone, DISTS, hole and band variants:
 direction, unit, format and gate tolerance declared once; FID, KID, P-IDS, U-IDS per set), LPIPS
-backbones, DISTS, FID/KID and P-IDS/U-IDS on the standard Inception, and their calibration.
+backbones, DISTS, FID/KID and P-IDS/U-IDS on the standard Inception, and their calibration; the
+metric options of a run checked before it runs (:mod:`inpaintbench.metrics.options`).
 
 Imports ``core`` only. The names of :mod:`inpaintbench.metrics.table` are re-exported here.
 """

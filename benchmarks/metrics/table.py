@@ -562,9 +562,9 @@ METRICS: tuple[Metric, ...] = (
            2, 0.5, lambda m: _psnr(m.composited, m.original, None)),
     Metric("ssim", "SSIM", True, "", "composited", "image", "SSIM, Gaussian window sigma 1.5 (scikit-image settings)",
            4, 0.01, lambda m: _ssim(m.composited, m.original)),
-    # LPIPS: one row per backbone, so that values of two backbones never share a record key; the
-    # default (AlexNet) keeps the key "lpips" and the title "LPIPS" of every committed result.
-    Metric("lpips", "LPIPS", False, "", "composited", "image",
+    # LPIPS: one row per backbone, so values of two backbones never share a record key (the key carries
+    # the backbone); the default (AlexNet) keeps the key "lpips" of every committed record; titles name it.
+    Metric("lpips", "LPIPS (alex)", False, "", "composited", "image",
            "LPIPS distance, AlexNet backbone (the default; real ImageNet weights; small images upsampled)",
            4, 0.01, lambda m: m.lpips(m.composited, m.original).double(), needs_lpips=True, lpips_net="alex"),
     Metric("lpips_vgg", "LPIPS (vgg)", False, "", "composited", "image",
@@ -574,7 +574,7 @@ METRICS: tuple[Metric, ...] = (
            "LPIPS distance, SqueezeNet 1.1 backbone",
            4, 0.01, lambda m: m.lpips(m.composited, m.original).double(), needs_lpips=True, lpips_net="squeeze"),
     Metric("dists", "DISTS", False, "", "composited", "image",
-           "DISTS distance (Ding et al. 2020; VGG16 structure + texture similarity, the authors' weights)",
+           "DISTS (Ding et al. 2020; VGG16 structure + texture, the authors' weights; small images upsampled as LPIPS)",
            4, None, lambda m: m.dists(m.composited, m.original).double(), needs_dists=True),
     Metric("hole_psnr", "hole PSNR", True, "dB", "composited", "hole", "PSNR over the hole pixels only",
            2, None, lambda m: _psnr(m.composited, m.original, m.hole)),

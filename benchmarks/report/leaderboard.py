@@ -229,7 +229,9 @@ def _fid_note(source: str, score: SetScore) -> str:
     """What the FID/KID (and P-IDS/U-IDS) columns are, and whether there are enough images to read them."""
     note = (f"FID/KID on the 2015-12-05 Inception ({source}), composited outputs against the originals of the "
             f"same {score.n} images; KID: mean ± standard deviation over 100 subsets of {score.kid_subset_size} "
-            "images" + (f"; {score.n} images are too few for FID to be meaningful (its 2048x2048 covariance is "
+            "images; KID is an unbiased estimate, so it can be slightly negative when the true distance is "
+            "below its sampling noise (read it as 0: the sets are not told apart)"
+            + (f"; {score.n} images are too few for FID to be meaningful (its 2048x2048 covariance is "
                         "singular below 2,048 images: read KID, and compare FIDs only within this table)"
                         if score.small else ""))
     if score.ids is not None:

@@ -219,13 +219,13 @@ def test_summary_table_golden():
     # 12.706 * 2.610e-4 / sqrt(2) = 2.345e-3 > the mean -> [PSNR(3.160e-3), inf] = [25.00, inf];
     # "bad" is the same x 100 in MSE: 10.89 dB, [5.00, inf] (two images say little).
     expected = (
-        "| method   | PSNR ↑             | SSIM ↑          | LPIPS ↓         |   time / image (ms) |   n |   errors |\n"
-        "|:---------|:-------------------|:----------------|:----------------|--------------------:|----:|---------:|\n"
-        "| good     | 30.89 [25.00, inf] | 0.5000 ± 0.0000 | 1.2917 ± 0.5294 |                   2 |   2 |        0 |\n"
-        "| bad      | 10.89 [5.00, inf]  | 0.5000 ± 0.0000 | 3.6667 ± 4.2354 |                   1 |   2 |        1 |"
+        "| method   | PSNR ↑             | SSIM ↑          | LPIPS (alex) ↓   |   time / image (ms) |   n |   errors |\n"
+        "|:---------|:-------------------|:----------------|:-----------------|--------------------:|----:|---------:|\n"
+        "| good     | 30.89 [25.00, inf] | 0.5000 ± 0.0000 | 1.2917 ± 0.5294  |                   2 |   2 |        0 |\n"
+        "| bad      | 10.89 [5.00, inf]  | 0.5000 ± 0.0000 | 3.6667 ± 4.2354  |                   1 |   2 |        1 |"
     )
     assert "NFE" not in table  # a column no method has is dropped, not shown as dashes
-    shown = table[["method", "PSNR ↑", "SSIM ↑", "LPIPS ↓", "time / image (ms)", "n", "errors"]]
+    shown = table[["method", "PSNR ↑", "SSIM ↑", "LPIPS (alex) ↓", "time / image (ms)", "n", "errors"]]
     assert shown.to_markdown(index=False) == expected
 
 

@@ -114,7 +114,7 @@ def test_choosing_a_sample_shows_its_images_and_the_flip_switches_methods(browse
     sources = [c.find_element("tag name", "img").get_attribute("src") for c in cells]
     assert sources[0] == sample["original"] and sources[1] == sample["mask"]
     assert sources[3:] == [sample["outputs"][m] for m in METHODS]
-    assert "LPIPS 0.0520" in cells[3].text  # that sample's metrics under its output
+    assert "LPIPS (alex) 0.0520" in cells[3].text  # that sample's metrics under its output
     flip = browser.find_element("id", "flip-img")
     first = flip.get_attribute("src")
     browser.find_element("id", "flip").click()

@@ -135,7 +135,7 @@ def test_one_lpips_row_per_backbone_keeps_the_default_key():
 
     rows = {m.lpips_net: m for m in METRICS if m.needs_lpips}
     assert set(rows) == set(BACKBONE_FILES)
-    assert (rows["alex"].name, rows["alex"].title) == ("lpips", "LPIPS")  # committed records and reports
+    assert (rows["alex"].name, rows["alex"].title) == ("lpips", "LPIPS (alex)")  # the key of committed records
     assert (rows["vgg"].name, rows["vgg"].title) == ("lpips_vgg", "LPIPS (vgg)")
     assert (rows["squeeze"].name, rows["squeeze"].title) == ("lpips_squeeze", "LPIPS (squeeze)")
 

@@ -204,7 +204,7 @@ def test_leaderboard_has_paired_bins_compute_and_html(tmp_path):
     }, hole_fraction=[0.05, 0.05, 0.15, 0.15, 0.25, 0.25, 0.35, 0.35], nfe={"best": 1, "close": 25})
     report = tmp_path / "rep"
     board = write_leaderboard([path], report, n_resamples=500).read_text()
-    assert "Paired comparison on LPIPS (8 images, 500 bootstrap resamples; 2 comparisons with `best`" in board
+    assert "Paired comparison on LPIPS (alex) (8 images, 500 bootstrap resamples; 2 comparisons with `best`" in board
     assert "| worst " in board and "worse" in board
     assert "0-10% (n=2)" in board and "30-40% (n=2)" in board
     for fig in ("holes_inpainting_toy_wide.png", "compute_inpainting_toy_wide.png"):
