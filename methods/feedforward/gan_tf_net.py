@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
+import os
 import warnings
 from pathlib import Path
 
@@ -69,11 +70,24 @@ def import_tensorflow():
     import keras
 
     if keras.backend.backend() != "tensorflow":
-        raise MethodUnavailable(
-            f"the GAN inpainter needs Keras on the TensorFlow backend, but KERAS_BACKEND selects "
-            f"{keras.backend.backend()!r}; unset KERAS_BACKEND or set it to 'tensorflow'"
-        )
+        raise MethodUnavailable(_wrong_backend(keras.backend.backend()))
     return tf, keras
+
+
+def check_tensorflow() -> None:
+    """Raise what :func:`import_tensorflow` would for want of TensorFlow or for a Keras
+    backend chosen by ``$KERAS_BACKEND``, without importing either (a backend chosen in
+    ``~/.keras/keras.json`` is found only on import)."""
+    if importlib.util.find_spec("tensorflow") is None:
+        raise MethodUnavailable(f"the GAN inpainter needs TensorFlow, which is not installed; install it with {INSTALL_HINT}")
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    if backend != "tensorflow":
+        raise MethodUnavailable(_wrong_backend(backend))
+
+
+def _wrong_backend(backend: str) -> str:
+    return (f"the GAN inpainter needs Keras on the TensorFlow backend, but KERAS_BACKEND selects "
+            f"{backend!r}; unset KERAS_BACKEND or set it to 'tensorflow'")
 
 
 @dataclasses.dataclass(frozen=True)
