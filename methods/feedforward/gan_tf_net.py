@@ -30,9 +30,12 @@ import warnings
 from pathlib import Path
 
 from inpaintbench.core.errors import InputError, MethodUnavailable
+from inpaintbench.core.probing import quiet_third_party, without_start_up_banners
 from inpaintbench.core.seeding import derive_seed
 
 VARIANTS = ("conv", "fc")
+#: The environment settings of TensorFlow's own logging (see :data:`inpaintbench.core.probing.QUIET_ENV`).
+TF_QUIET_KEYS = ("TF_CPP_MIN_LOG_LEVEL", "GRPC_VERBOSITY", "ABSL_MIN_LOG_LEVEL")
 INSTALL_HINT = "pip install -e '.[tf]' (TensorFlow, CPU build on x86_64)"
 
 
@@ -55,8 +58,12 @@ def import_tensorflow():
         # torchvision.ops...) loaded after it binds to that LLVM and segfaults
         # (tensorflow/tensorflow#124205). Loaded first, triton keeps its own.
         import triton  # noqa: F401
+    # Its C++ log level must be set before the first import (also in workers and API use,
+    # which do not pass through the CLI's quiet_third_party()); its import banner is dropped.
+    quiet_third_party(TF_QUIET_KEYS)
     try:
-        import tensorflow as tf
+        with without_start_up_banners():
+            import tensorflow as tf
     except ImportError as err:
         raise MethodUnavailable(f"the GAN inpainter needs TensorFlow ({err}); install it with {INSTALL_HINT}") from err
     for gpu in tf.config.list_physical_devices("GPU"):
@@ -67,7 +74,8 @@ def import_tensorflow():
         except RuntimeError as err:  # the GPU was initialised before this call
             warnings.warn(f"TensorFlow already initialised {gpu.name} without memory growth ({err}); "
                           "it may hold all of that GPU's memory", RuntimeWarning, stacklevel=2)
-    import keras
+    with without_start_up_banners():
+        import keras
 
     if keras.backend.backend() != "tensorflow":
         raise MethodUnavailable(_wrong_backend(keras.backend.backend()))
