@@ -12,7 +12,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("list", help="list methods, datasets, mask families, metrics and suites")
     parser.add_argument("what", nargs="?", default="all",
                         choices=["all", "methods", "datasets", "masks", "trainers", "metrics", "suites"])
-    parser.add_argument("--check", action="store_true", help="try to build each method and say why one is unavailable")
+    parser.add_argument("--check", action="store_true",
+                        help="say whether each method can be built here and, if not, why (weights and packages "
+                             "are checked, not loaded: a few seconds)")
     parser.set_defaults(func=run)
 
 

@@ -87,7 +87,8 @@ def check_tensorflow() -> None:
     backend chosen by ``$KERAS_BACKEND``, without importing either (a backend chosen in
     ``~/.keras/keras.json`` is found only on import)."""
     if importlib.util.find_spec("tensorflow") is None:
-        raise MethodUnavailable(f"the GAN inpainter needs TensorFlow, which is not installed; install it with {INSTALL_HINT}")
+        raise MethodUnavailable(f"the GAN inpainter needs TensorFlow, which is not installed; "
+                                f"install it with {INSTALL_HINT}")
     backend = os.environ.get("KERAS_BACKEND", "tensorflow")
     if backend != "tensorflow":
         raise MethodUnavailable(_wrong_backend(backend))
