@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import torch
 
+from inpaintbench.core.availability import require_package
 from inpaintbench.core.errors import InputError
 from inpaintbench.core.method import Method
 from inpaintbench.core.seeding import SampleRNG
 
-_FLAGS = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
+#: ``algorithm`` -> the name of its ``cv2`` flag (cv2 is imported at the first call).
+_FLAGS = {"telea": "INPAINT_TELEA", "ns": "INPAINT_NS"}
 
 
 class OpenCVInpaint(Method):
@@ -29,10 +30,19 @@ class OpenCVInpaint(Method):
         if algorithm not in _FLAGS:
             raise InputError(f"OpenCV inpainting algorithm must be one of {sorted(_FLAGS)}, got {algorithm!r}")
         super().__init__(algorithm=algorithm, radius=radius)
+        self.check_available()
+
+    @classmethod
+    def check_available(cls, **_: object) -> None:
+        """:class:`~inpaintbench.core.errors.MethodUnavailable` unless OpenCV is installed (not
+        imported)."""
+        require_package("cv2", "OpenCV inpainting", "pip install opencv-python-headless")
 
     def inpaint(self, image: torch.Tensor, mask: torch.Tensor, *, rng: SampleRNG) -> torch.Tensor:
         """``[B,C,H,W]`` in [0,1], bool mask ``[B,1,H,W]`` -> ``[B,C,H,W]`` in [0,1]."""
-        flag = _FLAGS[self.config["algorithm"]]
+        import cv2
+
+        flag = getattr(cv2, _FLAGS[self.config["algorithm"]])
         images = image.detach().cpu().permute(0, 2, 3, 1).numpy()
         holes = mask.detach().cpu()[:, 0].numpy().astype(np.uint8)
         filled = []

@@ -12,7 +12,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("list", help="list methods, datasets, mask families, metrics and suites")
     parser.add_argument("what", nargs="?", default="all",
                         choices=["all", "methods", "datasets", "masks", "trainers", "metrics", "suites"])
-    parser.add_argument("--check", action="store_true", help="try to build each method and say why one is unavailable")
+    parser.add_argument("--check", action="store_true",
+                        help="say whether each method can be built here and, if not, why (weights and packages "
+                             "are checked, not loaded: a few seconds)")
     parser.set_defaults(func=run)
 
 
@@ -47,17 +49,26 @@ def run(args: argparse.Namespace) -> int:
 
 
 def availability(registry) -> dict[str, tuple[bool, str]]:
-    """``name -> (available, reason)`` for every entry of ``registry``: entries named by a
-    ``module:attribute`` target are probed in child processes (a plugin that ends its process
-    at import is listed unavailable; library noise stays there), entries that are objects of
-    this process already (imported) here."""
+    """``name -> (available, reason)`` for every entry of ``registry``.
+
+    Built-in entries (the catalogue's, unchanged) and entries that are objects of this
+    process are asked here: each built-in method answers with a cheap ``check_available``
+    (no network built, no diffusers / TensorFlow imported) or is a classical method whose
+    build is cheap, so a child process would only add its own import of torch. Entries named
+    by a ``module:attribute`` target from elsewhere (plugins) are probed in a child process
+    (:func:`~inpaintbench.core.probing.probe_in_children`): a plugin that ends its process at
+    import is listed unavailable, and its noise stays there.
+    """
     from inpaintbench.core.probing import probe_in_children
+    from inpaintbench.core.registry import builtin_entries
 
     names = registry.names()
     by_name = {name: registry.entry(name) for name in names}
-    remote = [(n, e.target, dict(e.defaults)) for n, e in by_name.items() if isinstance(e.target, str)]
-    found = probe_in_children(registry.kind, remote) if remote else {}
-    found.update({n: registry.availability(n) for n, e in by_name.items() if not isinstance(e.target, str)})
+    builtin = builtin_entries("methods") if registry.kind == "method" else ()
+    remote = [(n, e.target, dict(e.defaults)) for n, e in by_name.items()
+              if isinstance(e.target, str) and e not in builtin]
+    found = probe_in_children(registry.kind, remote, children=1) if remote else {}
+    found.update({n: registry.availability(n) for n in names if n not in found})
     return {name: found[name] for name in names}
 
 

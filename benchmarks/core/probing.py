@@ -1,15 +1,18 @@
 """Availability probes that cannot take the host down, and quiet third-party libraries.
 
-``inpaintbench list methods --check`` imports every entry's module and asks whether it can be
-built. A plugin may end the process while imported (``os._exit``) or print start-up noise, so
-the probes run in child processes (:func:`probe_in_children`): the host reads one marked line
+``inpaintbench list methods --check`` asks every entry whether it can be built. The built-in
+methods answer with a cheap ``check_available`` in the host (:func:`inpaintbench.cli.listing.availability`);
+a plugin may end the process while imported (``os._exit``) or print start-up noise, so plugins
+are probed in child processes (:func:`probe_in_children`): the host reads one marked line
 per entry, names the entry a child died on as unavailable (with its exit status) and goes on
-with the rest in a fresh child. Two children share the entries, so the two slow imports
-(diffusers for the diffusion methods, TensorFlow for the TF GAN) overlap.
+with the rest in a fresh child.
 
 :func:`quiet_third_party` sets, once and before anything imports them, the environment
-variables that silence TensorFlow's start-up banner and Hugging Face's advisory warnings (a
-user's own settings win).
+variables that silence TensorFlow's C++ logging and Hugging Face's advisory warnings (a
+user's own settings win; child processes inherit them). TensorFlow >= 2.20 still writes two
+lines while it is imported (absl's "All log messages before absl::InitializeLog()" and the
+oneDNN notice), whatever ``TF_CPP_MIN_LOG_LEVEL`` says: :func:`without_start_up_banners`
+drops exactly those lines from what the import writes to the process's stderr.
 """
 
 from __future__ import annotations
@@ -18,11 +21,14 @@ import json
 import os
 import subprocess
 import sys
-from typing import Any, Iterable
+import tempfile
+from contextlib import contextmanager
+from typing import Any, Iterable, Iterator
 
 #: Environment settings that silence libraries' start-up noise (set only when unset).
 QUIET_ENV = {
-    "TF_CPP_MIN_LOG_LEVEL": "3",  # TensorFlow's C++ INFO/WARNING lines (the oneDNN banner)
+    # TensorFlow's C++ INFO and WARNING lines (e.g. cpu_feature_guard's); its ERROR lines stay
+    "TF_CPP_MIN_LOG_LEVEL": "2",
     "GRPC_VERBOSITY": "ERROR",
     "ABSL_MIN_LOG_LEVEL": "3",  # absl's "All log messages before absl::InitializeLog()" line
     "DIFFUSERS_VERBOSITY": "error",  # e.g. "Cannot initialize model with low cpu memory usage"
@@ -35,11 +41,43 @@ QUIET_ENV = {
 MARK = "\x1einpaintbench-probe "
 
 
-def quiet_third_party() -> None:
+#: Lines TensorFlow (2.20, 2.21) writes to stderr while imported, unfiltered by its log level.
+START_UP_BANNERS = (
+    "All log messages before absl::InitializeLog() is called are written to STDERR",
+    "oneDNN custom operations are on",
+)
+
+
+def quiet_third_party(keys: Iterable[str] | None = None) -> None:
     """Silence TensorFlow's and Hugging Face's start-up logging for this process and its
-    children (sets :data:`QUIET_ENV` where unset); call it before they are imported."""
-    for key, value in QUIET_ENV.items():
-        os.environ.setdefault(key, value)
+    children (sets :data:`QUIET_ENV`, or only its ``keys``, where unset); call it before they
+    are imported."""
+    for key in QUIET_ENV if keys is None else keys:
+        os.environ.setdefault(key, QUIET_ENV[key])
+
+
+@contextmanager
+def without_start_up_banners(banners: Iterable[str] = START_UP_BANNERS) -> Iterator[None]:
+    """Run the block with the process's stderr (file descriptor 2, where C++ libraries write)
+    captured, then write back to ``sys.stderr`` every captured line that contains none of
+    ``banners``: real warnings and errors still show, after the block. Meant for one import."""
+    banners = tuple(banners)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            lines = capture.read().decode(errors="replace").splitlines(keepends=True)
+            kept = "".join(line for line in lines if not any(b in line for b in banners))
+            if kept:
+                sys.stderr.write(kept)
+                sys.stderr.flush()
 
 
 def _child_main() -> None:

@@ -221,9 +221,10 @@ class Registry:
             pass
         return obj
 
-    def availability(self, name: str) -> tuple[bool, str]:
-        """``(True, "")`` if ``name`` builds here, else ``(False, reason)``; never raises for
-        a registered name (a broken plugin, a constructor that crashes: the reason says so).
+    def availability(self, name: str, **overrides: Any) -> tuple[bool, str]:
+        """``(True, "")`` if ``name`` builds here (with its defaults updated by ``overrides``),
+        else ``(False, reason)``; never raises for a registered name (a broken plugin, a
+        constructor that crashes: the reason says so).
 
         A target with a ``check_available(**config)`` callable (a method that would load a
         checkpoint the user did not ask to load just to be listed) is asked instead of built;
@@ -233,9 +234,9 @@ class Registry:
             entry, factory = self._factory(name)
             probe = getattr(factory, "check_available", None)
             if callable(probe):
-                probe(**entry.defaults)
+                probe(**{**entry.defaults, **overrides})
             else:
-                self.create(name)
+                self.create(name, **overrides)
         except MethodUnavailable as err:
             return False, str(err)
         except UnknownName:

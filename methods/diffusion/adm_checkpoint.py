@@ -18,7 +18,7 @@ from inpaintbench.core.errors import InputError, MethodUnavailable
 from inpaintbench.methods.diffusion.adm_config import ADMConfig, resolve_adm
 from inpaintbench.methods.diffusion.adm_network import ADMUNet
 
-__all__ = ["check_state_dict", "load_adm", "load_adm_state_dict"]
+__all__ = ["check_state_dict", "load_adm", "load_adm_state_dict", "require_adm_file"]
 
 
 def check_state_dict(model: nn.Module, state: Mapping[str, Any], source: str) -> None:
@@ -48,6 +48,15 @@ def check_state_dict(model: nn.Module, state: Mapping[str, Any], source: str) ->
                              f"(first mismatch; wrong adm= preset, e.g. class_cond or a different model?)")
 
 
+def require_adm_file(path: str | os.PathLike) -> Path:
+    """``path`` expanded; :class:`MethodUnavailable` naming it (and where the URLs are listed)
+    when it is not a file. Nothing is read."""
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise MethodUnavailable(f"ADM checkpoint {p} not found (download it: `inpaintbench weights` lists the URLs)")
+    return p
+
+
 def load_adm_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """Read a guided-diffusion ``.pt`` state dict without executing anything from it.
 
@@ -60,9 +69,7 @@ def load_adm_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         InputError: the file is not a readable tensor checkpoint (truncated, random bytes, a
             pickle with code, a non-dict), one line naming the file.
     """
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise MethodUnavailable(f"ADM checkpoint {p} not found (download it: `inpaintbench weights` lists the URLs)")
+    p = require_adm_file(path)
     try:
         state = torch.load(p, map_location="cpu", weights_only=True)
     # Any failure of the restricted unpickler or the zip reader means "not a safe checkpoint";

@@ -22,7 +22,7 @@ from inpaintbench.core.seeding import SampleRNG
 from inpaintbench.methods.diffusion.conditioning import Conditioning
 from inpaintbench.methods.diffusion.core import StepRecord, sample
 from inpaintbench.methods.diffusion.denoiser import from_model_space, to_model_space
-from inpaintbench.methods.diffusion.prior import DiffusionPrior, load_prior, resolve_model_option
+from inpaintbench.methods.diffusion.prior import DiffusionPrior, check_prior, load_prior, resolve_model_option
 from inpaintbench.methods.diffusion.respacing import Respacing
 from inpaintbench.methods.diffusion.schedules import schedule_nfe
 
@@ -128,6 +128,20 @@ class DiffusionMethod(Method):
         self.device = self.prior.device
         #: The walk of respaced indices every call takes (the subclass sets it).
         self.schedule: list[int] = []
+
+    @classmethod
+    def check_available(cls, *, num_steps: int | None = None, weights: str | os.PathLike | None = None,
+                        model: str | os.PathLike | None = None, adm: str | os.PathLike | None = None,
+                        prior: tuple[Any, Any] | None = None, **_: Any) -> None:
+        """Raise :class:`~inpaintbench.core.errors.MethodUnavailable` (with the reason) where
+        building this method with these options would fail for want of diffusers or of its
+        weights, without loading them (``inpaintbench list methods --check``): the committed
+        MNIST prior or a diffusers folder must hold its weights file, a Hub id must be in the
+        local Hugging Face cache (listing never downloads), an ADM ``.pt`` must exist and
+        ``adm=`` be a preset or an args file (:func:`~inpaintbench.methods.diffusion.prior.check_prior`).
+        ``num_steps`` None: the subclass's default (only the ADM range check reads it)."""
+        if prior is None:
+            check_prior(resolve_model_option(weights, model), adm, 1 if num_steps is None else num_steps)
 
     def to(self, device: torch.device | str) -> "DiffusionMethod":
         """Move the prior (and any other model of the method) to ``device``; returns ``self``."""

@@ -4,16 +4,16 @@ and where the committed MNIST prior lives."""
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 import torch
 
 from inpaintbench.core.errors import MethodUnavailable
 from inpaintbench.methods import WEIGHTS_DIR
+from inpaintbench.core.availability import hub_cached, looks_like_hub_id, require_package
 from inpaintbench.methods.diffusion.ddpm_network import build_scheduler
 
-__all__ = ["MNIST_TRAIN_COMMAND", "MNIST_WEIGHTS", "load_ddpm"]
+__all__ = ["MNIST_TRAIN_COMMAND", "MNIST_WEIGHTS", "check_ddpm", "load_ddpm", "locate_ddpm"]
 
 #: Where the committed MNIST prior lives (a diffusers save_pretrained folder).
 MNIST_WEIGHTS = WEIGHTS_DIR / "ddpm-mnist"
@@ -48,18 +48,8 @@ def load_ddpm(path_or_hub_id: str | os.PathLike = MNIST_WEIGHTS, *, subfolder: s
     from diffusers import DDPMScheduler, UNet2DModel
 
     source = str(path_or_hub_id)
-    local = Path(source).expanduser()
-    # A hub id is "owner/name"; anything else (or anything that exists) is a local path.
-    is_local = (isinstance(path_or_hub_id, os.PathLike) or local.exists() or source.startswith(".")
-                or not re.fullmatch(r"[\w.-]+/[\w.-]+", source))
-    if is_local:
-        if not local.is_dir():
-            raise MethodUnavailable(_missing_message(local))
-        if subfolder is None and not (local / "config.json").exists() and (local / "unet" / "config.json").exists():
-            subfolder = "unet"
-        weights = local / (subfolder or "") / "diffusion_pytorch_model.safetensors"
-        if not weights.exists():
-            raise MethodUnavailable(_missing_message(weights))
+    local, subfolder = locate_ddpm(path_or_hub_id, subfolder=subfolder)
+    if local is not None:
         # low_cpu_mem_usage=False: the default path wants `accelerate` and warns on every load
         unet = UNet2DModel.from_pretrained(str(local), subfolder=subfolder, use_safetensors=True,
                                            low_cpu_mem_usage=False)
@@ -70,6 +60,50 @@ def load_ddpm(path_or_hub_id: str | os.PathLike = MNIST_WEIGHTS, *, subfolder: s
     else:
         unet, scheduler = _load_from_hub(source, subfolder, local_files_only)
     return unet.to(device).eval().requires_grad_(False), scheduler
+
+
+def locate_ddpm(path_or_hub_id: str | os.PathLike, *, subfolder: str | None = None) -> tuple[Path | None, str | None]:
+    """Where :func:`load_ddpm` reads ``path_or_hub_id`` from, checked without reading it.
+
+    Returns:
+        ``(folder, subfolder)`` of a local save_pretrained folder whose weights file exists
+        (``subfolder`` becomes ``"unet"`` for a pipeline layout), or ``(None, subfolder)`` for a
+        Hub id (``owner/name`` that is no existing path).
+
+    Raises:
+        MethodUnavailable: the local folder or its ``diffusion_pytorch_model.safetensors`` is
+        missing (the message names it and how to create it).
+    """
+    source = str(path_or_hub_id)
+    local = Path(source).expanduser()
+    # A hub id is "owner/name"; anything else (or anything that exists) is a local path.
+    if not (isinstance(path_or_hub_id, os.PathLike) or local.exists() or not looks_like_hub_id(source)):
+        return None, subfolder
+    if not local.is_dir():
+        raise MethodUnavailable(_missing_message(local))
+    if subfolder is None and not (local / "config.json").exists() and (local / "unet" / "config.json").exists():
+        subfolder = "unet"
+    weights = local / (subfolder or "") / "diffusion_pytorch_model.safetensors"
+    if not weights.exists():
+        raise MethodUnavailable(_missing_message(weights))
+    return local, subfolder
+
+
+def check_ddpm(path_or_hub_id: str | os.PathLike = MNIST_WEIGHTS) -> None:
+    """Raise :class:`MethodUnavailable` where :func:`load_ddpm` of ``path_or_hub_id`` would fail
+    for want of diffusers or of the weights, without importing diffusers or reading weights:
+    a local folder must hold its weights file (:func:`locate_ddpm`); a Hub id must be in the
+    local Hugging Face cache (a model the loader would still have to download counts as
+    unavailable: listing never downloads)."""
+    require_package("diffusers", "a DDPM prior", "pip install -e '.[diffusion]'")
+    local, _ = locate_ddpm(path_or_hub_id)
+    hub_id = str(path_or_hub_id)
+    if local is None and not hub_cached(hub_id, "diffusion_pytorch_model.safetensors"):
+        raise MethodUnavailable(
+            f"DDPM weights {hub_id!r} are not in the Hugging Face cache; building the method would "
+            f"download them from the Hub. Download them where the hub is reachable (huggingface-cli "
+            f"download {hub_id}) or pass a local save_pretrained folder with diffusion_pytorch_model.safetensors."
+        )
 
 
 def _load_from_hub(hub_id: str, subfolder: str | None, local_files_only: bool):

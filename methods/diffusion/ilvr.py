@@ -250,6 +250,19 @@ class PredictedMaskILVR(ILVRMethod):
         self.predictor = predictor.to(self.device)
         self.last_predicted_mask: torch.Tensor | None = None
 
+    @classmethod
+    def check_available(cls, *, predictor_weights: str | os.PathLike | None = None, predictor: Any | None = None,
+                        **params: Any) -> None:
+        """The prior's check (:meth:`DiffusionMethod.check_available`), then the predictor's
+        folder (:meth:`MaskPredictor.check_available
+        <inpaintbench.methods.feedforward.mask_predictor.MaskPredictor.check_available>`);
+        nothing is loaded."""
+        from inpaintbench.methods.feedforward.mask_predictor import MNIST_WEIGHTS, MaskPredictor
+
+        super().check_available(**params)
+        if predictor is None:
+            MaskPredictor.check_available(resolve_weights(predictor_weights, MNIST_WEIGHTS))
+
     def to(self, device: torch.device | str) -> "PredictedMaskILVR":
         """Move the prior and the predictor to ``device``; returns ``self``."""
         super().to(device)

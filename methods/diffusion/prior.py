@@ -20,14 +20,14 @@ import torch
 from inpaintbench.core.errors import InputError
 from inpaintbench.core.images import check_image_batch
 from inpaintbench.methods import resolve_weights
-from inpaintbench.methods.diffusion.adm_checkpoint import load_adm
+from inpaintbench.methods.diffusion.adm_checkpoint import load_adm, require_adm_file
 from inpaintbench.methods.diffusion.adm_config import PRESETS, ADMConfig, resolve_adm
 from inpaintbench.methods.diffusion.adm_network import ADMDenoiser
-from inpaintbench.methods.diffusion.ddpm_checkpoint import MNIST_WEIGHTS, load_ddpm
+from inpaintbench.methods.diffusion.ddpm_checkpoint import MNIST_WEIGHTS, check_ddpm, load_ddpm
 from inpaintbench.methods.diffusion.denoiser import Denoiser, UNet2DDenoiser
 from inpaintbench.methods.diffusion.respacing import NoiseSchedule, Respacing, SpacedRespacing, beta_schedule
 
-__all__ = ["DiffusionPrior", "adm_respacing", "load_adm_prior", "load_prior", "resolve_model_option"]
+__all__ = ["DiffusionPrior", "adm_respacing", "check_prior", "load_adm_prior", "load_prior", "resolve_model_option"]
 
 
 class DiffusionPrior:
@@ -136,16 +136,41 @@ def load_prior(source: str | os.PathLike | None, adm: str | os.PathLike | Mappin
         InputError: a ``.pt`` without ``adm``, ``adm`` without a file, or a bad ``num_steps``.
         MethodUnavailable: the weights are missing.
     """
+    _check_pairing(source, adm)
     if adm is None:
-        if source is not None and str(source).endswith((".pt", ".pth")):
-            raise InputError(f"model={str(source)!r} is a guided-diffusion checkpoint: give adm= its architecture "
-                             f"(a preset: {', '.join(sorted(PRESETS))}, or a .toml/.json args file)")
         prior = DiffusionPrior.load(source)
         return prior, Respacing(prior.schedule, num_steps)
-    if source is None:
+    config = _adm_config(adm, num_steps)
+    prior = load_adm_prior(source, config)
+    return prior, adm_respacing(config, num_steps)
+
+
+def check_prior(source: str | os.PathLike | None, adm: str | os.PathLike | Mapping[str, Any] | None,
+                num_steps: int) -> None:
+    """Raise what :func:`load_prior` would raise for want of diffusers or of the weights
+    (:class:`MethodUnavailable`) or for bad options (:class:`InputError`), without importing
+    diffusers or reading weights: the ``adm`` pairing, the DDPM folder's weights file or the
+    Hub id in the local cache (:func:`~inpaintbench.methods.diffusion.ddpm_checkpoint.check_ddpm`),
+    the ADM preset / args file and the ``.pt`` file's existence. A damaged file is found
+    only when loaded."""
+    _check_pairing(source, adm)
+    if adm is None:
+        check_ddpm(resolve_weights(source, MNIST_WEIGHTS))
+        return
+    _adm_config(adm, num_steps)
+    require_adm_file(source)
+
+
+def _check_pairing(source: str | os.PathLike | None, adm: Any) -> None:
+    if adm is None and source is not None and str(source).endswith((".pt", ".pth")):
+        raise InputError(f"model={str(source)!r} is a guided-diffusion checkpoint: give adm= its architecture "
+                         f"(a preset: {', '.join(sorted(PRESETS))}, or a .toml/.json args file)")
+    if adm is not None and source is None:
         raise InputError("adm= describes an ADM checkpoint: give model= the .pt file as well")
+
+
+def _adm_config(adm: Any, num_steps: int) -> ADMConfig:
     config = resolve_adm(adm)
     if isinstance(num_steps, bool) or not isinstance(num_steps, int) or not 1 <= num_steps <= config.diffusion_steps:
         raise InputError(f"num_steps must be an int in [1, {config.diffusion_steps}], got {num_steps!r}")
-    prior = load_adm_prior(source, config)
-    return prior, adm_respacing(config, num_steps)
+    return config

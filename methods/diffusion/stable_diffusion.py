@@ -45,6 +45,7 @@ from inpaintbench.core.method import Restoration, Method
 from inpaintbench.core.seeding import SampleRNG
 from inpaintbench.core.errors import InputError, MethodUnavailable
 from inpaintbench.core.images import check_image_batch, check_mask_batch
+from inpaintbench.core.availability import hub_cached, require_package
 
 #: The Stable Diffusion 1.5 inpainting weights on the Hugging Face Hub. The original
 #: ``runwayml/stable-diffusion-inpainting`` was deleted in 2024; this is the maintained copy
@@ -256,6 +257,33 @@ class StableDiffusionInpaint(Method):
                          num_inference_steps=num_inference_steps, resolution=resolution, dtype=dtype)
         self.pipe = pipeline if pipeline is not None else load_inpaint_pipeline(str(model), dtype)
         self.pipe.set_progress_bar_config(disable=True)
+
+    @classmethod
+    def check_available(cls, model: str = DEFAULT_MODEL, *, pipeline: Any | None = None, **_: Any) -> None:
+        """Raise :class:`MethodUnavailable` (with the reason) where building would fail for want
+        of diffusers / transformers or of the weights, without importing diffusers: a local
+        folder must hold ``model_index.json``; a Hub id must be in the local Hugging Face cache
+        (one that would still be downloaded counts as unavailable: listing never downloads)."""
+        if pipeline is not None:
+            return
+        for package in ("diffusers", "transformers"):
+            require_package(package, "sd-inpaint", INSTALL_HINT)
+        path = Path(str(model)).expanduser()
+        if path.is_dir():
+            if not (path / "model_index.json").is_file():
+                raise MethodUnavailable(f"sd-inpaint: the folder {path} has no model_index.json; it must be written "
+                                        "by StableDiffusionInpaintPipeline.save_pretrained with safetensors weights")
+            return
+        from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+        try:
+            validate_repo_id(str(model))
+        except HFValidationError:
+            raise MethodUnavailable(f"sd-inpaint: no folder at {path} (and {str(model)!r} is not a Hugging Face "
+                                    f"Hub id); " + _how_to_provide(DEFAULT_MODEL)) from None
+        if not hub_cached(str(model), "model_index.json"):
+            raise MethodUnavailable(f"sd-inpaint: {str(model)!r} is not in the Hugging Face cache; building it would "
+                                    f"download it from the Hub; {_how_to_provide(str(model))}")
 
     @classmethod
     def from_pipeline(cls, pipe: Any, **config: Any) -> "StableDiffusionInpaint":

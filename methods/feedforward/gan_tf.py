@@ -15,11 +15,21 @@ from inpaintbench.core.method import Method, Restoration, trained_shape_refusal
 from inpaintbench.core.seeding import SampleRNG
 from inpaintbench.core.images import check_image_batch, check_mask_batch
 from inpaintbench.methods import WEIGHTS_DIR, resolve_weights
-from inpaintbench.methods.feedforward.gan_tf_net import VARIANTS, import_tensorflow
-from inpaintbench.methods.feedforward.gan_tf_weights import load_generator
+from inpaintbench.methods.feedforward.gan_tf_net import VARIANTS, check_tensorflow, import_tensorflow
+from inpaintbench.methods.feedforward.gan_tf_weights import load_generator, read_generator_spec
 
 #: Committed weights, one folder per variant (``generator.safetensors`` + ``generator.json``).
 DEFAULT_WEIGHTS = {"conv": WEIGHTS_DIR / "gan-mnist", "fc": WEIGHTS_DIR / "gan-fc-mnist"}
+
+
+def _check_variant(variant: str) -> None:
+    if variant not in VARIANTS:
+        raise InputError(f"GAN variant must be one of {VARIANTS}, got {variant!r}")
+
+
+def _check_spec_variant(spec, folder, variant: str) -> None:
+    if spec.variant != variant:
+        raise InputError(f"weights in {folder} are for variant {spec.variant!r}, not {variant!r}")
 
 
 class GANInpainter(Method):
@@ -46,14 +56,12 @@ class GANInpainter(Method):
 
     def __init__(self, variant: str = "conv", weights: str | None = None):
         super().__init__(variant=variant, weights=weights)
-        if variant not in VARIANTS:
-            raise InputError(f"GAN variant must be one of {VARIANTS}, got {variant!r}")
+        _check_variant(variant)
         self._tf, _ = import_tensorflow()
         folder = resolve_weights(weights, DEFAULT_WEIGHTS[variant])
         self._model, self.spec = load_generator(folder)
         self.loaded_files = [str(folder)]
-        if self.spec.variant != variant:
-            raise InputError(f"weights in {folder} are for variant {self.spec.variant!r}, not {variant!r}")
+        _check_spec_variant(self.spec, folder, variant)
         # One traced graph per input shape instead of eager layer-by-layer calls.
         self._forward = self._tf.function(lambda x: self._model(x, training=False), reduce_retracing=True)
 
@@ -65,6 +73,17 @@ class GANInpainter(Method):
                                      any_size=spec.variant == "conv", multiple=4,
                                      hint=f"pass weights= of a model trained on such images ({self.name}-celeba32 "
                                      "for RGB 32x32)")
+
+    @classmethod
+    def check_available(cls, variant: str = "conv", weights: str | None = None, **_: object) -> None:
+        """Raise what building would for want of TensorFlow or of a weights file
+        (:class:`~inpaintbench.core.errors.MethodUnavailable`, naming it) or for a variant the
+        weights are not for, without importing TensorFlow: ``generator.json`` is read, the
+        arrays are not."""
+        _check_variant(variant)
+        check_tensorflow()
+        folder = resolve_weights(weights, DEFAULT_WEIGHTS[variant])
+        _check_spec_variant(read_generator_spec(folder), folder, variant)
 
     def _check_size(self, channels: int, height: int, width: int) -> None:
         spec = self.spec

@@ -25,13 +25,17 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
+import os
 import warnings
 from pathlib import Path
 
 from inpaintbench.core.errors import InputError, MethodUnavailable
+from inpaintbench.core.probing import quiet_third_party, without_start_up_banners
 from inpaintbench.core.seeding import derive_seed
 
 VARIANTS = ("conv", "fc")
+#: The environment settings of TensorFlow's own logging (see :data:`inpaintbench.core.probing.QUIET_ENV`).
+TF_QUIET_KEYS = ("TF_CPP_MIN_LOG_LEVEL", "GRPC_VERBOSITY", "ABSL_MIN_LOG_LEVEL")
 INSTALL_HINT = "pip install -e '.[tf]' (TensorFlow, CPU build on x86_64)"
 
 
@@ -54,8 +58,12 @@ def import_tensorflow():
         # torchvision.ops...) loaded after it binds to that LLVM and segfaults
         # (tensorflow/tensorflow#124205). Loaded first, triton keeps its own.
         import triton  # noqa: F401
+    # Its C++ log level must be set before the first import (also in workers and API use,
+    # which do not pass through the CLI's quiet_third_party()); its import banner is dropped.
+    quiet_third_party(TF_QUIET_KEYS)
     try:
-        import tensorflow as tf
+        with without_start_up_banners():
+            import tensorflow as tf
     except ImportError as err:
         raise MethodUnavailable(f"the GAN inpainter needs TensorFlow ({err}); install it with {INSTALL_HINT}") from err
     for gpu in tf.config.list_physical_devices("GPU"):
@@ -66,14 +74,29 @@ def import_tensorflow():
         except RuntimeError as err:  # the GPU was initialised before this call
             warnings.warn(f"TensorFlow already initialised {gpu.name} without memory growth ({err}); "
                           "it may hold all of that GPU's memory", RuntimeWarning, stacklevel=2)
-    import keras
+    with without_start_up_banners():
+        import keras
 
     if keras.backend.backend() != "tensorflow":
-        raise MethodUnavailable(
-            f"the GAN inpainter needs Keras on the TensorFlow backend, but KERAS_BACKEND selects "
-            f"{keras.backend.backend()!r}; unset KERAS_BACKEND or set it to 'tensorflow'"
-        )
+        raise MethodUnavailable(_wrong_backend(keras.backend.backend()))
     return tf, keras
+
+
+def check_tensorflow() -> None:
+    """Raise what :func:`import_tensorflow` would for want of TensorFlow or for a Keras
+    backend chosen by ``$KERAS_BACKEND``, without importing either (a backend chosen in
+    ``~/.keras/keras.json`` is found only on import)."""
+    if importlib.util.find_spec("tensorflow") is None:
+        raise MethodUnavailable(f"the GAN inpainter needs TensorFlow, which is not installed; "
+                                f"install it with {INSTALL_HINT}")
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    if backend != "tensorflow":
+        raise MethodUnavailable(_wrong_backend(backend))
+
+
+def _wrong_backend(backend: str) -> str:
+    return (f"the GAN inpainter needs Keras on the TensorFlow backend, but KERAS_BACKEND selects "
+            f"{backend!r}; unset KERAS_BACKEND or set it to 'tensorflow'")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -30,6 +30,25 @@ def save_generator(model, spec: GeneratorSpec, folder: str | Path) -> Path:
     return folder
 
 
+def read_generator_spec(folder: str | Path) -> GeneratorSpec:
+    """The :class:`GeneratorSpec` of ``folder/generator.json`` (TensorFlow is not imported).
+
+    Raises:
+        MethodUnavailable: ``generator.json`` or ``generator.safetensors`` is missing (the
+            message names it and how to train one).
+        InputError: the spec is not valid.
+    """
+    folder = Path(folder)
+    for name in (GENERATOR_SPEC_FILE, GENERATOR_WEIGHTS_FILE):
+        if not (folder / name).is_file():
+            raise MethodUnavailable(
+                f"GAN weights file {folder / name} is missing; train one with "
+                "`inpaintbench train gan --config methods/configs/gan-mnist.toml "
+                "--data-root ../shared/data --out runs/gan-mnist` and pass weights=runs/gan-mnist/final"
+            )
+    return GeneratorSpec.from_json(folder / GENERATOR_SPEC_FILE)
+
+
 def load_generator(folder: str | Path):
     """Rebuild the generator from ``folder/generator.json`` and assign the arrays of
     ``folder/generator.safetensors``; returns ``(model, spec)``.
@@ -40,15 +59,8 @@ def load_generator(folder: str | Path):
     """
     from safetensors.numpy import load_file
 
+    spec = read_generator_spec(folder)
     folder = Path(folder)
-    for name in (GENERATOR_SPEC_FILE, GENERATOR_WEIGHTS_FILE):
-        if not (folder / name).is_file():
-            raise MethodUnavailable(
-                f"GAN weights file {folder / name} is missing; train one with "
-                "`inpaintbench train gan --config methods/configs/gan-mnist.toml "
-                "--data-root ../shared/data --out runs/gan-mnist` and pass weights=runs/gan-mnist/final"
-            )
-    spec = GeneratorSpec.from_json(folder / GENERATOR_SPEC_FILE)
     model = build_generator(spec)
     arrays = load_file(str(folder / GENERATOR_WEIGHTS_FILE))
     expected = {v.path for v in model.weights}

@@ -18,7 +18,7 @@ from inpaintbench.core.method import Method, Restoration, trained_shape_refusal
 from inpaintbench.core.seeding import SampleRNG
 from inpaintbench.core.images import apply_mask, check_image_batch, check_mask_batch
 from inpaintbench.methods import WEIGHTS_DIR, resolve_weights
-from inpaintbench.methods.feedforward.lama_weights import load_ffc_net
+from inpaintbench.methods.feedforward.lama_weights import check_ffc_files, load_ffc_net
 
 #: The committed MNIST model (``config.json`` + ``model.safetensors`` + ``TRAINING.md``).
 MNIST_WEIGHTS = WEIGHTS_DIR / "lama-ffc-mnist"
@@ -27,6 +27,13 @@ MNIST_TRAIN_COMMAND = (
     "inpaintbench train lama --config methods/configs/lama-mnist.toml --data-root ../shared/data "
     "--out runs/lama-mnist, then copy runs/lama-mnist/final/* to methods/weights/lama-ffc-mnist/"
 )
+
+
+def _weights_folder(weights: str | None) -> tuple[str | Path, str | None]:
+    """The folder of ``weights`` (None: the committed model) and how to recreate it when missing."""
+    folder = resolve_weights(weights, MNIST_WEIGHTS)
+    is_default = Path(folder).expanduser().resolve() == MNIST_WEIGHTS
+    return folder, (f"Create it with: {MNIST_TRAIN_COMMAND}." if is_default else None)
 
 
 class LamaFFC(Method):
@@ -48,11 +55,16 @@ class LamaFFC(Method):
 
     def __init__(self, weights: str | None = None):
         super().__init__(weights=weights)
-        folder = resolve_weights(weights, MNIST_WEIGHTS)
-        is_default = Path(folder).expanduser().resolve() == MNIST_WEIGHTS
-        hint = f"Create it with: {MNIST_TRAIN_COMMAND}." if is_default else None
+        folder, hint = _weights_folder(weights)
         self.net = load_ffc_net(folder, missing_hint=hint)
         self.loaded_files = [str(folder)]
+
+    @classmethod
+    def check_available(cls, weights: str | None = None, **_: object) -> None:
+        """Raise :class:`~inpaintbench.core.errors.MethodUnavailable` naming the missing file
+        where building with ``weights`` would fail for want of one; nothing is read."""
+        folder, hint = _weights_folder(weights)
+        check_ffc_files(folder, missing_hint=hint)
 
     def to(self, device: torch.device | str) -> "LamaFFC":
         super().to(device)

@@ -30,6 +30,17 @@ def save_ffc_net(net: FFCInpaintNet, arch: dict[str, Any], folder: str | os.Path
     (folder / CONFIG_FILE).write_text(json.dumps(arch, indent=2, sort_keys=True) + "\n")
 
 
+def check_ffc_files(folder: str | os.PathLike, *, missing_hint: str | None = None) -> Path:
+    """``folder`` expanded; :class:`MethodUnavailable` naming the first of ``config.json`` /
+    ``model.safetensors`` it lacks, with ``missing_hint``. Nothing is read."""
+    folder = Path(folder).expanduser()
+    for name in (CONFIG_FILE, WEIGHTS_FILE):
+        if not (folder / name).is_file():
+            hint = missing_hint or "Pass weights= a folder written by `inpaintbench train lama` (its final/ folder)."
+            raise MethodUnavailable(f"LaMa-FFC weights not found: {folder / name} does not exist. {hint}")
+    return folder
+
+
 def load_ffc_net(folder: str | os.PathLike, *, missing_hint: str | None = None) -> FFCInpaintNet:
     """The :class:`FFCInpaintNet` saved by :func:`save_ffc_net` in ``folder``, in eval mode.
 
@@ -42,11 +53,7 @@ def load_ffc_net(folder: str | os.PathLike, *, missing_hint: str | None = None) 
         MethodUnavailable: ``config.json`` or ``model.safetensors`` is missing (the message
             names the file and ``missing_hint``).
     """
-    folder = Path(folder).expanduser()
-    for name in (CONFIG_FILE, WEIGHTS_FILE):
-        if not (folder / name).is_file():
-            hint = missing_hint or "Pass weights= a folder written by `inpaintbench train lama` (its final/ folder)."
-            raise MethodUnavailable(f"LaMa-FFC weights not found: {folder / name} does not exist. {hint}")
+    folder = check_ffc_files(folder, missing_hint=missing_hint)
     arch = json.loads((folder / CONFIG_FILE).read_text())
     net = FFCInpaintNet(**arch)
     net.load_state_dict(load_file(str(folder / WEIGHTS_FILE)))

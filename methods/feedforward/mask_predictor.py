@@ -22,7 +22,7 @@ from inpaintbench.core.errors import InputError
 from inpaintbench.core.images import check_image_batch
 from inpaintbench.methods import WEIGHTS_DIR
 from inpaintbench.methods.feedforward.mask_predictor_net import MaskPredictorUNet
-from inpaintbench.methods.feedforward.mask_predictor_weights import load_mask_predictor
+from inpaintbench.methods.feedforward.mask_predictor_weights import check_mask_predictor_files, load_mask_predictor
 
 #: The committed MNIST predictor (``model.safetensors`` + ``config.json``).
 MNIST_WEIGHTS = WEIGHTS_DIR / "mask-predictor-mnist"
@@ -32,6 +32,11 @@ MNIST_TRAIN_COMMAND = (
     "--data-root ../shared/data --out runs/mask-predictor-mnist, then copy "
     "runs/mask-predictor-mnist/final/* to methods/weights/mask-predictor-mnist/"
 )
+
+
+def _missing_hint(folder: Path) -> str | None:
+    """How to recreate a missing predictor: the training command for the committed one."""
+    return f"Create it with: {MNIST_TRAIN_COMMAND}." if folder == MNIST_WEIGHTS else None
 
 
 class MaskPredictor:
@@ -58,10 +63,16 @@ class MaskPredictor:
             MethodUnavailable: a file is missing; the message says how to create it.
         """
         folder = Path(path).expanduser()
-        hint = f"Create it with: {MNIST_TRAIN_COMMAND}." if folder == MNIST_WEIGHTS else None
-        net, config = load_mask_predictor(folder, missing_hint=hint)
+        net, config = load_mask_predictor(folder, missing_hint=_missing_hint(folder))
         chosen = config.get("threshold", 0.5) if threshold is None else threshold
         return cls(net.to(device), threshold=chosen)
+
+    @classmethod
+    def check_available(cls, path: str | os.PathLike = MNIST_WEIGHTS) -> None:
+        """Raise :class:`~inpaintbench.core.errors.MethodUnavailable` naming the missing file
+        where :meth:`from_pretrained` of ``path`` would fail for want of one; nothing is read."""
+        folder = Path(path).expanduser()
+        check_mask_predictor_files(folder, missing_hint=_missing_hint(folder))
 
     def to(self, device: torch.device | str) -> "MaskPredictor":
         """Move the network to ``device``; returns ``self``."""

@@ -33,6 +33,19 @@ def save_mask_predictor(net: MaskPredictorUNet, threshold: float, families: Sequ
     (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
 
 
+def check_mask_predictor_files(folder: str | os.PathLike, *, missing_hint: str | None = None) -> Path:
+    """``folder`` expanded; :class:`MethodUnavailable` naming the first of ``config.json`` /
+    ``model.safetensors`` it lacks, with ``missing_hint`` (default: pass a folder written by
+    ``MaskPredictorTask.export``). Nothing is read."""
+    folder = Path(folder).expanduser()
+    for needed in (folder / CONFIG_FILE, folder / WEIGHTS_FILE):
+        if not needed.is_file():
+            hint = missing_hint or (f"Pass a folder holding {CONFIG_FILE} and {WEIGHTS_FILE} written by "
+                                    "MaskPredictorTask.export.")
+            raise MethodUnavailable(f"mask predictor weights not found: {needed} does not exist. {hint}")
+    return folder
+
+
 def load_mask_predictor(folder: str | os.PathLike, *, missing_hint: str | None = None
                         ) -> tuple[MaskPredictorUNet, dict[str, Any]]:
     """The network saved by :func:`save_mask_predictor` in ``folder`` (on the CPU) and the
@@ -42,12 +55,7 @@ def load_mask_predictor(folder: str | os.PathLike, *, missing_hint: str | None =
         MethodUnavailable: a file is missing; the message names it and ``missing_hint``
             (default: pass a folder written by ``MaskPredictorTask.export``).
     """
-    folder = Path(folder).expanduser()
-    for needed in (folder / CONFIG_FILE, folder / WEIGHTS_FILE):
-        if not needed.is_file():
-            hint = missing_hint or (f"Pass a folder holding {CONFIG_FILE} and {WEIGHTS_FILE} written by "
-                                    "MaskPredictorTask.export.")
-            raise MethodUnavailable(f"mask predictor weights not found: {needed} does not exist. {hint}")
+    folder = check_mask_predictor_files(folder, missing_hint=missing_hint)
     config = json.loads((folder / CONFIG_FILE).read_text())
     net = MaskPredictorUNet(**config["architecture"])
     net.load_state_dict(load_file(str(folder / WEIGHTS_FILE)))

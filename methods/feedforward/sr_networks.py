@@ -410,6 +410,16 @@ def ycbcr_to_rgb(ycbcr: torch.Tensor) -> torch.Tensor:
 
 # --------------------------------------------------------------------------- the method
 
+def _wanted(info: NetworkInfo) -> str:
+    return ", ".join(info.filename(s) for s in info.scales)
+
+
+def _none_present(network: str, folder: Path) -> str:
+    info = NETWORKS[network]
+    return (f"sr-{network}: none of {_wanted(info)} is in {folder}. They are OpenCV dnn_superres's model files, "
+            f"published at {info.source}.")
+
+
 class SRNetworkUpscale(Method):
     """A pretrained luma super-resolution network from OpenCV's ``dnn_superres`` model files
     (``sr-espcn``, ``sr-fsrcnn``, ``sr-lapsrn``), run in torch by :class:`FrozenGraphNet`.
@@ -436,16 +446,8 @@ class SRNetworkUpscale(Method):
 
     def __init__(self, network: str = "espcn", weights_dir: str | None = None):
         super().__init__(network=network, weights_dir=weights_dir)
-        if network not in NETWORKS:
-            raise InputError(f"unknown super-resolution network {network!r}; choose from {sorted(NETWORKS)}")
+        self.folder = self._weights_folder(network, weights_dir)
         self.info = NETWORKS[network]
-        source = weights_dir if weights_dir is not None else os.environ.get(SR_WEIGHTS_ENV)
-        wanted = ", ".join(self.info.filename(s) for s in self.info.scales)
-        if not source:
-            raise MethodUnavailable(
-                f"sr-{network} needs its TensorFlow graphs ({wanted}): pass weights_dir=FOLDER or set "
-                f"${SR_WEIGHTS_ENV}. They are OpenCV dnn_superres's model files, published at {self.info.source}.")
-        self.folder = Path(source).expanduser()
         self.nets = nn.ModuleDict()
         self.loaded_files: list[str] = []
         for scale in self.info.scales:
@@ -457,9 +459,31 @@ class SRNetworkUpscale(Method):
                     raise MethodUnavailable(f"sr-{network}: {err}. Get {path.name} from {self.info.source}.") from err
                 self.loaded_files.append(str(path))
         if not self.loaded_files:
+            raise MethodUnavailable(_none_present(network, self.folder))
+
+    @classmethod
+    def check_available(cls, network: str = "espcn", weights_dir: str | None = None, **_: Any) -> None:
+        """Raise :class:`MethodUnavailable` (naming the folder and the ``.pb`` files) where
+        building would find no weights folder or none of the network's files in it; nothing
+        is read (a damaged file is found when built)."""
+        folder = cls._weights_folder(network, weights_dir)
+        info = NETWORKS[network]
+        if not any((folder / info.filename(scale)).is_file() for scale in info.scales):
+            raise MethodUnavailable(_none_present(network, folder))
+
+    @staticmethod
+    def _weights_folder(network: str, weights_dir: str | None) -> Path:
+        """``weights_dir`` or ``$INPAINTBENCH_SR_WEIGHTS``, expanded; InputError for an unknown
+        network, MethodUnavailable when neither is set."""
+        if network not in NETWORKS:
+            raise InputError(f"unknown super-resolution network {network!r}; choose from {sorted(NETWORKS)}")
+        info = NETWORKS[network]
+        source = weights_dir if weights_dir is not None else os.environ.get(SR_WEIGHTS_ENV)
+        if not source:
             raise MethodUnavailable(
-                f"sr-{network}: none of {wanted} is in {self.folder}. They are OpenCV dnn_superres's model files, "
-                f"published at {self.info.source}.")
+                f"sr-{network} needs its TensorFlow graphs ({_wanted(info)}): pass weights_dir=FOLDER or set "
+                f"${SR_WEIGHTS_ENV}. They are OpenCV dnn_superres's model files, published at {info.source}.")
+        return Path(source).expanduser()
 
     @property
     def scales(self) -> tuple[int, ...]:

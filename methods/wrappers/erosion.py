@@ -16,7 +16,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from inpaintbench.core.errors import InputError
+from inpaintbench.core.errors import InputError, MethodUnavailable
 from inpaintbench.core.method import Method, Restoration
 from inpaintbench.core.seeding import SampleRNG
 from inpaintbench.core.images import apply_mask, check_image_batch, check_mask_batch
@@ -66,6 +66,11 @@ def erosion_ring(hole: torch.Tensor, step_px: int) -> torch.Tensor:
     # max_pool2d pads with -inf, so the border is never mistaken for known pixels.
     near_known = F.max_pool2d(known, kernel_size=2 * step_px + 1, stride=1, padding=step_px) > 0
     return hole & near_known
+
+
+def _refuse_blind(inner: str, blind: bool) -> None:
+    if blind:
+        raise InputError(f"IterativeErosion needs a known-mask method; {inner!r} is blind")
 
 
 class IterativeErosion(Method):
@@ -126,14 +131,29 @@ class IterativeErosion(Method):
             from inpaintbench.core.registry import method_registry
 
             inner_method = method_registry().create(inner, **(inner_config or {}))
-        if inner_method.blind:
-            raise InputError(f"IterativeErosion needs a known-mask method; {inner!r} is blind")
+        _refuse_blind(inner, inner_method.blind)
         super().__init__(inner=inner, step_px=step_px, inner_config=dict(inner_config or {}),
                          **({"auto_side_px": auto_side_px} if auto else {}))
         self.inner = inner_method
         self.step_px = step_px
         self.auto_side_px = auto_side_px
         self.deterministic = inner_method.deterministic
+
+    @classmethod
+    def check_available(cls, inner: str | Method, inner_config: dict[str, Any] | None = None, **_: Any) -> None:
+        """The inner method's check (:meth:`Registry.availability
+        <inpaintbench.core.registry.Registry.availability>` with ``inner_config``): raises
+        :class:`MethodUnavailable` naming the inner method and its reason, :class:`InputError`
+        for a blind one; nothing is built."""
+        if isinstance(inner, Method):
+            return
+        from inpaintbench.core.registry import method_registry
+
+        registry = method_registry()
+        ok, reason = registry.availability(inner, **(inner_config or {}))
+        if not ok:
+            raise MethodUnavailable(f"its inner method {inner!r} is unavailable: {reason}")
+        _refuse_blind(inner, getattr(registry.entry(inner).resolve(), "blind", False))
 
     def to(self, device: torch.device | str) -> "IterativeErosion":
         super().to(device)

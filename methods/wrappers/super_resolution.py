@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from inpaintbench.core.errors import InputError
+from inpaintbench.core.errors import InputError, MethodUnavailable
 from inpaintbench.core.method import Method, Restoration
 from inpaintbench.core.seeding import SampleRNG
 from inpaintbench.core.images import check_image_batch
@@ -79,6 +79,15 @@ def zero_insert(low_res: torch.Tensor, scale: int) -> tuple[torch.Tensor, torch.
     return image.masked_scatter(known, low_res), hole
 
 
+def _check_inpainter(name: str, inner: Any) -> None:
+    """InputError unless ``inner`` (a method or its class) is a known-mask inpainter."""
+    tasks = getattr(inner, "tasks", ("inpainting",))
+    if "inpainting" not in tasks:
+        raise InputError(f"inpainter {name!r} is a {'/'.join(tasks)} method, not an inpainter")
+    if getattr(inner, "blind", False):
+        raise InputError(f"inpainter {name!r} is blind; zero insertion needs a known-mask inpainter")
+
+
 class InpaintingUpscale(Method):
     """Zero insertion plus a known-mask inpainter (``sr-inpaint-*``).
 
@@ -103,12 +112,24 @@ class InpaintingUpscale(Method):
 
         super().__init__(inpainter=inpainter, inpainter_config=dict(inpainter_config or {}))
         inner = method_registry().create(inpainter, **self.config["inpainter_config"])
-        if "inpainting" not in inner.tasks:
-            raise InputError(f"inpainter {inpainter!r} is a {'/'.join(inner.tasks)} method, not an inpainter")
-        if inner.blind:
-            raise InputError(f"inpainter {inpainter!r} is blind; zero insertion needs a known-mask inpainter")
+        _check_inpainter(inpainter, inner)
         self.inpainter = inner
         self.deterministic = inner.deterministic
+
+    @classmethod
+    def check_available(cls, *, inpainter: str = "pde-heat", inpainter_config: dict[str, Any] | None = None,
+                        **_: Any) -> None:
+        """The inpainter's check (:meth:`Registry.availability
+        <inpaintbench.core.registry.Registry.availability>` with ``inpainter_config``): raises
+        :class:`MethodUnavailable` naming it and its reason, :class:`InputError` for a method that
+        is no known-mask inpainter; nothing is built."""
+        from inpaintbench.core.registry import method_registry
+
+        registry = method_registry()
+        ok, reason = registry.availability(inpainter, **(inpainter_config or {}))
+        if not ok:
+            raise MethodUnavailable(f"its inpainter {inpainter!r} is unavailable: {reason}")
+        _check_inpainter(inpainter, registry.entry(inpainter).resolve())
 
     def to(self, device: torch.device | str) -> "InpaintingUpscale":
         """Move the inner inpainter to ``device``; returns ``self``."""
