@@ -82,7 +82,7 @@ def run_suite_of(args: argparse.Namespace):
 
 #: Keys of a suite that ``--set run.KEY=VALUE`` may change (its ``[run]`` table).
 RUN_KEYS = ("seed", "n_images", "batch_size", "device", "n_examples", "band_px", "lpips_net", "scales",
-            "num_threads", "shard_size", "fid", "call_timeout_s", "precision", "channels_last", "compile",
+            "num_threads", "shard_size", "fid", "dists", "call_timeout_s", "precision", "channels_last", "compile",
             "compile_mode", "memory_budget_gb")
 
 
