@@ -265,6 +265,17 @@ def _context() -> Any:
     return context
 
 
+def start_fork_server() -> None:
+    """Start the fork server now, in the background (it imports torch: seconds), so that it
+    is ready by the first sealed call instead of delaying it."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        from multiprocessing import forkserver
+
+        _context()
+        with _main_hidden():
+            forkserver.ensure_running()
+
+
 @contextlib.contextmanager
 def _main_hidden() -> Any:
     """Start a child without the user's main module: ``multiprocessing`` would import it in

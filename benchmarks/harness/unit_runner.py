@@ -34,7 +34,7 @@ from inpaintbench.core.registry import Entry, UnknownName, method_registry
 from inpaintbench.store.folder import ResultsFolder, WorkUnit
 from inpaintbench.harness.sealed import (BadOutput, CallTimeout, Recipe, SealedMethod, Seeds, WorkerFailed,
                                         accelerated_identity, call_method, observation_on, recipe_target,
-                                        warmup_observation)
+                                        start_fork_server, warmup_observation)
 from inpaintbench.harness.suite import Suite
 from inpaintbench.core.conditions import Condition
 
@@ -141,6 +141,8 @@ class UnitRunner:
         self._children: dict[str, SealedMethod] = {}
         # a runner dropped without close() (a test, a notebook) leaves no child behind
         self._finalizer = weakref.finalize(self, _close_children, self._children)
+        if any(self.is_sealed(spec.label) for spec in self.suite.methods):
+            start_fork_server()
 
     def close(self) -> None:
         """Stop the sealed children this runner started."""
