@@ -156,3 +156,26 @@ def test_sealed_built_in_methods_give_the_unsealed_records(ctx):
     sealed, plain = (_by_method(ctx, ctx.tmp / flag) for flag in ("--sealed", "--no-sealed"))
     assert {m: {s: r["metrics"] for s, r in v.items()} for m, v in sealed.items()} == \
         {m: {s: r["metrics"] for s, r in v.items()} for m, v in plain.items()}
+
+
+def test_a_call_timeout_works_with_a_tensorflow_method(ctx):
+    """``gan`` (TensorFlow) under ``--call-timeout``: the forked worker of old hung; the sealed
+    child comes from a fork server that never imported TensorFlow. Same records as without.
+    The CLI runs in a subprocess, as a user runs it (importing TensorFlow into a pytest process
+    that has loaded torch's triton crashes at import, sealed or not)."""
+    import importlib.util
+    import subprocess
+    import sys
+
+    if importlib.util.find_spec("tensorflow") is None:
+        pytest.skip("TensorFlow is not installed")
+    runs = {}
+    for name, extra in (("plain", []), ("timed", ["--call-timeout", "300"])):
+        out = ctx.tmp / name
+        done = subprocess.run([sys.executable, "-c", "import sys; from inpaintbench.cli import main; sys.exit(main())",
+                               "run", "--methods", "gan", "--masks", "box", "--n-images", "2", "--batch-size", "2",
+                               "--device", "cpu", "--out", str(out), "--no-report", "-q", *extra],
+                              capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-2000:]
+        runs[name] = {sid: r["metrics"] for sid, r in _by_method(ctx, out).get("gan", {}).items()}
+    assert len(runs["timed"]) == 2 and runs["timed"] == runs["plain"]
