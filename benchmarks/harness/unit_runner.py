@@ -90,8 +90,10 @@ class _Timing:
 
 
 #: Which methods run sealed when the suite does not say (``sealed`` unset): ``"plugins"`` (the
-#: methods of entry points) or ``"all"``. Chosen from the measured overhead: see
-#: ``benchmarks/perf/test_perf_sealed.py``.
+#: methods of entry points) or ``"all"``. Sealing all would be the default at <= 3 % of the
+#: default run's wall time; ``benchmarks/perf/test_perf_sealed.py`` measured far more (one child
+#: per method: its imports, weights and TensorFlow again; 934 s vs 491 s on 2 busy cores), so
+#: plugins only, ``--sealed`` for all.
 SEALED_BY_DEFAULT = "plugins"
 
 
