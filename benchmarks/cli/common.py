@@ -68,7 +68,7 @@ def run_suite_of(args: argparse.Namespace):
         seed=args.seed, device=args.device, batch_size=args.batch_size, num_threads=args.num_threads,
         call_timeout_s=args.call_timeout, shard_size=args.shard_size, precision=args.precision,
         channels_last=True if args.channels_last else None, compile=True if args.compile else None,
-        memory_budget_gb=args.memory_budget_gb)
+        memory_budget_gb=args.memory_budget_gb, sealed=getattr(args, "sealed", None))
     suite = apply_set_options(suite, getattr(args, "set", None) or [])
     if args.out:
         return suite, Path(args.out), f"suite {suite.name} -> {args.out}"
@@ -83,7 +83,7 @@ def run_suite_of(args: argparse.Namespace):
 #: Keys of a suite that ``--set run.KEY=VALUE`` may change (its ``[run]`` table).
 RUN_KEYS = ("seed", "n_images", "batch_size", "device", "n_examples", "band_px", "lpips_net", "scales",
             "num_threads", "shard_size", "fid", "dists", "call_timeout_s", "precision", "channels_last", "compile",
-            "compile_mode", "memory_budget_gb")
+            "compile_mode", "memory_budget_gb", "sealed")
 
 
 def apply_method_overrides(suite, overrides: dict[str, dict[str, Any]]):
@@ -152,7 +152,10 @@ def add_suite_arguments(parser: argparse.ArgumentParser) -> None:
                         "workers for parallelism; 2 threads on a busy 2-core machine ran RePaint 4.4x slower)")
     parser.add_argument("--call-timeout", type=float, metavar="SECONDS",
                         help="kill a method call (one batch) that runs longer and record its batch as errors; "
-                        "calls then run in a forked worker process (CPU only; default: no limit)")
+                        "calls then run in the method's sealed process (default: no limit)")
+    parser.add_argument("--sealed", action=argparse.BooleanOptionalAction,
+                        help="run every method (--no-sealed: none) in a process that never holds the ground truth "
+                        "(default: the methods of plugins)")
     parser.add_argument("--out", help="output folder: the results and the leaderboard (default: "
                         "inpaintbench-out/<suite> in the working directory; inpaintbench-out/<suite>+<digest> when "
                         "the command line changes the suite's datasets, masks, methods, seed or options)")

@@ -194,16 +194,28 @@ def run_in_process(runner: UnitRunner, units: list[WorkUnit], *, progress: bool 
             bar.update(1)
     finally:
         bar.close()
+        runner.close()  # its sealed children end with the run
     return outcomes
 
 
 def _local_worker(spec: WorkerSpec, slot: int, inbox: Any, outbox: Any, parent: int) -> None:
     """The loop of one local worker process: run the units it is sent until it gets None, or
-    until its parent (process ``parent``) is gone: a killed run leaves no worker behind."""
+    until its parent (process ``parent``) is gone: a killed run leaves no worker behind (nor
+    a sealed child of the worker's)."""
     # Ctrl-C reaches the whole process group: the run (the parent) stops its workers itself, so
     # a worker does not die mid-unit printing a traceback of its own.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    runner = None
+    runners: list[UnitRunner] = []
+    try:
+        _serve_units(spec, slot, inbox, outbox, parent, runners)
+    finally:
+        for runner in runners:
+            runner.close()
+
+
+def _serve_units(spec: WorkerSpec, slot: int, inbox: Any, outbox: Any, parent: int,
+                 runners: list[UnitRunner]) -> None:
+    """:func:`_local_worker`'s loop; the runner it builds is appended to ``runners``."""
     while True:
         try:
             message = inbox.get(timeout=1.0)
@@ -215,9 +227,9 @@ def _local_worker(spec: WorkerSpec, slot: int, inbox: Any, outbox: Any, parent: 
             return
         unit, wait, attempt = message
         try:
-            if runner is None:
-                runner = spec.build_runner()
-            outcome = runner.run(unit, wait=wait, attempt=attempt)
+            if not runners:
+                runners.append(spec.build_runner())
+            outcome = runners[0].run(unit, wait=wait, attempt=attempt)
         except InpaintBenchError as err:
             outbox.put((slot, "abort", str(err)))
             return
@@ -249,7 +261,9 @@ class LocalPool:
         inbox = self._context.Queue()
         process = self._context.Process(target=_local_worker, args=(self._spec_for_slot(slot), slot, inbox,
                                                                     self._outbox, os.getpid()),
-                                        name=f"inpaintbench-worker-{slot}", daemon=True)
+                                        # not a daemon: a daemon may not start the sealed child
+                                        # of a method; it ends with its parent (see the loop)
+                                        name=f"inpaintbench-worker-{slot}", daemon=False)
         process.start()
         self._workers[slot] = (process, inbox)
 

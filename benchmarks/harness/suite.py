@@ -86,7 +86,10 @@ class Suite:
             32 px, 3.1 s at 256 px, 27 and 19 times LPIPS (alex); :mod:`inpaintbench.metrics.options`).
         call_timeout_s: seconds one method call (one batch) may take; a call that runs longer
             is killed and its batch becomes error records (None: no limit). Calls then run in
-            a forked worker process (see :mod:`inpaintbench.harness.worker`); not on CUDA.
+            the method's sealed child process (see :mod:`inpaintbench.harness.worker`).
+        sealed: run every method in a sealed child process that never holds the ground truth
+            (True), none (False), or as the default says (None: the methods of entry points;
+            :mod:`inpaintbench.harness.sealed`). A call timeout always seals.
 
     Every value is checked when the suite is made (types included: ``seed = "0"`` is refused,
     not hashed as another seed), and so is every label: labels name folders and files.
@@ -115,6 +118,7 @@ class Suite:
     compile: bool = False
     compile_mode: str | None = None
     memory_budget_gb: float | None = None
+    sealed: bool | None = None
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -137,6 +141,8 @@ class Suite:
         if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
                                     or not timeout > 0):
             raise InputError(f"{where} call_timeout_s (--call-timeout) must be a number of seconds > 0, got {timeout!r}")
+        if self.sealed is not None and not isinstance(self.sealed, bool):
+            raise InputError(f"{where} sealed (--sealed) must be true or false, got {self.sealed!r}")
         budget = self.memory_budget_gb
         if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float)) or not budget > 0):
             raise InputError(f"{where} memory_budget_gb (--memory-budget-gb) must be a number of GiB > 0, "

@@ -10,32 +10,33 @@ warmed up. It never branches on the task and imports no method.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import socket
 import time
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 
-from inpaintbench.harness.acceleration import Acceleration, AppliedAcceleration, auto_batch_size
+from inpaintbench.harness.acceleration import AppliedAcceleration, auto_batch_size
 from inpaintbench.core.errors import InputError
-from inpaintbench.core.method import Method, Restoration
+from inpaintbench.core.method import Method
 from inpaintbench.core.seeding import SampleRNG
 from inpaintbench.metrics.table import compute_image_metrics
 from inpaintbench.core.notices import one_line
 from inpaintbench.store.artifacts import SideOutputs
 from inpaintbench.harness.data import DatasetView, open_dataset
 from inpaintbench.store.records import DONE_STATUSES, SampleRecord, UnitRecord
-from inpaintbench.core.identity import config_hash, method_identity
+from inpaintbench.core.registry import Entry, UnknownName, method_registry
 from inpaintbench.store.folder import ResultsFolder, WorkUnit
-from inpaintbench.harness.worker import CallTimeout, WorkerFailed, call_in_fork
+from inpaintbench.harness.sealed import (BadOutput, CallTimeout, Recipe, SealedMethod, Seeds, WorkerFailed,
+                                        accelerated_identity, call_method, observation_on, recipe_target,
+                                        start_fork_server, warmup_observation)
 from inpaintbench.harness.suite import Suite
 from inpaintbench.core.conditions import Condition
-from inpaintbench.harness.timing import timed_call
 
 log = logging.getLogger(__name__)
 
@@ -85,63 +86,15 @@ def validate_output(output: Any, expected: torch.Size) -> str | None:
 class _Timing:
     method_s: float = 0.0
     warmup_s: float = 0.0
+    transport_s: float = 0.0
 
 
-def accelerated_identity(name: str, method: Method, applied: AppliedAcceleration) -> tuple[dict[str, Any], str]:
-    """:func:`~inpaintbench.core.identity.method_identity` plus what acceleration was applied,
-    when it is not plain fp32 (so default records keep their hash)."""
-    config, chash = method_identity(name, method)
-    described = applied.describe()
-    if described != Acceleration().describe():
-        config = {**config, "acceleration": described}
-        chash = config_hash(config)
-    return config, chash
-
-
-def _call(method: Method, condition: Condition, suite: Suite, original: torch.Tensor, observation: Any,
-          rng: SampleRNG, batch_ids: list[str], first_mask: torch.Tensor | None, warm: bool,
-          timing: _Timing, applied: AppliedAcceleration | None = None) -> tuple:
-    """``(restoration, seconds, peak bytes)`` of one timed call, after a warm-up call on the first
-    image when ``warm`` (the first call pays for lazy init, allocator growth, cuDNN autotune,
-    ``torch.compile``); both under the method's autocast when ``applied`` asks for one."""
-    device = original.device
-
-    def restore(obs: Any, generators: SampleRNG) -> Any:
-        with applied.autocast() if applied is not None else contextlib.nullcontext():
-            return method.restore(obs, generators)
-
-    if warm:
-        start = time.perf_counter()
-        first = condition.task_for(batch_ids[:1], (1, *original.shape[1:]), suite.seed, first_mask)
-        restore(first.observe(original[:1]), SampleRNG.for_samples(
-            suite.seed, "warmup", sample_ids=batch_ids[:1], device=device))
-        timing.warmup_s += time.perf_counter() - start
-    timed = timed_call(lambda: restore(observation, rng), device)
-    timing.method_s += timed.seconds
-    return timed.value, timed.seconds, timed.peak_memory_bytes
-
-
-def _call_in_worker(method: Method, condition: Condition, suite: Suite, original: torch.Tensor, observation: Any,
-                    rng: SampleRNG, batch_ids: list[str], first_mask: torch.Tensor | None,
-                    timing: _Timing, applied: AppliedAcceleration | None = None) -> tuple:
-    """:func:`_call` in a forked child killed after ``suite.call_timeout_s``
-    (:mod:`inpaintbench.harness.worker`). Always warmed up: a child starts from the parent's
-    state, so what an earlier child's warm-up did is gone."""
-    def work() -> tuple:
-        child = _Timing()
-        restoration, seconds, peak = _call(method, condition, suite, original, observation, rng, batch_ids,
-                                           first_mask, True, child, applied)
-        image = restoration.image
-        if isinstance(image, torch.Tensor):  # an array crosses the pipe by value (a tensor: by shared memory)
-            image = image.detach().cpu().numpy()
-        return image, dict(restoration.stats), seconds, peak, child.warmup_s
-
-    image, stats, seconds, peak, warmup = call_in_fork(work, suite.call_timeout_s)
-    timing.method_s += seconds
-    timing.warmup_s += warmup
-    if hasattr(image, "shape") and not isinstance(image, torch.Tensor):
-        image = torch.from_numpy(image).to(original.device)
-    return Restoration(image, stats), seconds, peak
+#: Which methods run sealed when the suite does not say (``sealed`` unset): ``"plugins"`` (the
+#: methods of entry points) or ``"all"``. Sealing all would be the default at <= 3 % of the
+#: default run's wall time; ``benchmarks/perf/test_perf_sealed.py`` measured far more (one child
+#: per method: its imports, weights and TensorFlow again; 934 s vs 491 s on 2 busy cores), so
+#: plugins only, ``--sealed`` for all.
+SEALED_BY_DEFAULT = "plugins"
 
 
 @dataclass
@@ -163,6 +116,10 @@ class UnitRunner:
         conditions: the suite's conditions by label.
         identities: ``label -> (config, config hash)`` the run planned with; a method built
             here that hashes otherwise (other weights on this machine) fails its units.
+
+    A sealed method (:meth:`is_sealed`) is not called here: its calls go to a child process
+    that builds it from its registry entry (:mod:`inpaintbench.harness.sealed`); this runner
+    keeps one such child at a time, like one model.
     """
 
     suite: Suite
@@ -184,6 +141,58 @@ class UnitRunner:
     def __post_init__(self) -> None:
         self.folder = ResultsFolder(self.out_dir)
         self._pinned = set(self.methods)
+        self._children: dict[str, SealedMethod] = {}
+        # a runner dropped without close() (a test, a notebook) leaves no child behind
+        self._finalizer = weakref.finalize(self, _close_children, self._children)
+        if any(self.is_sealed(spec.label) for spec in self.suite.methods):
+            start_fork_server()
+
+    def close(self) -> None:
+        """Stop the sealed children this runner started."""
+        _close_children(self._children)
+
+    def is_sealed(self, label: str) -> bool:
+        """Whether method ``label`` runs in a sealed child: always with a call timeout (the
+        child is what gets killed), else as the suite's ``sealed`` says, else
+        :data:`SEALED_BY_DEFAULT` (methods of entry points, or all)."""
+        if self.suite.call_timeout_s is not None:
+            return True
+        choice = getattr(self.suite, "sealed", None)
+        if choice is not None:
+            return bool(choice)
+        entry = self._entry(label)
+        return SEALED_BY_DEFAULT == "all" or (entry is not None and entry.group == "plugin")
+
+    def _entry(self, label: str) -> Entry | None:
+        """The registry entry of method ``label`` (None: this process's registry lacks it)."""
+        spec = next(s for s in self.suite.methods if s.label == label)
+        try:
+            return method_registry().entry(spec.name)
+        except UnknownName:
+            return None
+
+    def child(self, label: str) -> SealedMethod:
+        """The sealed child of ``label``, started now (its method built from its registry entry
+        and options) unless running; a child of another method is stopped first.
+
+        Raises:
+            InputError: its method hashes otherwise than the plan.
+            WorkerFailed: the method could not be built in the child.
+        """
+        running = self._children.get(label)
+        if running is not None and running.alive:
+            return running
+        _close_children(self._children)
+        spec = next(s for s in self.suite.methods if s.label == label)
+        entry = self._entry(label)
+        # a method a test registered in this process only: its class is the target
+        target, defaults = (entry.target, dict(entry.defaults)) if entry is not None else \
+            (type(self.build_method(label)), {})
+        reference, module_file = recipe_target(target)
+        recipe = Recipe(spec.name, reference, defaults, dict(spec.config), str(self.device),
+                        torch.get_num_threads(), self.suite.acceleration, module_file)
+        self._children[label] = SealedMethod(recipe, self.identities[label][1])
+        return self._children[label]
 
     def method(self, label: str) -> Method:
         """The built method of ``label``: one given at construction, or built now (dropping the
@@ -275,14 +284,15 @@ class UnitRunner:
         """Append the records of ``pending`` (positions in the unit) to ``records``, batch by batch."""
         suite, view, condition = self.suite, self.dataset(unit.dataset), self.conditions[unit.condition]
         side = SideOutputs(self.out_dir, set(view.ids[: suite.n_examples]), keep_all=suite.fid)
+        sealed = self.is_sealed(unit.method)
         try:
-            method = self.method(unit.method)
+            method = self.child(unit.method) if sealed else self.method(unit.method)
         except Exception as err:  # a worker that cannot build the method: its samples fail, the run goes on
             problem = f"could not build the method here: {type(err).__name__}: {one_line(err)}"
             records += [SampleRecord(**base, sample_id=unit.sample_ids[j], status="error", error=problem)
                         for j in pending]
             return
-        device = method.device
+        device = self.device if sealed else method.device
         sized, budget = (unit.method, condition.task_name, view.shape), self._budget_bytes(device)
         position = 0
         while position < len(pending):
@@ -322,32 +332,40 @@ class UnitRunner:
             return None
         return int(self.suite.memory_budget_gb * 2**30)
 
-    def _batch(self, method: Method, device: torch.device, unit: WorkUnit, base: dict[str, Any],
+    def _batch(self, method: Method | SealedMethod, device: torch.device, unit: WorkUnit, base: dict[str, Any],
                condition: Condition, task: Any, images: torch.Tensor, dataset_masks: torch.Tensor | None,
                batch_ids: list[str], side: SideOutputs, timing: _Timing) -> list[SampleRecord]:
         suite, label = self.suite, unit.method
         original = images.to(device)
         observation = task.observe(original)
-        rng = SampleRNG.for_samples(suite.seed, "method", label, sample_ids=batch_ids, device=device)
+        seeds = Seeds((suite.seed, "method", label), tuple(batch_ids))
         first_mask = None if dataset_masks is None else dataset_masks[:1]
+        shape = tuple(original.shape[1:])
+        warmed = method.warmed if isinstance(method, SealedMethod) else self.warmed
+        warm_key = (label, condition.task_name, shape)
+        # The warm-up never sees the batch: the first sample's task (its mask) on synthetic noise.
+        warmup = None if warm_key in warmed else warmup_observation(
+            lambda: condition.task_for(batch_ids[:1], (1, *shape), suite.seed, first_mask), shape, suite.seed)
         try:
-            if suite.call_timeout_s is not None:
-                restoration, seconds, peak = _call_in_worker(method, condition, suite, original, observation, rng,
-                                                             batch_ids, first_mask, timing, self.applied.get(label))
+            if isinstance(method, SealedMethod):
+                restoration, seconds, peak, warmup_s, transport_s = method.call(
+                    observation, seeds, None if warmup is None else observation_on(warmup, device), suite.call_timeout_s)
+                timing.transport_s += transport_s
             else:
-                warm_key = (label, condition.task_name, tuple(original.shape[1:]))
-                restoration, seconds, peak = _call(method, condition, suite, original, observation, rng, batch_ids,
-                                                   first_mask, warm_key not in self.warmed, timing,
-                                                   self.applied.get(label))
-                self.warmed.add(warm_key)
+                restoration, seconds, peak, warmup_s = call_method(
+                    method, self.applied.get(label), observation, seeds,
+                    None if warmup is None else observation_on(warmup, device), device)
+            warmed.add(warm_key)
+            timing.method_s += seconds
+            timing.warmup_s += warmup_s
             problem = validate_output(restoration.image, original.shape)
         except Exception as err:  # a failing method is a result, not the end of the run
-            problem = one_line(err) if isinstance(err, (CallTimeout, WorkerFailed)) else \
+            problem = one_line(err) if isinstance(err, (CallTimeout, WorkerFailed, BadOutput)) else \
                 f"{type(err).__name__}: {one_line(err)}"
             log.warning("%s failed on %s/%s: %s", label, unit.dataset, condition.label, problem)
         if problem is not None:
             return [SampleRecord(**base, sample_id=sid, status="error", error=problem) for sid in batch_ids]
-        raw = restoration.image.to(torch.float32).clamp(0.0, 1.0)
+        raw = restoration.image.to(device=device, dtype=torch.float32).clamp(0.0, 1.0)
         region = task.generated_region().to(device)
         composited = task.composite(raw, original)
         metrics = compute_image_metrics(original, raw, region, lpips=self.lpips, band_px=suite.band_px,
@@ -365,6 +383,12 @@ class UnitRunner:
             hole_fraction=float(hole_fraction[j]),
             counters={name: restoration.per_image(name, j) for name in restoration.stats},
         ) for j, sid in enumerate(batch_ids)]
+
+
+def _close_children(children: dict[str, SealedMethod]) -> None:
+    """Stop every sealed child of ``children`` and forget it."""
+    for label in list(children):
+        children.pop(label).close()
 
 
 def build_lpips(net: str, weights: str | None, device: torch.device, *,

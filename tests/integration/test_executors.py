@@ -396,14 +396,14 @@ def test_a_memory_budget_sizes_batches_from_the_first_one_image_call(tmp_path, m
     """On CUDA the first call of a method on a shape takes one image and its peak memory sizes
     the batches after it; here the CUDA allocator's numbers are stood in for (peak = 1000 bytes
     per image), the rest of the path is the real one."""
-    from inpaintbench.harness import unit_runner
+    from inpaintbench.harness import sealed, unit_runner
     from inpaintbench.harness.timing import Timed, timed_call
 
     def fake_peak(fn, device):
         timed = timed_call(fn, device)
         return Timed(timed.value, timed.seconds, 1000 * timed.value.image.shape[0])
 
-    monkeypatch.setattr(unit_runner, "timed_call", fake_peak)
+    monkeypatch.setattr(sealed, "timed_call", fake_peak)  # the one call path (in process, unsealed)
     monkeypatch.setattr(unit_runner.UnitRunner, "_budget_bytes", lambda self, device: 5000)
     suite = _load(_suite(tmp_path, '"zero-fill"'))
     from dataclasses import replace
