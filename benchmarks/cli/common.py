@@ -15,7 +15,8 @@ DEFAULT_OUT_ROOT = Path("inpaintbench-out")
 
 #: What a suite computes (as opposed to how it runs): a command line that changes any of these
 #: gets its own output folder, so its records never mix with the suite's own.
-CONTENT_FIELDS = ("task", "datasets", "masks", "methods", "seed", "band_px", "lpips_net", "scales", "precision")
+CONTENT_FIELDS = ("task", "datasets", "masks", "methods", "seed", "band_px", "lpips_net", "scales", "precision",
+                  "fid", "dists")
 
 
 def names(text: str | None) -> list[str] | None:

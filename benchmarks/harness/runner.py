@@ -278,8 +278,9 @@ def plan_suite(suite: Suite, out_dir: str | Path, *, lpips_weights: str | None =
         resolve_device(suite.device)
     build_device = device if executor == "inprocess" else torch.device("cpu")
     if suite.call_timeout_s is not None and (device.type == "cuda" or not fork_available()):
-        raise InputError("call_timeout_s (--call-timeout) runs each call in a forked worker process, which "
-                         f"{'CUDA does not support' if device.type == 'cuda' else 'this platform cannot do'}; "
+        raise InputError("call_timeout_s (--call-timeout) runs each call in the method's sealed process (a "
+                         "fork-server child), "
+                         f"{'not yet checked with CUDA' if device.type == 'cuda' else 'which this platform cannot start'}; "
                          "run without a timeout here")
     conditions = suite.conditions()
     for condition in conditions:

@@ -232,13 +232,13 @@ def test_the_leaderboard_renders_each_item_once_in_both_files(board):
     stem = "inpainting_toy_wide"
     once = {
         markdown: ["## inpainting: toy · wide", "_compared on the 7 of 8 images every method completed",
-                   "**Paired comparison on LPIPS", "**By hole size (LPIPS;", f"(figures/holes_{stem}.png)",
+                   "**Paired comparison on LPIPS", "**By hole size (LPIPS (alex);", f"(figures/holes_{stem}.png)",
                    f"(figures/grid_{stem}.png)", f"(figures/compute_{stem}.png)",
                    "- `partial` failed on 1 of 8 samples: RuntimeError: kaboom", "Over the 1 tables:",
                    "**Statistics.**", "Browsable version"],
         page: ["<h2>inpainting: toy · wide</h2>", "<i>compared on the 7 of 8 images every method completed",
                "<h3>Paired comparison</h3>", "<p>Paired comparison on LPIPS", "<h3>By hole size</h3>",
-               "<p>By hole size (LPIPS;", f'src="figures/holes_{stem}.png"', f'src="figures/grid_{stem}.png"',
+               "<p>By hole size (LPIPS (alex);", f'src="figures/holes_{stem}.png"', f'src="figures/grid_{stem}.png"',
                "<h3>Quality against compute</h3>", f'src="figures/compute_{stem}.png"',
                "<li><code>partial</code> failed on 1 of 8 samples: RuntimeError: kaboom</li>", "Over the 1 tables:",
                "<b>Statistics.</b>"],

@@ -28,7 +28,7 @@ def test_the_answer_is_the_best_and_those_tied_with_it():
     answer = answer_of("inpainting: toy · box", _comparison())
     assert (answer.best, answer.tied, answer.n_images) == ("best", ("close",), 20)
     line = answer_text(answer)
-    assert line.startswith("**Best: `best`** (LPIPS 0.1000)") and "`close`" in line and "`far`" not in line
+    assert line.startswith("**Best: `best`** (LPIPS (alex) 0.1000)") and "`close`" in line and "`far`" not in line
 
 
 def test_the_first_screen_lists_every_table_before_any_prose(tmp_path):
