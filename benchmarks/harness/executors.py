@@ -223,7 +223,7 @@ def _serve_units(spec: WorkerSpec, slot: int, inbox: Any, outbox: Any, parent: i
             if os.getppid() != parent:
                 return
             continue
-        if message is None:
+        if message is None or os.getppid() != parent:  # units queued before the run was killed: not ours to run
             return
         unit, wait, attempt = message
         try:
