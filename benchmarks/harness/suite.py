@@ -259,11 +259,13 @@ class Suite:
 DATA_ROOT_ENV = "INPAINTBENCH_DATA_ROOT"
 #: The placeholder a dataset's ``root`` may contain.
 DATA_ROOT_PLACEHOLDER = "{data_root}"
+#: Datasets shipped with the package or its dependencies: they read no root.
+EMBEDDED_DATASETS = ("mnist-sample", "photos")
 
 
 def _fill_roots(suite: str, specs: tuple[Spec, ...], data_root: str | None) -> tuple[Spec, ...]:
     """Put ``data_root`` into the datasets' roots (see :meth:`Suite.with_overrides`)."""
-    needs_root = [s for s in specs if s.name != "mnist-sample" and "root" not in s.config]
+    needs_root = [s for s in specs if s.name not in EMBEDDED_DATASETS and "root" not in s.config]
     templated = [s for s in specs if DATA_ROOT_PLACEHOLDER in str(s.config.get("root", ""))]
     if data_root is not None and len(needs_root) > 1:
         raise InputError(f"--data-root is ambiguous for suite {suite!r}: datasets {[s.label for s in needs_root]} "

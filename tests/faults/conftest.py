@@ -148,7 +148,8 @@ class Ctx:
 
     def run(self, *extra, methods="zero-fill", masks="box", n=2, batch=2, out=None) -> tuple[int, str, str]:
         """``inpaintbench run`` on the embedded MNIST sample, on the CPU, without a report."""
-        return self.cli("run", "--methods", methods, "--masks", masks, "--n-images", n, "--batch-size", batch,
+        return self.cli("run", "--datasets", "mnist-sample", "--methods", methods, "--masks", masks, "--n-images", n,
+                        "--batch-size", batch,
                         "--device", "cpu", "--out", out or self.out, "--no-report", "-q", *extra)
 
     def run_suite_file(self, text: str, *extra, out=None) -> tuple[int, str, str]:

@@ -14,7 +14,8 @@ def test_08_a_unit_held_by_another_process_is_waited_for_and_run_once(ctx):
     from inpaintbench.harness.runner import plan_suite
     from inpaintbench.harness.suite import load_suite
 
-    suite = load_suite("default").with_overrides(methods=["zero-fill"], masks=["box"], n_images=2, batch_size=2,
+    suite = load_suite("default").with_overrides(datasets=["mnist-sample"], methods=["zero-fill"], masks=["box"],
+                                                 n_images=2, batch_size=2,
                                                  device="cpu")
     (unit,) = plan_suite(suite, ctx.out).units
     (ctx.out / "units").mkdir(parents=True)
@@ -31,7 +32,8 @@ def test_08_concurrent_runs_never_duplicate_records(ctx):
     from inpaintbench.harness.runner import run_suite
     from inpaintbench.harness.suite import load_suite
 
-    the_suite = load_suite("default").with_overrides(methods=["zero-fill", "telea"], masks=["box", "wide"],
+    the_suite = load_suite("default").with_overrides(datasets=["mnist-sample"], methods=["zero-fill", "telea"],
+                                                    masks=["box", "wide"],
                                                     n_images=4, batch_size=1, shard_size=2, device="cpu")
     outcomes = []
 

@@ -7,7 +7,8 @@ from inpaintbench.cli import main
 
 
 def _run(out, seed):
-    return main(["run", "--methods", "zero-fill", "--masks", "box", "--n-images", "2", "--seed", str(seed),
+    return main(["run", "--datasets", "mnist-sample", "--methods", "zero-fill", "--masks", "box", "--n-images", "2",
+                 "--seed", str(seed),
                  "--out", str(out), "--no-report", "-q"])
 
 

@@ -15,7 +15,8 @@ def _records(out):
 
 def test_set_changes_a_method_option_and_a_run_key(tmp_path):
     out = tmp_path / "out"
-    assert main(["run", "--methods", "telea", "--masks", "box", "--set", "telea.radius=5", "--set", "run.n_images=3",
+    assert main(["run", "--datasets", "mnist-sample", "--methods", "telea", "--masks", "box", "--set", "telea.radius=5",
+                 "--set", "run.n_images=3",
                  "--out", str(out), "--no-report", "-q"]) == 0
     records = _records(out)
     assert len(records) == 3 and {r["config"]["radius"] for r in records} == {5}

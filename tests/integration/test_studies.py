@@ -37,7 +37,8 @@ def test_sweep_suite_labels_carry_the_swept_value():
 
 def test_disc_radius_sweep_end_to_end(tmp_path, lpips_weights_env):
     out, rep = tmp_path / "out", tmp_path / "rep"
-    argv = ["sweep", "--methods", "mean-fill,pde-heat", "--mask", "disc", "--mask-param", "radius_fraction",
+    argv = ["sweep", "--datasets", "mnist-sample", "--methods", "mean-fill,pde-heat", "--mask", "disc",
+            "--mask-param", "radius_fraction",
             "--mask-values", "0.2,0.5,0.8", "--n-images", "4", "--device", "cpu", "--out", str(out),
             "--report-dir", str(rep), "-q"]
     assert main(argv) == 0
