@@ -19,6 +19,8 @@ fails at once) so that no case waits on the network.
 
 from __future__ import annotations
 
+import sys
+
 import importlib.util
 import time
 from importlib.metadata import EntryPoint
@@ -177,6 +179,8 @@ class Ctx:
 
         (self.tmp / "faulty_plugin.py").write_text(module_source)
         self.monkeypatch.syspath_prepend(str(self.tmp))
+        # An earlier test's module of the same name must not answer for this one.
+        self.monkeypatch.delitem(sys.modules, "faulty_plugin", raising=False)
         eps = [EntryPoint(name=n, value=v, group="inpaintbench.methods") for n, v in entry_points_by_name.items()]
         self.monkeypatch.setattr(registry, "entry_points",
                                  lambda group: eps if group == "inpaintbench.methods" else [])
