@@ -19,9 +19,8 @@ fails at once) so that no case waits on the network.
 
 from __future__ import annotations
 
-import sys
-
 import importlib.util
+import sys
 import time
 from importlib.metadata import EntryPoint
 from pathlib import Path
