@@ -44,17 +44,14 @@ def run(args: argparse.Namespace) -> int:
     suite, out, where = run_suite_of(args)
     print(where, flush=True)
     report_dir = Path(args.report_dir) if args.report_dir else out
-    if args.fid_weights or (suite.fid and not args.no_report):  # FID asked for: its network must load, now
-        from inpaintbench.metrics.options import check_fid_weights
-
-        check_fid_weights(args.fid_weights)
     if not args.no_report:  # a report folder that cannot be written fails now, not after the run
         from inpaintbench.store.artifacts import check_output_dir
 
         check_output_dir(report_dir, "report folder (--report-dir)")
     summary = run_suite(suite, out, progress=not args.quiet, lpips_weights=args.lpips_weights,
                         command=shlex.join(["inpaintbench", *sys.argv[1:]]), executor=executor,
-                        workers=args.workers, ray_address=args.ray_address, announce=print_refusals)
+                        workers=args.workers, ray_address=args.ray_address,
+                        announce=lambda plan: before_running(plan, args, suite))
     print(f"wrote {summary.written} records ({summary.errors} errors), skipped {summary.skipped} already done "
           f"-> {summary.results_path}")
     for label, reason in summary.unavailable.items():
@@ -63,6 +60,17 @@ def run(args: argparse.Namespace) -> int:
         board = write_leaderboard([summary.results_path], report_dir, fid_weights=args.fid_weights)
         print(f"leaderboard -> {board}")
     return 0
+
+
+def before_running(plan, args: argparse.Namespace, suite) -> None:
+    """After the plan (data and methods checked), before any unit runs: name the refused pairs,
+    and when FID is asked for, check that its network loads (hours of kept outputs are worth
+    nothing without it; a suite missing its data has already stopped with its own line)."""
+    print_refusals(plan)
+    if args.fid_weights or (suite.fid and not args.no_report):
+        from inpaintbench.metrics.options import check_fid_weights
+
+        check_fid_weights(args.fid_weights)
 
 
 def print_refusals(plan) -> None:

@@ -219,10 +219,10 @@ def test_summary_table_golden():
     # 12.706 * 2.610e-4 / sqrt(2) = 2.345e-3 > the mean -> [PSNR(3.160e-3), inf] = [25.00, inf];
     # "bad" is the same x 100 in MSE: 10.89 dB, [5.00, inf] (two images say little).
     expected = (
-        "| method   | PSNR ↑             | SSIM ↑          | LPIPS (alex) ↓   |   time / image (ms) |   n |   errors |\n"
-        "|:---------|:-------------------|:----------------|:-----------------|--------------------:|----:|---------:|\n"
-        "| good     | 30.89 [25.00, inf] | 0.5000 ± 0.0000 | 1.2917 ± 0.5294  |                   2 |   2 |        0 |\n"
-        "| bad      | 10.89 [5.00, inf]  | 0.5000 ± 0.0000 | 3.6667 ± 4.2354  |                   1 |   2 |        1 |"
+        "| method   | PSNR ↑                      | SSIM ↑          | LPIPS (alex) ↓   |   time / image (ms) |   n |   errors |\n"
+        "|:---------|:----------------------------|:----------------|:-----------------|--------------------:|----:|---------:|\n"
+        "| good     | 30.89 [25.00, no upper end] | 0.5000 ± 0.0000 | 1.2917 ± 0.5294  |                   2 |   2 |        0 |\n"
+        "| bad      | 10.89 [5.00, no upper end]  | 0.5000 ± 0.0000 | 3.6667 ± 4.2354  |                   1 |   2 |        1 |"
     )
     assert "NFE" not in table  # a column no method has is dropped, not shown as dashes
     shown = table[["method", "PSNR ↑", "SSIM ↑", "LPIPS (alex) ↓", "time / image (ms)", "n", "errors"]]
@@ -261,8 +261,8 @@ def test_exact_reconstructions_count_in_the_psnr_of_the_set():
     # 1.434e-3 > the mean -> [PSNR(2.101e-3), inf] = [26.78, inf].
     from inpaintbench.report.statistics import format_interval, summary_interval
 
-    assert format_interval(*summary_interval(pd.Series([math.inf, 30.0, 30.0]), "psnr"), "psnr") == "31.76 [26.78, inf]"
-    assert format_interval(*summary_interval(pd.Series([math.inf, math.inf]), "psnr"), "psnr") == "inf"
+    assert format_interval(*summary_interval(pd.Series([math.inf, 30.0, 30.0]), "psnr"), "psnr") == "31.76 [26.78, no upper end]"
+    assert format_interval(*summary_interval(pd.Series([math.inf, math.inf]), "psnr"), "psnr") == "inf (every image exact)"
     assert format_interval(*summary_interval(pd.Series([0.5, 0.5]), "ssim"), "ssim") == "0.5000 ± 0.0000"
 
 
