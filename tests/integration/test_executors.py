@@ -140,6 +140,7 @@ def test_the_reader_merges_the_single_file_results_and_refuses_conflicts(tmp_pat
     assert main(["report", "--results", str(out), "--report-dir", str(tmp_path / "rep")]) == 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("workers", [None, 2])
 def test_a_folder_from_the_single_file_runner_resumes(tmp_path, workers, deadline):
     deadline(300)
@@ -156,6 +157,7 @@ def test_a_folder_from_the_single_file_runner_resumes(tmp_path, workers, deadlin
     assert len(frame) == 12
 
 
+@pytest.mark.slow
 def test_local_workers_give_the_records_of_the_in_process_run(tmp_path, deadline):
     deadline(300)
     suite = _load(_suite(tmp_path))
@@ -217,6 +219,7 @@ def _assert_one_clean_result_set(out: Path, expected: int) -> None:
     assert {r["status"] for r in lines} == {"ok"}
 
 
+@pytest.mark.slow
 def test_a_local_worker_killed_mid_unit_is_replaced_and_its_unit_retried(tmp_path, deadline):
     deadline(420)
     # repaint's units take seconds, so the watcher catches one in the middle.
@@ -242,6 +245,7 @@ def test_a_local_worker_killed_mid_unit_is_replaced_and_its_unit_retried(tmp_pat
         assert there[key]["psnr"] == pytest.approx(here[key]["psnr"], rel=1e-4)
 
 
+@pytest.mark.slow
 def test_two_runs_on_one_folder_at_once_share_it(tmp_path):
     path = _suite(tmp_path, '"repaint", "telea"')
     out = tmp_path / "out"
@@ -314,6 +318,7 @@ def _run_with_ray(tmp_path: Path, suite_path: Path, out: Path, kill: bool) -> di
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(_ray_skip_reason() is not None, reason=str(_ray_skip_reason()))
 def test_ray_gives_the_records_of_the_in_process_run(tmp_path):
     path = _suite(tmp_path)
@@ -325,6 +330,7 @@ def test_ray_gives_the_records_of_the_in_process_run(tmp_path):
     assert {h["executor"] for h in headers} == {"ray"}
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(_ray_skip_reason() is not None, reason=str(_ray_skip_reason()))
 def test_a_ray_actor_killed_mid_unit_is_replaced_and_its_unit_retried(tmp_path):
     path = _suite(tmp_path, '"repaint"')
@@ -423,6 +429,7 @@ def _alive(pid: int) -> bool:
         return stat.read().split()[2] != "Z"
 
 
+@pytest.mark.slow
 def test_a_killed_run_leaves_no_worker_behind_and_its_rerun_completes_cleanly(tmp_path):
     path = _suite(tmp_path, '"repaint", "telea"')
     out = tmp_path / "out"

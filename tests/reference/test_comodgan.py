@@ -88,6 +88,7 @@ def test_state_dict_keys_and_shapes_equal_the_official_port(official):
         assert list(ours.items()) == list(theirs.items())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("resolution", [256, 512])
 def test_output_equals_the_official_port_with_replayed_latent_and_noise(official, resolution):
     """Both noise modes, with truncation. The port normalises styles by their RMS over the whole
@@ -158,6 +159,7 @@ def test_size_rules(weights_256):
         CoModGAN.check_size(512, 512)
 
 
+@pytest.mark.slow
 def test_contract_batch_invariance_no_leak_and_per_sample_randomness(weights_256):
     method = CoModGAN(checkpoint=str(weights_256[0]))
     assert not method.deterministic

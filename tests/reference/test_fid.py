@@ -73,6 +73,7 @@ def test_fid_of_a_set_against_itself_is_zero(digits):
     assert other.fid > 10 and other.kid > same.kid
 
 
+@pytest.mark.slow
 @pytest.mark.needs_shared
 def test_fid_and_kid_columns_from_kept_outputs(tmp_path, digits, monkeypatch):
     from inpaintbench.report.leaderboard import write_leaderboard

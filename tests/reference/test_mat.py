@@ -292,6 +292,7 @@ def test_size_rules_and_the_authors_noise_defaults(mat_pickle):
     assert method.noise_mode == "random" and method.config["noise_mode"] == "random"  # generate_image.py at 256
 
 
+@pytest.mark.slow
 def test_contract_batch_invariance_no_leak_and_per_sample_randomness(mat_pickle):
     method = MAT(checkpoint=str(mat_pickle), resolution=256)
     assert not method.deterministic

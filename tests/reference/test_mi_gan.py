@@ -239,6 +239,7 @@ def test_size_rules_are_metadata_and_a_clear_error(weights_256):
 
 # ------------------------------------------------------------------ contract on random weights
 
+@pytest.mark.slow
 def test_contract_batch_invariance_no_leak_and_determinism(weights_256):
     method = MIGAN(checkpoint=str(weights_256[0]))
     image, mask = _inputs(3, 256, seed=7)
