@@ -10,12 +10,15 @@ once in each rendering.
 from __future__ import annotations
 
 import base64
+import io
 import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
 from inpaintbench.report.document import BulletList, Document, Figure, Heading, Section, Table, Text
 from inpaintbench.report.html import render_html
@@ -253,3 +256,18 @@ def test_the_leaderboard_renders_each_item_once_in_both_files(board):
     data = json.loads(re.search(r'id="viewer-data">(.*?)</script>', page, re.S).group(1))
     assert [t["title"] for t in data["tables"]] == ["inpainting: toy · wide"]
     assert data["tables"][0]["methods"] == ["good", "close", "partial"] and len(data["tables"][0]["samples"]) == 8
+
+
+def test_viewer_images_are_lossless_small_and_jpeg_large():
+    """Digits and 32-px faces stay PNG (exact pixels); 256-px photographs are JPEG, so the default
+    page stays small; masks are always PNG."""
+    from inpaintbench.report.html import png_data_uri
+
+    rng = np.random.default_rng(0)
+    small = rng.integers(0, 256, (3, 32, 32), dtype=np.uint8)
+    large = rng.integers(0, 256, (3, 256, 256), dtype=np.uint8)
+    assert png_data_uri(small).startswith("data:image/png;base64,")
+    assert png_data_uri(large).startswith("data:image/jpeg;base64,")
+    assert png_data_uri(np.ones((1, 256, 256), dtype=bool)).startswith("data:image/png;base64,")
+    decoded = Image.open(io.BytesIO(base64.b64decode(png_data_uri(small).split(",", 1)[1])))
+    assert np.array_equal(np.asarray(decoded), np.transpose(small, (1, 2, 0)))
