@@ -10,8 +10,6 @@ device here. Their module-level ``torch`` is replaced by a recorder of ``randn_l
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -27,15 +25,8 @@ from inpaintbench.methods.diffusion.schedules import repaint_schedule, schedule_
 from inpaintbench.methods.diffusion.solvers.ddnm import DDNM, DDNMPlus, NullSpaceProjection
 from inpaintbench.methods.diffusion.steps import Prediction, forward_jump, q_sample
 
+import x0_solver_kit as kit  # tests/reference is on pytest's pythonpath
 
-def _load_kit():
-    spec = importlib.util.spec_from_file_location("x0_solver_kit", Path(__file__).with_name("x0_solver_kit.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-kit = _load_kit()
 Recorder, Replay, import_reference, scene = kit.Recorder, kit.Replay, kit.import_reference, kit.scene
 diffusers_model, betas_of, our_chain, shrink = kit.diffusers_model, kit.betas_of, kit.our_chain, kit.shrink
 no_cuda_moves, tiny_prior = kit.no_cuda_moves, kit.tiny_prior  # fixtures

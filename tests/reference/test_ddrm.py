@@ -16,8 +16,6 @@ draws, which fall on disjoint pixel sets).
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -31,15 +29,8 @@ from inpaintbench.methods.diffusion.denoiser import from_model_space, to_model_s
 from inpaintbench.methods.diffusion.solvers.ddrm import DDRM, SpectralUpdate, ve_sigma
 from inpaintbench.methods.diffusion.steps import predict_x0
 
+import x0_solver_kit as kit  # tests/reference is on pytest's pythonpath
 
-def _load_kit():
-    spec = importlib.util.spec_from_file_location("x0_solver_kit", Path(__file__).with_name("x0_solver_kit.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-kit = _load_kit()
 Replay, import_reference, scene, our_chain = kit.Replay, kit.import_reference, kit.scene, kit.our_chain
 no_cuda_moves, tiny_prior = kit.no_cuda_moves, kit.tiny_prior  # fixtures
 DDRM_ROOT, CHANNELS = kit.REFERENCE / "ddrm", kit.CHANNELS

@@ -7,48 +7,19 @@ options."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 
 import pytest
 import torch
 
 from inpaintbench.core.errors import InputError
 from inpaintbench.methods.diffusion.conditioning import Step
-from inpaintbench.methods.diffusion.ddpm_network import build_scheduler, build_unet
 from inpaintbench.methods.diffusion.denoiser import UNet2DDenoiser
 from inpaintbench.methods.diffusion.measurement import InpaintingOperator
 from inpaintbench.methods.diffusion.solvers.dps import DPS, DPSGuidance
 from inpaintbench.methods.diffusion.steps import predict_x0
-from inpaintbench.methods.training.init import seeded_init_
 
-_here = Path(__file__).resolve().parent
-
-
-def _load(name):
-    spec = importlib.util.spec_from_file_location(name, _here / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-oracle = _load("reddiff_oracle")
-SIZE, T = 8, 100
-
-
-@pytest.fixture(scope="module")
-def pair():
-    unet = build_unet(SIZE, 3, (32, 32), 1, (False, False), False, 8)
-    seeded_init_(unet, 0)
-    return unet.eval(), build_scheduler(T)
-
-
-def images(n: int = 2, seed: int = 0, size: int = SIZE):
-    image = torch.rand(n, 3, size, size, generator=torch.Generator().manual_seed(seed))
-    hole = torch.zeros(n, 1, size, size, dtype=torch.bool)
-    for i in range(n):
-        hole[i, :, 1 + i % 3:1 + i % 3 + size // 2, 2:2 + size // 2 + i] = True
-    return image, hole
+import reddiff_oracle as oracle
+from reddiff_oracle import SIZE, T, images, pair, tiny_adm  # noqa: F401 - shared fixtures
 
 
 def ours_chain(method, image, hole, seed=0):
@@ -88,24 +59,6 @@ def test_whole_chain_equals_reddiff_dps(monkeypatch, pair, eta, weight):
     assert float((states[0] - ref[0]).abs().max()) <= 1e-6
     worst = max(float((a - b).abs().max()) for a, b in zip(states, ref))
     assert worst <= 1e-5, worst
-
-
-@pytest.fixture(scope="module")
-def tiny_adm(tmp_path_factory):
-    import json
-
-    from inpaintbench.methods.diffusion.adm_config import ADMConfig
-    from inpaintbench.methods.diffusion.adm_network import ADMUNet
-
-    args = dict(image_size=16, num_channels=32, num_res_blocks=1, channel_mult="1,2", attention_resolutions="8",
-                num_head_channels=16, learn_sigma=True, diffusion_steps=T, noise_schedule="linear",
-                resblock_updown=True, use_scale_shift_norm=True)
-    net = ADMUNet(ADMConfig.from_mapping(args))
-    gen = torch.Generator().manual_seed(2)
-    folder = tmp_path_factory.mktemp("adm")
-    torch.save({k: torch.randn(v.shape, generator=gen) * 0.1 for k, v in net.state_dict().items()}, folder / "tiny.pt")
-    (folder / "tiny.json").write_text(json.dumps(args))
-    return folder / "tiny.pt", folder / "tiny.json"
 
 
 def test_adm_checkpoint_chain_equals_reddiff_dps(monkeypatch, tiny_adm):

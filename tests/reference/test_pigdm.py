@@ -6,44 +6,22 @@ evaluation; batch invariance; bad options."""
 
 from __future__ import annotations
 
-import importlib.util
-import json
-from pathlib import Path
+import functools
 
 import pytest
 import torch
 
 from inpaintbench.core.errors import InputError
 from inpaintbench.core.registry import method_registry
-from inpaintbench.methods.diffusion.ddpm_network import build_scheduler, build_unet
-from inpaintbench.methods.diffusion.core import sample
 from inpaintbench.methods.diffusion.measurement import InpaintingOperator
 from inpaintbench.methods.diffusion.solvers.pigdm import PiGDM, PiGDMGuidance
-from inpaintbench.methods.diffusion.steps import Prediction, predict_x0
-from inpaintbench.methods.training.init import seeded_init_
+from inpaintbench.methods.diffusion.steps import predict_x0
 
-_spec = importlib.util.spec_from_file_location("reddiff_oracle", Path(__file__).with_name("reddiff_oracle.py"))
-oracle = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(oracle)
+import reddiff_oracle as oracle
+from reddiff_oracle import SIZE, T, pair, tiny_adm  # noqa: F401 - shared fixtures
 
-SIZE, T = 8, 100
-
-
-@pytest.fixture(scope="module")
-def pair():
-    """A tiny random 3-channel diffusers UNet and its T = 100 linear scheduler."""
-    unet = build_unet(SIZE, 3, (32, 32), 1, (False, False), False, 8)
-    seeded_init_(unet, 0)
-    return unet.eval(), build_scheduler(T)
-
-
-def images(n: int = 2, seed: int = 0, size: int = SIZE):
-    """Images in [0, 1] and boxes of equal area at different places (``Inpainting`` needs equal counts)."""
-    image = torch.rand(n, 3, size, size, generator=torch.Generator().manual_seed(seed))
-    hole = torch.zeros(n, 1, size, size, dtype=torch.bool)
-    for i in range(n):
-        hole[i, :, 1 + i % 3:1 + i % 3 + size // 2, 2:2 + size // 2] = True
-    return image, hole
+#: PGDM's inpainting operator needs the same count of known pixels in every image.
+images = functools.partial(oracle.images, equal_area=True)
 
 
 def official_chain(monkeypatch, network, betas, ts, x_model, hole, draws, *, kind="inp", **algo):
@@ -103,24 +81,6 @@ def test_the_guidance_is_not_zero(pair):
     guided, _ = ours_chain(PiGDM(num_steps=5, prior=(unet, scheduler)), image, hole)
     plain, _ = ours_chain(PiGDM(num_steps=5, prior=(unet, scheduler), grad_term_weight=0.0), image, hole)
     assert (guided[-1] - plain[-1]).abs().max() > 1e-2
-
-
-@pytest.fixture(scope="module")
-def tiny_adm(tmp_path_factory):
-    """A random tiny ADM checkpoint with learned variance (6 output channels) and its args file."""
-    from inpaintbench.methods.diffusion.adm_config import ADMConfig
-    from inpaintbench.methods.diffusion.adm_network import ADMUNet
-
-    args = dict(image_size=16, num_channels=32, num_res_blocks=1, channel_mult="1,2", attention_resolutions="8",
-                num_head_channels=16, learn_sigma=True, diffusion_steps=T, noise_schedule="linear",
-                resblock_updown=True, use_scale_shift_norm=True)
-    net = ADMUNet(ADMConfig.from_mapping(args))
-    gen = torch.Generator().manual_seed(1)
-    state = {k: torch.randn(v.shape, generator=gen) * 0.1 for k, v in net.state_dict().items()}
-    folder = tmp_path_factory.mktemp("adm")
-    torch.save(state, folder / "tiny.pt")
-    (folder / "tiny.json").write_text(json.dumps(args))
-    return folder / "tiny.pt", folder / "tiny.json"
 
 
 def test_adm_checkpoint_chain_equals_official(monkeypatch, tiny_adm):

@@ -5,9 +5,6 @@ against our per-image mean (equal for one image; ours batch-invariant); counters
 
 from __future__ import annotations
 
-import importlib.util
-import json
-from pathlib import Path
 
 import pytest
 import torch
@@ -15,30 +12,10 @@ import torch
 from inpaintbench.core.errors import InputError
 from inpaintbench.core.registry import method_registry
 from inpaintbench.methods.diffusion.core import sample
-from inpaintbench.methods.diffusion.ddpm_network import build_scheduler, build_unet
 from inpaintbench.methods.diffusion.solvers.reddiff import DENOISE_TERM_WEIGHTS, REDDiff
-from inpaintbench.methods.training.init import seeded_init_
 
-_spec = importlib.util.spec_from_file_location("reddiff_oracle", Path(__file__).with_name("reddiff_oracle.py"))
-oracle = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(oracle)
-
-SIZE, T = 8, 100
-
-
-@pytest.fixture(scope="module")
-def pair():
-    unet = build_unet(SIZE, 3, (32, 32), 1, (False, False), False, 8)
-    seeded_init_(unet, 0)
-    return unet.eval(), build_scheduler(T)
-
-
-def images(n: int = 1, seed: int = 0, size: int = SIZE):
-    image = torch.rand(n, 3, size, size, generator=torch.Generator().manual_seed(seed))
-    hole = torch.zeros(n, 1, size, size, dtype=torch.bool)
-    for i in range(n):
-        hole[i, :, 1 + i % 3:1 + i % 3 + size // 2, 2:2 + size // 2 + i] = True
-    return image, hole
+import reddiff_oracle as oracle
+from reddiff_oracle import T, images, pair, tiny_adm  # noqa: F401 - shared fixtures
 
 
 def official_draws(ours: list[torch.Tensor], steps: int, sigma_x0: float) -> list[torch.Tensor]:
@@ -133,22 +110,6 @@ def test_the_method_output_is_the_chain_pasted(pair):
     assert result.stats == {"nfe": 10.0, "vjp": 0.0}
     expected = torch.where(hole, ((x0 + 1) / 2).clamp(0, 1), image)
     torch.testing.assert_close(result.image, expected, atol=1e-6, rtol=0)
-
-
-@pytest.fixture(scope="module")
-def tiny_adm(tmp_path_factory):
-    from inpaintbench.methods.diffusion.adm_config import ADMConfig
-    from inpaintbench.methods.diffusion.adm_network import ADMUNet
-
-    args = dict(image_size=16, num_channels=32, num_res_blocks=1, channel_mult="1,2", attention_resolutions="8",
-                num_head_channels=16, learn_sigma=True, diffusion_steps=T, noise_schedule="linear",
-                resblock_updown=True, use_scale_shift_norm=True)
-    net = ADMUNet(ADMConfig.from_mapping(args))
-    gen = torch.Generator().manual_seed(3)
-    folder = tmp_path_factory.mktemp("adm")
-    torch.save({k: torch.randn(v.shape, generator=gen) * 0.1 for k, v in net.state_dict().items()}, folder / "tiny.pt")
-    (folder / "tiny.json").write_text(json.dumps(args))
-    return folder / "tiny.pt", folder / "tiny.json"
 
 
 def test_adm_checkpoint_chain_equals_official(monkeypatch, tiny_adm):

@@ -2,7 +2,7 @@
 ``test_diffpir.py``; not a test file): importing the released code, recording and replaying
 draws, a random network shaped like a denoiser, a tiny ADM checkpoint.
 
-Loaded by path from those tests (``--import-mode=importlib`` puts no test folder on ``sys.path``).
+Imported as ``x0_solver_kit``: ``tests/reference`` is on pytest's ``pythonpath`` (pyproject.toml).
 """
 
 from __future__ import annotations
