@@ -31,9 +31,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from inpaintbench.core.io import atomic_write
     from inpaintbench.report.leaderboard import write_leaderboard
     from inpaintbench.store.artifacts import check_output_dir
     from inpaintbench.store.folder import records_files
+    from inpaintbench.store.results import load_records
 
     paths = [Path(p) for p in args.results]
     for path in paths:
@@ -42,25 +44,28 @@ def run(args: argparse.Namespace) -> int:
     records_files(paths)  # a folder without results is one line, before anything is written
     report_dir = Path(args.report_dir) if args.report_dir else _default_report_dir(paths)
     check_output_dir(report_dir, "report folder (--report-dir)")
-    board = write_leaderboard(paths, report_dir, reference=args.reference, fid_weights=args.fid_weights,
-                              html=not args.no_html)
-    print(f"leaderboard -> {board}" + ("" if args.no_html else f" and {board.with_suffix('.html')}"))
+    command = shlex.join(["inpaintbench", *sys.argv[1:]])
+    records = load_records(paths)  # once, for every page this command writes
+    # The companion pages are built before anything is written: results they cannot use (no
+    # `method@NFE` labels, a bad claims file) are one line and no page changes.
+    pages = {}
     if args.orderings:
-        from inpaintbench.report.orderings import write_orderings
+        from inpaintbench.report.orderings import load_claims, orderings_markdown
 
-        claims = Path(args.orderings)
-        if not claims.suffix:  # a bundled claims file by name
-            from importlib import resources
-
-            claims = Path(str(resources.files("inpaintbench") / "claims" / f"{args.orderings}.toml"))
-        page = write_orderings(paths, claims, report_dir / "ORDERINGS.md",
-                               shlex.join(["inpaintbench", *sys.argv[1:]]))
-        print(f"orderings -> {page}")
+        claims = _claims_path(args.orderings)
+        pages["ORDERINGS.md"] = orderings_markdown(_sample_records(records[0], "orderings"), load_claims(claims),
+                                                   f"Published orderings: {claims.stem}", command)
     if args.budgets:
-        from inpaintbench.report.budgets import write_budgets
+        from inpaintbench.report.budgets import budgets_markdown
 
-        page = write_budgets(paths, Path(args.report_dir) / "BUDGETS.md", shlex.join(["inpaintbench", *sys.argv[1:]]))
-        print(f"budgets -> {page}")
+        pages["BUDGETS.md"] = budgets_markdown(_sample_records(records[0], "budgets"),
+                                               "Methods at equal network evaluations", command)
+    board = write_leaderboard(paths, report_dir, reference=args.reference, fid_weights=args.fid_weights,
+                              html=not args.no_html, records=records)
+    print(f"leaderboard -> {board}" + ("" if args.no_html else f" and {board.with_suffix('.html')}"))
+    for name, text in pages.items():
+        atomic_write(report_dir / name, text.encode("utf-8"))
+        print(f"{name.split('.')[0].lower()} -> {report_dir / name}")
     return 0
 
 
@@ -70,3 +75,20 @@ def _default_report_dir(paths: list[Path]) -> Path:
     if len(paths) != 1:
         raise InputError(f"{len(paths)} results folders: pass --report-dir (where their leaderboard goes)")
     return paths[0] if paths[0].is_dir() else paths[0].parent
+
+
+def _claims_path(orderings: str) -> Path:
+    """The claims file of ``--orderings``: a path, or the name of a bundled claims file."""
+    claims = Path(orderings)
+    if claims.suffix:
+        return claims
+    from importlib import resources
+
+    return Path(str(resources.files("inpaintbench") / "claims" / f"{orderings}.toml"))
+
+
+def _sample_records(frame, page: str):
+    """``frame``, or one line when it holds no sample records (nothing to build ``page`` from)."""
+    if frame.empty:
+        raise InputError(f"--{page}: the results hold no sample records")
+    return frame

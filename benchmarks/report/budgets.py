@@ -20,13 +20,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from inpaintbench.core.errors import InputError
-from inpaintbench.core.io import atomic_write
 from inpaintbench.report.statistics import (
     LEVEL,
     N_RESAMPLES,
@@ -202,15 +200,3 @@ def budgets_markdown(frame: pd.DataFrame, title: str, command: str, metric: str 
                   "", _table_markdown(table, metric), ""]
     return "\n".join(lines)
 
-
-def write_budgets(results_paths: list[Path], out_path: Path, command: str) -> Path:
-    """Write the BUDGETS page for ``results_paths`` to ``out_path`` (atomically)."""
-    from inpaintbench.store.results import load_records
-
-    frame, _, _ = load_records(results_paths)
-    if frame.empty:
-        raise InputError(f"no sample records in {[str(p) for p in results_paths]}")
-    text = budgets_markdown(frame, "Methods at equal network evaluations", command)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(out_path, text.encode("utf-8"))
-    return out_path

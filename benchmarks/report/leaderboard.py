@@ -46,7 +46,7 @@ from inpaintbench.report.tables import (
 from inpaintbench.store.artifacts import example_path, load_examples, originals_path, safe_name
 from inpaintbench.store.folder import ResultsFolder
 from inpaintbench.store.records import RunRecord
-from inpaintbench.store.results import harness_share, load_records
+from inpaintbench.store.results import LoadedRecords, harness_share, load_records
 
 #: The intro paragraph that says how to read every table.
 LEGEND = ("Quality metrics (PSNR, SSIM, LPIPS, hole PSNR) are computed per image on the composited output "
@@ -119,7 +119,8 @@ def comparison_grid(results_dir: Path, dataset: str, mask: str, methods: list[st
 
 def write_leaderboard(results_paths: list[Path], report_dir: Path, *, reference: str | None = None,
                       fid_weights: str | None = None, html: bool = True, n_resamples: int = N_RESAMPLES,
-                      extra_sections: Sequence[SectionBuilder] = EXTRA_SECTIONS) -> Path:
+                      extra_sections: Sequence[SectionBuilder] = EXTRA_SECTIONS,
+                      records: LoadedRecords | None = None) -> Path:
     """Regenerate ``report_dir/LEADERBOARD.md`` and ``LEADERBOARD.html`` (and their figures)
     from results files; returns the markdown's path.
 
@@ -137,8 +138,11 @@ def write_leaderboard(results_paths: list[Path], report_dir: Path, *, reference:
         html: also write the browsable page.
         n_resamples: bootstrap resamples of the paired comparisons.
         extra_sections: builders of sections after the tables (:data:`EXTRA_SECTIONS`).
+        records: what :func:`~inpaintbench.store.results.load_records` returned for
+            ``results_paths``, when the caller has read them already (the command that also
+            writes the orderings or budgets pages reads them once).
     """
-    frame, runs, unavailable = load_records(results_paths)
+    frame, runs, unavailable = load_records(results_paths) if records is None else records
     if reference is not None and not frame.empty and reference not in set(frame["method"]):
         raise InputError(f"--reference {reference!r} is in none of the tables; their methods: "
                          f"{', '.join(sorted(set(frame['method'])))}")

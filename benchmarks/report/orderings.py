@@ -136,18 +136,3 @@ def orderings_markdown(frame: pd.DataFrame, claims: list[Claim], title: str, com
              table.to_markdown(index=False), ""]
     return "\n".join(lines)
 
-
-def write_orderings(results_paths: list[Path], claims_path: str | Path, out_path: Path, command: str) -> Path:
-    """Write the ORDERINGS page of ``claims_path`` for ``results_paths`` to ``out_path``."""
-    from inpaintbench.report.leaderboard import load_records
-
-    claims = load_claims(claims_path)
-    frame, _, _ = load_records(results_paths)
-    if frame.empty:
-        raise InputError(f"no sample records in {[str(p) for p in results_paths]}")
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    text = orderings_markdown(frame, claims, f"Published orderings: {Path(claims_path).stem}", command)
-    tmp = out_path.with_suffix(out_path.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(out_path)
-    return out_path

@@ -164,11 +164,15 @@ def compute_points(frame: pd.DataFrame, ids: list[str], methods: list[str]) -> p
 
 
 def compute_plot(points: pd.DataFrame, out_path: Path, title: str) -> Path | None:
-    """LPIPS and PSNR (rows) against time per image and NFE (columns), Pareto fronts marked.
+    """The headline quality metric (LPIPS, else PSNR when no LPIPS was computed) against time per
+    image and against NFE (two panels), Pareto fronts marked.
+
+    One metric, not both: every panel costs the figure most of its drawing time (its log axis's
+    ticks), and the tables beside the figure give the other metric.
 
     None when no quality metric has values.
     """
-    keys = [k for k in ("lpips", "psnr") if k in points and points[k].notna().any()]
+    keys = [k for k in ("lpips", "psnr") if k in points and points[k].notna().any()][:1]
     if points.empty or not keys:
         return None
     costs = [("time_s", "time per image (s, log)"), ("nfe", "network evaluations per image (NFE, symlog; 0 = none)")]

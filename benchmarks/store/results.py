@@ -14,7 +14,11 @@ from inpaintbench.store.records import DatasetRecord, RunRecord, SampleRecord, U
 from inpaintbench.store.folder import read_records
 
 
-def load_records(paths: Iterable[str | os.PathLike]) -> tuple[pd.DataFrame, list[RunRecord], list[UnavailableRecord]]:
+#: What :func:`load_records` returns: the sample frame, the run records, the unavailable records.
+LoadedRecords = tuple[pd.DataFrame, list[RunRecord], list[UnavailableRecord]]
+
+
+def load_records(paths: Iterable[str | os.PathLike]) -> LoadedRecords:
     """Read results folders (unit files, run files, a ``results.jsonl``) and files.
 
     Returns:

@@ -122,3 +122,22 @@ def test_a_report_of_several_folders_needs_a_report_dir(cwd, capsys):
     assert main(["report", "--results", folder, folder]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--report-dir" in err[0]
+
+
+def test_report_companion_pages_go_beside_the_leaderboard_and_a_page_it_cannot_build_writes_nothing(cwd, capsys):
+    assert main(["run", "--suite", _suite(cwd), "-q"]) == 0
+    folder = cwd / "inpaintbench-out" / "tiny"
+    claims = cwd.parent / "claims.toml"
+    claims.write_text('[[claims]]\ntitle = "t"\nsource = "s"\ndataset = "mnist-sample"\nmask = "box"\n'
+                      'metric = "psnr"\nbetter = "telea"\nworse = "zero-fill"\n')
+    assert main(["report", "--results", str(folder), "--no-html", "--orderings", str(claims)]) == 0
+    page = (folder / "ORDERINGS.md").read_text()
+    assert "telea" in page and "zero-fill" in page
+    # --budgets on results it cannot compare (no LPIPS, no `@NFE` labels): one line, exit 2, no page changed
+    before = _tree(folder)
+    capsys.readouterr()
+    assert main(["report", "--results", str(folder), "--no-html", "--orderings", str(claims), "--budgets"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "budget" in err and err.count("\n") == 1, err
+    assert _tree(folder) == before
+    assert not (folder / "BUDGETS.md").exists()
