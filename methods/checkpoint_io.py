@@ -111,6 +111,13 @@ def _rebuild_parameter(data: torch.Tensor, *_: Any) -> torch.Tensor:
     return data
 
 
+def _latin1_bytes(text: str, encoding: str = "latin1") -> bytes:
+    # Protocol-2 pickles store bytes as _codecs.encode(str, "latin1"); no other codec is allowed.
+    if encoding not in ("latin1", "latin-1"):
+        raise pickle.UnpicklingError(f"_codecs.encode with {encoding!r} is not allowed")
+    return text.encode("latin1")
+
+
 def _storage_from_bytes(data: bytes) -> torch.Tensor:
     # A storage pickled by plain pickle (TypedStorage.__reduce__) is a nested torch.save of the
     # storage alone: read with the weights-only loader, returned as the flat tensor
@@ -134,6 +141,7 @@ class _TensorUnpickler(pickle.Unpickler):
         ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
         ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter,
         ("torch.storage", "_load_from_bytes"): _storage_from_bytes,
+        ("_codecs", "encode"): _latin1_bytes,
     }
 
     def __init__(self, file: Any, inert: Iterable[str], archive: zipfile.ZipFile | None = None,

@@ -5,134 +5,56 @@ Such a pickle is ``pickle.dump({"G": ..., "D": ..., "G_ema": ..., "training_set_
 *persistent* classes (``torch_utils.persistence``): every network object is stored as
 ``_reconstruct_persistent_obj(meta)`` where ``meta["module_src"]`` is the Python source of the
 module that defined the class, which the official loader ``exec``s. Anything can be in that
-source. Here:
-
-* the unpickler maps the few globals such a file needs to inert stand-ins -- the persistent
-  reconstructor keeps ``meta`` as data (the source is never compiled), torch's module classes
-  (``ModuleList``, ``Softmax``...) become empty placeholders that receive their state dict,
-  ``EasyDict`` is a ``dict``, tensors are rebuilt from their bytes with
-  ``torch.load(weights_only=True)`` -- and refuses every other global with one line naming it;
-* the wanted network's parameters and buffers are collected from the placeholders' state
-  (``_parameters``, ``_buffers``, ``_modules``), keyed as ``state_dict()`` would key them.
+source. Here the project's one safe unpickler (:func:`inpaintbench.methods.checkpoint_io.load_pickle`)
+reads it with the few globals such a file needs declared inert (:data:`INERT_GLOBALS`): the
+persistent reconstructor only records ``meta`` (the source is never compiled), torch's module
+classes and numpy scalars only record their state, tensors are rebuilt from their bytes; every
+other global is refused with one line naming it. The wanted network's parameters and buffers
+are then collected from the recorded states (``_parameters``, ``_buffers``, ``_modules``), keyed
+as ``state_dict()`` would key them.
 """
 
 from __future__ import annotations
 
-import io
 import os
-import pickle
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from inpaintbench.methods.checkpoint_io import CheckpointError
+from inpaintbench.methods.checkpoint_io import CheckpointError, Inert, load_pickle
 
-__all__ = ["read_stylegan_pickle"]
+__all__ = ["INERT_GLOBALS", "read_stylegan_pickle"]
 
-
-class _Persistent:
-    """A persistent object of the pickle: ``meta`` (class name, source, state) as plain data."""
-
-    def __init__(self, meta: Any):
-        self.meta = meta
-
-    def state(self) -> dict:
-        state = self.meta.get("state") if isinstance(self.meta, dict) else None
-        return state if isinstance(state, dict) else {}
-
-
-class _TorchModule:
-    """A ``torch.nn`` container or layer of the pickle (``NEWOBJ`` or ``copyreg._reconstructor``,
-    then ``BUILD``): a subclass per pickled class name keeps only the state dict; none of the
-    named class's code runs."""
-
-    _global = "?"
-
-    def __init__(self, *_: Any) -> None:
-        pass
-
-    def __setstate__(self, state: Any) -> None:
-        self.__dict__["_state"] = state if isinstance(state, dict) else {}
-
-    def state(self) -> dict:
-        return self.__dict__.get("_state", {})
+#: The globals of a StyleGAN2-ADA pickle besides tensors and plain containers (``fnmatch``
+#: patterns of ``"module.name"``): all become :class:`~inpaintbench.methods.checkpoint_io.Inert`.
+INERT_GLOBALS = (
+    "torch_utils.persistence._reconstruct_persistent_obj",  # called with meta: kept as data
+    "dnnlib.util.EasyDict",  # training_set_kwargs
+    "torch.nn.modules.*.[A-Z]*",  # ModuleList, Softmax...: only their state dicts are read
+    "copyreg._reconstructor", "builtins.object",  # how protocols 0 and 1 rebuild those modules
+    "numpy.*",  # scalars and dtypes of the augment settings
+)
+_PERSISTENT = INERT_GLOBALS[0]
 
 
-class _NumpyScalar:
-    """A numpy scalar / dtype of the pickle (``training_set_kwargs``, augment settings): kept inert."""
-
-    def __init__(self, *args: Any):
-        self.args = args
-
-    def __setstate__(self, state: Any) -> None:
-        self.state = state
-
-
-def _reconstructor(cls: Any, base: Any, state: Any = None) -> Any:
-    # copyreg._reconstructor(cls, object, None) (protocols 0-1): only for the placeholders.
-    if not (isinstance(cls, type) and issubclass(cls, _TorchModule)):
-        raise pickle.UnpicklingError(f"copyreg._reconstructor of {cls!r} is not allowed")
-    return object.__new__(cls)
-
-
-def _encode(text: str, encoding: str = "latin1") -> bytes:
-    # Protocol-2 pickles store bytes as _codecs.encode(str, "latin1").
-    if encoding not in ("latin1", "latin-1"):
-        raise pickle.UnpicklingError(f"_codecs.encode with {encoding!r} is not allowed")
-    return text.encode("latin1")
-
-
-def _load_storage(data: bytes) -> torch.Tensor:
-    # A storage pickles as torch.storage._load_from_bytes(<legacy torch.save bytes>); those are
-    # read with torch's restricted loader and returned as a flat tensor over the storage.
-    storage = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    if not isinstance(storage, torch.storage.TypedStorage):
-        raise pickle.UnpicklingError("a storage record holds something else than a storage")
-    return torch.empty(0, dtype=storage.dtype).set_(storage)
-
-
-def _rebuild_tensor(storage: torch.Tensor, offset: int, size: tuple, stride: tuple, *_: Any) -> torch.Tensor:
-    return torch.as_strided(storage, tuple(size), tuple(stride), offset).clone()
-
-
-def _rebuild_parameter(data: torch.Tensor, *_: Any) -> torch.Tensor:
-    return data
-
-
-class _StyleGANUnpickler(pickle.Unpickler):
-    _ALLOWED: dict[tuple[str, str], Any] = {
-        ("torch_utils.persistence", "_reconstruct_persistent_obj"): _Persistent,
-        ("dnnlib.util", "EasyDict"): dict,
-        ("collections", "OrderedDict"): dict,
-        ("builtins", "set"): set,
-        ("builtins", "frozenset"): frozenset,
-        ("copyreg", "_reconstructor"): _reconstructor,
-        ("builtins", "object"): object,
-        ("_codecs", "encode"): _encode,
-        ("torch.storage", "_load_from_bytes"): _load_storage,
-        ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
-        ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
-        ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter,
-        ("numpy.core.multiarray", "scalar"): _NumpyScalar,
-        ("numpy._core.multiarray", "scalar"): _NumpyScalar,
-        ("numpy", "dtype"): _NumpyScalar,
-    }
-
-    def find_class(self, module: str, name: str) -> Any:
-        # Protocol-2 pickles name Python 2's modules (pickle's fix_imports).
-        module = {"__builtin__": "builtins", "copy_reg": "copyreg"}.get(module, module)
-        if (module, name) in self._ALLOWED:
-            return self._ALLOWED[(module, name)]
-        if module.startswith("torch.nn.modules.") and name[:1].isupper():
-            return type(name, (_TorchModule,), {"_global": f"{module}.{name}"})
-        raise pickle.UnpicklingError(f"global {module}.{name} is not allowed in a network pickle")
+def _state(obj: Any) -> dict:
+    """The ``__dict__`` a placeholder was given: by ``BUILD``, or (a persistent object) in its
+    reconstructor's ``meta["state"]``."""
+    if not isinstance(obj, Inert):
+        return {}
+    if obj.global_name == _PERSISTENT:
+        meta = obj.args[0] if obj.args else None
+        state = meta.get("state") if isinstance(meta, dict) else None
+    else:
+        state = obj.state
+    return state if isinstance(state, dict) else {}
 
 
 def _collect(obj: Any, prefix: str, out: dict[str, torch.Tensor], depth: int = 0) -> None:
     if depth > 64:
         raise CheckpointError("network nested deeper than 64 levels")
-    state = obj.state() if isinstance(obj, (_Persistent, _TorchModule)) else {}
+    state = _state(obj)
     for group in ("_parameters", "_buffers"):
         for name, value in (state.get(group) or {}).items():
             if isinstance(value, torch.Tensor):
@@ -152,13 +74,7 @@ def read_stylegan_pickle(path: str | os.PathLike, network: str = "G_ema") -> dic
             no ``network`` entry, or no tensors in it.
     """
     path = Path(path)
-    try:
-        with open(path, "rb") as file:
-            top = _StyleGANUnpickler(file).load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError,
-            KeyError, RuntimeError) as err:
-        raise CheckpointError(f"{path} could not be read as a network pickle ({type(err).__name__}: "
-                              f"{str(err).splitlines()[0][:160] if str(err) else ''})") from err
+    top = load_pickle(path, inert=INERT_GLOBALS)
     if not isinstance(top, dict) or network not in top:
         keys = sorted(top) if isinstance(top, dict) else type(top).__name__
         raise CheckpointError(f"{path} has no {network!r} network (found {keys})")
