@@ -19,7 +19,7 @@ from inpaintbench.core.io import atomic_write_text
 from inpaintbench.metrics.fid import FIDScorer, FIDUnavailable, SetScore
 from inpaintbench.metrics.table import SET_METRICS, metric_info
 from inpaintbench.report.document import Block, BulletList, Details, Document, Figure, Heading, Section, Table, Text
-from inpaintbench.report.fid_scores import score_outputs
+from inpaintbench.report.fid_scores import SCORES_FILE, score_outputs
 from inpaintbench.report.glance import Answer, answer_of, answer_text, glance_blocks, unanswered
 from inpaintbench.report.html import render_html, viewer_data
 from inpaintbench.report.markdown import render_markdown
@@ -193,11 +193,11 @@ class _FidScoring:
     scorer: FIDScorer | None = None
     problem: str | None = None
 
-    def columns(self, results_dir: Path, dataset: str, mask: str, methods: list[str],
+    def columns(self, results_dir: Path, dataset: str, mask: str, group: pd.DataFrame, methods: list[str],
                 ids: list[str]) -> tuple[dict[str, list[str]], str | None]:
         """``({"FID ↓": cells, "KID ↓": cells, ...}, note)`` of one table (cells in ``methods`` order,
-        "–" where a method kept no outputs); ``({}, None)`` when no outputs were kept."""
-        if not methods or not originals_path(results_dir, dataset).exists():
+        "–" where a method kept no outputs); ``({}, None)`` when no outputs were kept or remembered."""
+        if not methods or not (originals_path(results_dir, dataset).exists() or (results_dir / SCORES_FILE).exists()):
             return {}, None
         if self.scorer is None and self.problem is None:
             try:
@@ -206,10 +206,15 @@ class _FidScoring:
                 self.problem = str(err)
         if self.scorer is None:
             return {}, self.problem
-        scores = score_outputs(self.scorer, results_dir, dataset, mask, methods, ids)
+        records = {m: rows for m, rows in group.groupby("method", sort=False) if m in methods}
+        scores, remembered = score_outputs(self.scorer, results_dir, dataset, mask, records, ids)
         if not scores:
             return {}, None
-        return _set_columns(scores, methods), _fid_note(self.scorer.source, next(iter(scores.values())))
+        note = _fid_note(self.scorer.source, next(iter(scores.values())))
+        if remembered:
+            note += (f"; the scores of {len(remembered)} of these sets are those remembered in `{SCORES_FILE}` for "
+                     "exactly these records (their kept outputs are not in this folder: rerun the suite to keep them)")
+        return _set_columns(scores, methods), note
 
 
 def _set_columns(scores: dict[str, SetScore], methods: list[str]) -> dict[str, list[str]]:
@@ -283,7 +288,7 @@ def _table_section(context: _Context, task: str, dataset: str, mask: str, group:
         table = table.drop(columns=["hole PSNR ↑"], errors="ignore")
     methods = list(table["method"])
     key = ranking_metric(group)
-    fid_columns, fid_note = context.fid.columns(results_dir, dataset, mask, methods, common.ids)
+    fid_columns, fid_note = context.fid.columns(results_dir, dataset, mask, group, methods, common.ids)
     infinite = table.map(lambda c: isinstance(c, str) and (NO_UPPER_END in c or "every image exact" in c))
     notes = [note for note in (common.note(), fid_note, context.lpips_notes.get(dataset),
                                INFINITE_PSNR_NOTE if infinite.any().any() else None) if note]

@@ -123,3 +123,43 @@ def test_a_fid_suite_keeps_every_composited_output(tmp_path, lpips_weights_env):
     data["run"]["fid"] = False
     run_suite(Suite.from_dict("fid-tiny", data), tmp_path / "off", progress=False)
     assert not (tmp_path / "off" / "outputs").exists()
+
+
+def test_scores_are_remembered_for_exactly_their_records_when_the_outputs_are_gone(tmp_path, digits):
+    """The kept outputs of a large set are not committed: a report of a folder without them shows
+    the scores remembered in set-scores.json, but only for records equal to those they were
+    computed with; changed records get no remembered score."""
+    import shutil
+
+    from inpaintbench.report.fid_scores import SCORES_FILE
+    from inpaintbench.report.leaderboard import write_leaderboard
+    require_weights()
+
+    def fid_cells(folder, name):
+        board = write_leaderboard([folder / "results.jsonl"], folder / name, fid_weights=str(FID_WEIGHTS),
+                                  html=False, n_resamples=100).read_text()
+        summary = board.split("## inpainting: toy · box")[1].split("**Paired")[0]
+        header = next(line for line in summary.splitlines() if line.startswith("| method"))
+        if "FID ↓" not in header:
+            return {}, board
+        at = [c.strip() for c in header.split("|")].index("FID ↓")
+        rows = [line.split("|") for line in summary.splitlines() if line.startswith("| ") and "---" not in line]
+        return {r[1].strip(): r[at].strip() for r in rows[1:]}, board
+
+    write_results(tmp_path / "results.jsonl", {"copy": 30.0, "invert": 5.0})
+    ids = [f"s{i}" for i in range(4)]
+    save_originals(tmp_path, "toy", ids, digits)
+    save_outputs(tmp_path, "toy", "box", "copy", ids, digits)
+    save_outputs(tmp_path, "toy", "box", "invert", ids, 1 - digits)
+    computed, board = fid_cells(tmp_path, "rep")
+    assert (tmp_path / SCORES_FILE).is_file() and "remembered" not in board
+    shutil.rmtree(tmp_path / "outputs")
+    remembered, board = fid_cells(tmp_path, "rep2")
+    assert remembered == computed and "remembered in `set-scores.json`" in board
+    # other records (here: another PSNR of "invert") are other outputs: no remembered score for them
+    other = tmp_path / "other"
+    other.mkdir()
+    write_results(other / "results.jsonl", {"copy": 30.0, "invert": 6.0})
+    shutil.copy(tmp_path / SCORES_FILE, other / SCORES_FILE)
+    cells, _ = fid_cells(other, "rep")
+    assert float(cells["copy"]) == float(computed["copy"]) and cells["invert"] == "–", (cells, computed)
