@@ -13,11 +13,11 @@ Conventions stated once, for every function here:
 * SSIM follows scikit-image's ``structural_similarity(gaussian_weights=True, sigma=1.5,
   use_sample_covariance=False, data_range=1)`` and agrees with it to 1e-4 (tested; computed
   in float32: ~1e-8 on photos, 5.5e-6 on CelebA-HQ inpaintings, reports/metrics/CALIBRATION.md);
-* whole-image PSNR equals scikit-image's float64 value to ~1e-7 dB (float32 row sums, then
+* whole-image PSNR equals scikit-image's float64 value to ~5e-7 dB (float32 row sums, then
   float64); the region errors (hole PSNR, masked MSE / MAE) are summed in float64.
 
-Speed (issue #15; ``benchmarks/perf/test_perf_metrics.py``, ``reports/perf/SPEED.md``): the
-batched functions are timed against scikit-image's per-image loop on one torch thread.
+Speed: ``benchmarks/perf/test_perf_metrics.py`` times them against scikit-image and torchmetrics
+on one torch thread (``reports/perf/SPEED.md``).
 
 :func:`compute_image_metrics` is the one path the runner uses; :data:`METRICS` describes
 each number it returns (direction, unit, which output it is computed on).
@@ -132,10 +132,12 @@ def masked_mse(x: torch.Tensor, y: torch.Tensor, region: torch.Tensor) -> torch.
     return _mse(x, y, region)
 
 
-# On CPU the whole-image squared error runs over blocks of about this many values (256 KB of
-# float32) of consecutive image rows: the difference and its squares then stay in L2 cache
-# instead of streaming a full-batch temporary through memory twice. GPUs take it at once.
-_MSE_BLOCK_VALUES = 2**16
+# The whole-image squared error is summed in float32 over rows of at most _MSE_ROW_VALUES values
+# (torch never splits a reduction that short between threads, so a value depends on neither the
+# batch nor the thread count), on CPU over blocks of about _MSE_BLOCK_VALUES values (1 MB of
+# float32, cache-resident) at a time. Measured (issue #22): 1.4-2x faster than per-image-row sums.
+_MSE_ROW_VALUES = 2**15
+_MSE_BLOCK_VALUES = 2**18
 
 
 def _mse(x: torch.Tensor, y: torch.Tensor, region: torch.Tensor | None) -> torch.Tensor:
@@ -154,17 +156,20 @@ def _mse(x: torch.Tensor, y: torch.Tensor, region: torch.Tensor | None) -> torch
 def _whole_image_mse(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Mean of ``(x - y)^2`` over each image, float64 ``[B]``: one pass over the data per block.
 
-    Each image row (``W`` values) is differenced, squared and summed in float32 (torch's
-    cascade sum), the row sums then in float64: measured <= 1e-7 dB of PSNR off scikit-image's
-    float64 (relative MSE error ~1e-8, up to 2048 px; the float64 path costs 2-3x more). Rows are
-    reduced one by one: an image's value depends neither on its batch nor on the thread count."""
+    Each row (``k`` whole image rows, at most :data:`_MSE_ROW_VALUES` values) is differenced,
+    squared and summed in float32 (torch's cascade sum), the row sums then in float64: measured
+    <= 5e-7 dB of PSNR off scikit-image's float64 at 32-1024 px (the float64 path costs 2-3x more)."""
     batch, channels, height, width = x.shape
     x, y = _row_major(x, y)
-    rows_x, rows_y = x.reshape(-1, width), y.reshape(-1, width)
+    rows_high, row_width = x.shape[2], x.shape[3]
+    k = max(1, min(rows_high, _MSE_ROW_VALUES // row_width))
+    while rows_high % k:  # whole rows of one plane per reduction: a row never spans two images
+        k -= 1
+    rows_x, rows_y = x.reshape(-1, k * row_width), y.reshape(-1, k * row_width)
     rows = rows_x.shape[0]
-    per_block = rows if x.device.type != "cpu" else max(1, _MSE_BLOCK_VALUES // width)
+    per_block = rows if x.device.type != "cpu" else max(1, _MSE_BLOCK_VALUES // (k * row_width))
     row_sums = torch.empty(rows, dtype=x.dtype, device=x.device)
-    scratch = torch.empty(min(per_block, rows), width, dtype=x.dtype, device=x.device)
+    scratch = torch.empty(min(per_block, rows), k * row_width, dtype=x.dtype, device=x.device)
     for start in range(0, rows, per_block):
         stop = min(start + per_block, rows)
         difference = torch.sub(rows_x[start:stop], rows_y[start:stop], out=scratch[: stop - start])
@@ -256,17 +261,13 @@ def _gaussian_taps() -> list[float]:
     return [tap / total for tap in taps]
 
 
-# On CPU, SSIM runs over chunks of images whose four moment planes hold about this many
-# values (2 MB of float32, the L2 cache of one core here): the elementwise passes then run
-# from cache instead of memory. GPUs take the whole batch at once.
+# On CPU, SSIM runs over chunks of images whose four moment planes hold about this many values
+# (2 MB of float32, one core's L2 here), so elementwise passes run from cache; GPUs take all.
 _CPU_CHUNK_VALUES = 2**19
 
-# Filtering is a matrix product with a banded matrix (the shifted taps), applied tile by tile:
-# a tile of TILE output rows reads TILE + 10 input rows, so a tile costs (TILE + 10) / 11
-# times the multiply-adds of direct filtering, and runs at matrix-product speed. Measured on
-# one core, 256 px: 4x faster than 11 shifted in-place adds (the previous float64 code), 2x
-# faster than one dense (H - 10) x H product, and the grouped conv2d with [1, 11] / [11, 1]
-# kernels was no faster than the shifted adds. Tiles are at most this many outputs long.
+# Filtering is a product with a banded matrix of the taps, tile by tile (a tile of TILE outputs
+# reads TILE + 10 inputs) at matrix-product speed: on one core at 256 px 4x faster than 11 shifted
+# adds or a separable conv2d, 2x faster than one dense (H - 10) x H product. Outputs per tile:
 _TILE = 32
 
 

@@ -367,6 +367,22 @@ def test_region_covering_an_image_gives_that_images_psnr_in_a_mixed_batch():
     assert hole[1].item() == pytest.approx(-10 * np.log10(diff.square().mean().item()), abs=1e-9)
 
 
+@pytest.mark.parametrize("side", [64, 256, 520])
+def test_psnr_bits_depend_on_neither_the_batch_nor_the_thread_count(side):
+    """Large planes are summed in rows short enough that torch never splits one between threads:
+    an image's PSNR is the same float64 alone, in a batch, on 1 or 4 threads."""
+    x, y = random_pair(3, 3, side, seed=15)
+    before = torch.get_num_threads()
+    try:
+        values = []
+        for threads in (1, 4):
+            torch.set_num_threads(threads)
+            values += [psnr(x, y)[1], psnr(x[1:2], y[1:2])[0]]
+    finally:
+        torch.set_num_threads(before)
+    assert len({v.item() for v in values}) == 1, values
+
+
 # --- issue #22: channels-last input (a method run with channels_last = true) ---
 
 
