@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from inpaintbench.core.errors import InputError
+from inpaintbench.report.markdown import grid_table
 from inpaintbench.report.statistics import (
     LEVEL,
     N_RESAMPLES,
@@ -169,7 +170,7 @@ def _table_markdown(table: BudgetTable, metric: str) -> str:
                       f"Δ {metric.upper()} to best": diff, SECONDARY.upper(): format_value(getattr(row, SECONDARY),
                                                                                         SECONDARY),
                       "tied with best": "yes" if row.tied else ""})
-    return pd.DataFrame(shown).to_markdown(index=False)
+    return grid_table(pd.DataFrame(shown))
 
 
 def budgets_markdown(frame: pd.DataFrame, title: str, command: str, metric: str = PRIMARY) -> str:

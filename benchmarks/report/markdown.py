@@ -60,8 +60,22 @@ def block_markdown(block: Block, base: Path) -> str:
 
 
 def grid_table(frame: pd.DataFrame) -> str:
-    """``DataFrame.to_markdown`` (padded columns) with the pipes inside titles and cells escaped."""
-    return frame.rename(columns=_escape).map(_escape).to_markdown(index=False)
+    """``DataFrame.to_markdown`` (padded columns) with the pipes inside titles and cells escaped.
+
+    Cells are written exactly as given: tabulate's number parsing is off, since it re-formats
+    numeric-looking strings ("0.0300" became "0.03", "-0.00" became "-0"); columns whose every
+    cell reads as a number are right-aligned, as it would have aligned them."""
+    cells = frame.rename(columns=_escape).map(_escape)
+    align = ["right" if all(_is_number(v) for v in cells[c]) else "left" for c in cells.columns]
+    return cells.to_markdown(index=False, disable_numparse=True, colalign=align)
+
+
+def _is_number(value) -> bool:
+    try:
+        float(str(value).replace(",", ""))
+    except ValueError:
+        return False
+    return True
 
 
 def compact_table(frame: pd.DataFrame) -> str:

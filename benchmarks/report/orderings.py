@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from inpaintbench.core.errors import InputError
 from inpaintbench.metrics.table import metric_info
+from inpaintbench.report.markdown import grid_table
 from inpaintbench.report.statistics import format_value, paired_comparison, value_matrix
 
 if TYPE_CHECKING:  # loading and checking a claims file needs no pandas; the page builder imports it
@@ -133,6 +134,6 @@ def orderings_markdown(frame: pd.DataFrame, claims: list[Claim], title: str, com
              "interval lies on the claimed side of zero (for a reported tie: it contains zero); "
              "**contradicted**: on the other side; **not separated**: it contains zero.", "",
              "Verdicts: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + ".", "",
-             table.to_markdown(index=False), ""]
+             grid_table(table), ""]
     return "\n".join(lines)
 

@@ -271,3 +271,16 @@ def test_viewer_images_are_lossless_small_and_jpeg_large():
     assert png_data_uri(np.ones((1, 256, 256), dtype=bool)).startswith("data:image/png;base64,")
     decoded = Image.open(io.BytesIO(base64.b64decode(png_data_uri(small).split(",", 1)[1])))
     assert np.array_equal(np.asarray(decoded), np.transpose(small, (1, 2, 0)))
+
+
+def test_markdown_tables_keep_cells_as_formatted_and_right_align_numbers():
+    """tabulate's number parsing re-formatted numeric-looking cells ("0.0300" -> "0.03",
+    "-0.00" -> "-0"): a table shows each number with the digits its metric asks for."""
+    import pandas as pd
+
+    from inpaintbench.report.markdown import grid_table
+
+    text = grid_table(pd.DataFrame({"method": ["a", "b"], "FID ↓": ["0.0300", "-0.00"], "n": ["1,200", "3"]}))
+    assert "0.0300" in text and "-0.00" in text and "1,200" in text
+    rule = text.splitlines()[1]
+    assert rule.startswith("|:") and rule.count(":|") == 2  # method left; FID and n right-aligned
