@@ -165,47 +165,43 @@ def compute_points(frame: pd.DataFrame, ids: list[str], methods: list[str]) -> p
 
 def compute_plot(points: pd.DataFrame, out_path: Path, title: str) -> Path | None:
     """The headline quality metric (LPIPS, else PSNR when no LPIPS was computed) against time per
-    image and against NFE (two panels), Pareto fronts marked.
+    image (log axis), Pareto front marked; each point is labelled with its method and, for
+    network methods, its NFE.
 
-    One metric, not both: every panel costs the figure most of its drawing time (its log axis's
-    ticks), and the tables beside the figure give the other metric.
+    One panel: drawing an axis (its log ticks and labels) is most of a report's time, and the
+    tables beside the figure give the other metric and the NFE (the equal-NFE comparison is
+    ``report --budgets``).
 
     None when no quality metric has values.
     """
-    keys = [k for k in ("lpips", "psnr") if k in points and points[k].notna().any()][:1]
+    keys = [k for k in ("lpips", "psnr") if k in points and points[k].notna().any()]
     if points.empty or not keys:
         return None
-    costs = [("time_s", "time per image (s, log)"), ("nfe", "network evaluations per image (NFE, symlog; 0 = none)")]
-    fig, axes = agg_subplots(len(keys), 2, figsize=(11, 3.9 * len(keys)))
+    key, info = keys[0], metric_info(keys[0])
+    fig, axes = agg_subplots(1, 1, figsize=(8.5, 4.6))
+    ax = axes[0][0]
     methods = list(points["method"])
     colors = _colors(methods)
     markers = [MARKERS.get(group, "o") for group in points["group"]]
-    for r, key in enumerate(keys):
-        info = metric_info(key)
-        for c, (cost, xlabel) in enumerate(costs):
-            ax = axes[r][c]
-            x = points[cost].to_numpy(float)
-            y = points[key].to_numpy(float)
-            y_plot = np.where(np.isinf(y), np.nan, y)
-            front = pareto_front(x, y, info.higher_is_better)
-            # One scatter per marker (family), not one per point: each call is a collection to draw.
-            for marker in dict.fromkeys(markers):
-                pick = [i for i, m in enumerate(markers) if m == marker]
-                ax.scatter(x[pick], y_plot[pick], marker=marker, s=np.where(front[pick], 42, 22),
-                           c=[colors[methods[i]] for i in pick], zorder=3,
-                           edgecolors=["black" if front[i] else "none" for i in pick])
-            for i, method in enumerate(methods):
-                ax.annotate(method, (x[i], y_plot[i]), fontsize=6, xytext=(3, 2), textcoords="offset points")
-            order = np.argsort(x[front])
-            fx, fy = x[front][order], y_plot[front][order]
-            ax.step(fx, fy, where="post", color="black", lw=0.8, alpha=0.6, zorder=2, label="Pareto front")
-            if cost == "time_s":
-                ax.set_xscale("log")
-            else:
-                ax.set_xscale("symlog", linthresh=1)
-            ax.set_xlabel(xlabel, fontsize=8)
-            ax.set_ylabel(f"{info.title} {info.arrow}", fontsize=8)
-            ax.grid(alpha=0.3)
+    x = points["time_s"].to_numpy(float)
+    y = points[key].to_numpy(float)
+    y_plot = np.where(np.isinf(y), np.nan, y)
+    front = pareto_front(x, y, info.higher_is_better)
+    # One scatter per marker (family), not one per point: each call is a collection to draw.
+    for marker in dict.fromkeys(markers):
+        pick = [i for i, m in enumerate(markers) if m == marker]
+        ax.scatter(x[pick], y_plot[pick], marker=marker, s=np.where(front[pick], 42, 22),
+                   c=[colors[methods[i]] for i in pick], zorder=3,
+                   edgecolors=["black" if front[i] else "none" for i in pick])
+    for i, (method, nfe) in enumerate(zip(methods, points["nfe"])):
+        label = f"{method} ({nfe:.0f} NFE)" if nfe > 0 else method
+        ax.annotate(label, (x[i], y_plot[i]), fontsize=6, xytext=(3, 2), textcoords="offset points")
+    order = np.argsort(x[front])
+    ax.step(x[front][order], y_plot[front][order], where="post", color="black", lw=0.8, alpha=0.6, zorder=2)
+    ax.set_xscale("log")
+    ax.set_xlabel("time per image (s, log)", fontsize=8)
+    ax.set_ylabel(f"{info.title} {info.arrow}", fontsize=8)
+    ax.grid(alpha=0.3)
     from matplotlib.lines import Line2D
 
     # One legend for the figure (families and the front): a per-axes legend at loc="best" made
@@ -215,10 +211,10 @@ def compute_plot(points: pd.DataFrame, out_path: Path, title: str) -> Path | Non
     handles.append(Line2D([], [], color="black", lw=0.8, alpha=0.6, label="Pareto front"))
     fig.legend(handles=handles, fontsize=7, loc="upper right", title="family", title_fontsize=7)
     width, height = fig.get_size_inches()
-    title = fit_title(f"{title}: quality against compute (outlined: on the Pareto front)", width - 2.4, 9)
+    title = fit_title(f"{title}: quality against time (outlined: on the Pareto front)", width - 2.4, 9)
     fig.suptitle(title, x=(width - 1.2) / 2 / width, fontsize=9)  # centred left of the legend
-    fig.subplots_adjust(left=0.7 / width, right=1 - 1.35 / width, bottom=0.55 / height,
-                        top=1 - (0.3 + 0.17 * title.count("\n") + 0.25) / height, hspace=0.35, wspace=0.25)
+    fig.subplots_adjust(left=0.8 / width, right=1 - 1.35 / width, bottom=0.55 / height,
+                        top=1 - (0.3 + 0.17 * title.count("\n") + 0.25) / height)
     return _save(fig, out_path)
 
 
