@@ -121,6 +121,22 @@ def test_psnr_skimage_loop(benchmark, timed, count, side, layout):
 
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize(("count", "side"), CASES, ids=CASE_IDS)
+def test_psnr_runner_path(benchmark, timed, device, count, side, layout):
+    """PSNR as the runner computes it: :func:`compute_image_metrics` checks the batch once for
+    all its metrics, then each runs unchecked. The public :func:`psnr` checks every value of
+    both images itself (NaN, range), two passes torchmetrics does not make."""
+    from inpaintbench.metrics.pixel_errors import _psnr
+
+    describe(benchmark, f"psnr {layout}", count, side)
+    benchmark.extra_info.update(layout=layout, note="unchecked: inputs validated once per batch for every metric")
+    x, y = (t.contiguous(memory_format=LAYOUTS[layout]).to(device) for t in image_pair(count, side))
+    got = timed(_psnr, x, y, None, rounds=20)
+    record_diff(benchmark, got, skimage_psnr_loop(x.cpu().double().numpy(), y.cpu().double().numpy()),
+                PSNR_TOLERANCE)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize(("count", "side"), CASES, ids=CASE_IDS)
 def test_psnr_torchmetrics_batched(benchmark, timed, device, count, side, layout):
     """torchmetrics' functional PSNR per image (``reduction="none"`` over ``dim=(1, 2, 3)``: one
     value per image, as the suite's), on the same memory."""
