@@ -25,15 +25,13 @@ different picture under the same name is refused instead of silently changing re
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 from pathlib import Path
 
-from torch.utils.data import Dataset
-
 from inpaintbench.core.errors import InputError
-from inpaintbench.core.image_files import image_mode, image_to_tensor, open_image, resize_and_crop, select_range
-from inpaintbench.core.images import Sample
+from inpaintbench.core.identity import file_sha256
+from inpaintbench.core.image_files import image_mode, select_range
+from inpaintbench.datasets.folder import ImageFolder
 
 #: ``sample id -> (file in skimage/data, its SHA-256)``, in the dataset's order.
 PHOTOS: dict[str, tuple[str, str]] = {
@@ -63,7 +61,7 @@ def _checked_file(folder: Path, name: str, sha256: str) -> Path:
     if not path.is_file():
         raise InputError(f"dataset 'photos': {path} is missing; reinstall scikit-image (pip install --force-reinstall "
                          "scikit-image) or leave the dataset out (--datasets mnist-sample)")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = file_sha256(path)
     if digest != sha256:
         raise InputError(f"dataset 'photos': {path} is not the picture these results are keyed on (sha256 "
                          f"{digest[:12]}..., expected {sha256[:12]}...); install scikit-image 0.22-0.26 or leave "
@@ -71,8 +69,10 @@ def _checked_file(folder: Path, name: str, sha256: str) -> Path:
     return path
 
 
-class Photos(Dataset):
-    """scikit-image's four free colour photographs (see the module docstring), as square images.
+class Photos(ImageFolder):
+    """scikit-image's four free colour photographs (see the module docstring), as square images:
+    an :class:`~inpaintbench.datasets.folder.ImageFolder` over the pinned files (its items, ids
+    and reading), whose files are named by :data:`PHOTOS` rather than listed from a folder.
 
     Args:
         size: each photograph is resized (bicubic, antialiased) so its short side is ``size``
@@ -99,16 +99,3 @@ class Photos(Dataset):
         self.sample_ids = select_range(list(PHOTOS), start, limit, "dataset 'photos'")
         folder = skimage_data_folder()
         self.files = [_checked_file(folder, *PHOTOS[name]) for name in self.sample_ids]
-
-    def __len__(self) -> int:
-        return len(self.files)
-
-    def sample_id(self, index: int) -> str:
-        """The id of item ``index`` without reading its image."""
-        return self.sample_ids[index]
-
-    def __getitem__(self, index: int) -> Sample:
-        from torchvision.transforms import InterpolationMode
-
-        image = resize_and_crop(open_image(self.files[index], self.mode), self.size, InterpolationMode.BICUBIC)
-        return Sample(image_to_tensor(image), self.sample_ids[index])

@@ -120,8 +120,7 @@ def run(args: argparse.Namespace) -> int:
     for suite in suites:
         baseline = Path(args.baseline) if args.baseline else default_baseline_path(suite.name)
         if args.update and not args.baseline:  # never the tracked file unless named on the command line
-            baseline = DEFAULT_OUT_ROOT / "check" / baseline.name
-            baseline.parent.mkdir(parents=True, exist_ok=True)
+            baseline = DEFAULT_OUT_ROOT / "check" / baseline.name  # atomic_write makes the folder
         result = run_check(suite, baseline, update=args.update, time_ratio=args.time_ratio,
                            lpips_weights=args.lpips_weights)
         print(f"## {suite.name}\n\n{result.table.to_markdown(index=False)}\n")

@@ -31,7 +31,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from inpaintbench.core.io import atomic_write
+    from inpaintbench.core.io import atomic_write_text
     from inpaintbench.report.leaderboard import write_leaderboard
     from inpaintbench.store.artifacts import check_output_dir
     from inpaintbench.store.folder import records_files
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
                               html=not args.no_html, records=records)
     print(f"leaderboard -> {board}" + ("" if args.no_html else f" and {board.with_suffix('.html')}"))
     for name, text in pages.items():
-        atomic_write(report_dir / name, text.encode("utf-8"))
+        atomic_write_text(report_dir / name, text)
         print(f"{name.split('.')[0].lower()} -> {report_dir / name}")
     return 0
 

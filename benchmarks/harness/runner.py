@@ -41,7 +41,6 @@ from inpaintbench.harness.unit_runner import (
 )
 from inpaintbench.store.folder import ResultsFolder, WorkUnit, unit_name
 from inpaintbench.core.identity import unit_hash
-from inpaintbench.harness.worker import fork_available
 from inpaintbench.harness.suite import Spec, Suite
 from inpaintbench.core.conditions import Condition, MaskCondition
 
@@ -214,7 +213,9 @@ class Plan:
         methods: the methods built while checking (label -> Method); ``unavailable`` those
             that cannot be built here, with the reason.
         identities: ``label -> (effective config, config hash)``.
-        views: the datasets (streamed). ``lpips``/``lpips_note``: the metric and its note.
+        views: the datasets (streamed). ``lpips``/``lpips_note``: the metric and its note;
+            ``dists``: the DISTS metric when the suite asks for it (built here, on the device
+            that builds the methods, so that missing weights are refused before anything runs).
         refused: ``{(method, dataset): reason}``: pairs left out because the method does not
             take the dataset's images (:meth:`Method.accepts`); they have no units.
     """
@@ -232,6 +233,7 @@ class Plan:
     lpips_note: dict[str, Any]
     applied: dict[str, Any]
     refused: dict[tuple[str, str], str] = field(default_factory=dict)
+    dists: Any = None
 
     def pending(self) -> list[WorkUnit]:
         """Units with at least one sample not done at planning time."""
@@ -277,11 +279,9 @@ def plan_suite(suite: Suite, out_dir: str | Path, *, lpips_weights: str | None =
     device = torch.device(suite.device) if executor == "ray" and suite.device != "auto" else \
         resolve_device(suite.device)
     build_device = device if executor == "inprocess" else torch.device("cpu")
-    if suite.call_timeout_s is not None and (device.type == "cuda" or not fork_available()):
+    if suite.call_timeout_s is not None and device.type == "cuda":
         raise InputError("call_timeout_s (--call-timeout) runs each call in the method's sealed process (a "
-                         "fork-server child), "
-                         f"{'not yet checked with CUDA' if device.type == 'cuda' else 'which this platform cannot start'}; "
-                         "run without a timeout here")
+                         "fork-server child), not yet checked with CUDA; run without a timeout here")
     conditions = suite.conditions()
     for condition in conditions:
         condition.validate()
@@ -297,7 +297,7 @@ def plan_suite(suite: Suite, out_dir: str | Path, *, lpips_weights: str | None =
     if out_dir.suffix == ".jsonl":
         raise InputError(f"--out {out_dir} names a file; --out is a results folder (e.g. {out_dir.parent})")
     check_output_dir(out_dir, "results folder (--out)")
-    run_dists(suite.dists, lpips_weights, build_device)  # dists = true without its weights: refused now
+    dists = run_dists(suite.dists, lpips_weights, build_device)  # dists = true without its weights: refused now
     methods, unavailable = build_methods(suite.methods, build_device)
     if not methods:  # nothing could run: say what is missing instead of writing an empty run
         raise InputError(f"no method of suite {suite.name!r} can run here: "
@@ -343,7 +343,7 @@ def plan_suite(suite: Suite, out_dir: str | Path, *, lpips_weights: str | None =
                         base=base, num_gpus=1.0 if device.type == "cuda" else 0.0, content=data,
                         done=frozenset(key for key, d in zip(keys, data) if is_current(done, key, d))))
     return Plan(suite, out_dir, device, units, methods, unavailable, identities, views, conditions,
-                lpips_metric, lpips_note, applied, refused)
+                lpips_metric, lpips_note, applied, refused, dists)
 
 
 def run_suite(suite: Suite, out_dir: str | Path, *, progress: bool = True, lpips_weights: str | None = None,
@@ -401,7 +401,7 @@ def run_suite(suite: Suite, out_dir: str | Path, *, progress: bool = True, lpips
               for spec in suite.datasets)])
         runner = UnitRunner(suite, out_dir, device, run_id, executor, lambda label: plan.methods[label],
                             {c.label: c for c in plan.conditions}, plan.identities, plan.lpips,
-                            dists=run_dists(suite.dists, lpips_weights, device),
+                            dists=plan.dists if executor == "inprocess" else None,  # workers build their own
                             methods=dict(plan.methods) if executor == "inprocess" else {},
                             applied=dict(plan.applied), datasets=dict(plan.views))
         outcomes: list[UnitOutcome] = []

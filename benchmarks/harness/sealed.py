@@ -157,9 +157,9 @@ def recipe_target(target: Any) -> tuple[str, str | None]:
 
 def _resolve(recipe: Recipe) -> Any:
     """The target callable of ``recipe``, imported in this (child) process."""
-    from inpaintbench.core.registry import Entry
+    from inpaintbench.core.registry import resolve_target
 
-    module_name, _, attr = recipe.target.partition(":")
+    module_name = recipe.target.partition(":")[0]
     if recipe.module_file is not None:
         try:
             module = __import__(module_name, fromlist=["_"])
@@ -172,11 +172,7 @@ def _resolve(recipe: Recipe) -> Any:
             module = importlib.util.module_from_spec(spec)
             sys.modules[module_name] = module
             spec.loader.exec_module(module)
-        target = module
-        for part in attr.split("."):
-            target = getattr(target, part)
-        return target
-    return Entry(recipe.name, recipe.target).resolve()
+    return resolve_target(recipe.target)
 
 
 def build_from_recipe(recipe: Recipe) -> tuple[Method, AppliedAcceleration, str]:
@@ -325,16 +321,15 @@ class SealedMethod:
                              "files differ here")
 
     def call(self, observation: Observation, seeds: Seeds, warmup: Observation | None,
-             timeout_s: float | None) -> tuple[Restoration, float, int | None, float, float]:
-        """``(restoration, seconds, peak bytes, warm-up seconds, transport seconds)`` of one call
-        in the child; transport is the round trip minus what the child measured.
+             timeout_s: float | None) -> tuple[Restoration, float, int | None, float]:
+        """``(restoration, seconds, peak bytes, warm-up seconds)`` of one call in the child (what
+        :func:`call_method` returns in process).
 
         Raises:
             CallTimeout: no answer within ``timeout_s`` (the child is killed).
             WorkerFailed: the method raised (named) or the child died.
             BadOutput: the method returned something other than a tensor.
         """
-        start = time.perf_counter()
         message = pickle.dumps((observation_on(observation, "cpu"), seeds,
                                 None if warmup is None else observation_on(warmup, "cpu")))
         try:
@@ -351,9 +346,8 @@ class SealedMethod:
         if header["status"] == "bad-output":
             raise BadOutput(header["error"])
         image = torch.from_numpy(np.load(io.BytesIO(self._recv(timeout_s)), allow_pickle=False))
-        seconds, warmup_s = float(header["seconds"]), float(header["warmup_s"])
-        transport = max(0.0, time.perf_counter() - start - seconds - warmup_s)
-        return Restoration(image, dict(header["stats"])), seconds, header["peak"], warmup_s, transport
+        return Restoration(image, dict(header["stats"])), float(header["seconds"]), header["peak"], \
+            float(header["warmup_s"])
 
     def _recv(self, timeout_s: float | None) -> bytes:
         """The child's next message; waits for the child or its death (and the timeout)."""

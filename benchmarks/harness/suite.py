@@ -86,7 +86,7 @@ class Suite:
             32 px, 3.1 s at 256 px, 27 and 19 times LPIPS (alex); :mod:`inpaintbench.metrics.options`).
         call_timeout_s: seconds one method call (one batch) may take; a call that runs longer
             is killed and its batch becomes error records (None: no limit). Calls then run in
-            the method's sealed child process (see :mod:`inpaintbench.harness.worker`).
+            the method's sealed child process (see :mod:`inpaintbench.harness.sealed`).
         sealed: run every method in a sealed child process that never holds the ground truth
             (True), none (False), or as the default says (None: the methods of entry points;
             :mod:`inpaintbench.harness.sealed`). A call timeout always seals.

@@ -24,7 +24,6 @@ import torch
 from inpaintbench.harness.acceleration import AppliedAcceleration, auto_batch_size
 from inpaintbench.core.errors import InputError
 from inpaintbench.core.method import Method
-from inpaintbench.core.seeding import SampleRNG
 from inpaintbench.metrics.table import compute_image_metrics
 from inpaintbench.core.notices import one_line
 from inpaintbench.store.artifacts import SideOutputs
@@ -86,7 +85,6 @@ def validate_output(output: Any, expected: torch.Size) -> str | None:
 class _Timing:
     method_s: float = 0.0
     warmup_s: float = 0.0
-    transport_s: float = 0.0
 
 
 #: Which methods run sealed when the suite does not say (``sealed`` unset): ``"plugins"`` (the
@@ -348,9 +346,8 @@ class UnitRunner:
             lambda: condition.task_for(batch_ids[:1], (1, *shape), suite.seed, first_mask), shape, suite.seed)
         try:
             if isinstance(method, SealedMethod):
-                restoration, seconds, peak, warmup_s, transport_s = method.call(
+                restoration, seconds, peak, warmup_s = method.call(
                     observation, seeds, None if warmup is None else observation_on(warmup, device), suite.call_timeout_s)
-                timing.transport_s += transport_s
             else:
                 restoration, seconds, peak, warmup_s = call_method(
                     method, self.applied.get(label), observation, seeds,

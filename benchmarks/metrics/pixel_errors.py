@@ -195,7 +195,7 @@ def psnr(x: torch.Tensor, y: torch.Tensor, region: torch.Tensor | None = None) -
     Returns:
         float64 ``[B]`` in dB; ``+inf`` where the images are identical (on the region),
         ``NaN`` where the region is empty. Equals
-        ``skimage.metrics.peak_signal_noise_ratio(y, x, data_range=1)`` per image (to ~1e-7
+        ``skimage.metrics.peak_signal_noise_ratio(y, x, data_range=1)`` per image (to ~5e-7
         dB; see :func:`_whole_image_mse`).
 
     Example:

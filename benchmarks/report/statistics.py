@@ -372,6 +372,8 @@ def format_value(value: float, key: str) -> str:
 
 #: How a PSNR interval without an upper end is written (the interval of the mean MSE reaches 0).
 NO_UPPER_END = "no upper end"
+#: Words beside the PSNR of a set whose every image is exact (the set's PSNR is inf).
+EVERY_IMAGE_EXACT = "every image exact"
 #: Said under a table with such an interval, or with an infinite PSNR.
 INFINITE_PSNR_NOTE = ("PSNR intervals with *no upper end*: the interval of the mean MSE reaches 0, and "
                       "identical images have infinite PSNR, so the interval is open above its lower end")
@@ -386,7 +388,7 @@ def format_interval(value: float, low: float, high: float, key: str) -> str:
     """
     text = format_value(value, key)
     if math.isinf(value) and value > 0 and is_db(key):
-        return f"{text} (every image exact)"
+        return f"{text} ({EVERY_IMAGE_EXACT})"
     if math.isnan(value) or math.isnan(low) or math.isnan(high) or math.isinf(value):
         return text
     if is_db(key):

@@ -15,6 +15,8 @@ warm-up observation is synthetic.
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 PLUGINS = '''
@@ -175,7 +177,8 @@ def test_a_call_timeout_works_with_a_tensorflow_method(ctx):
         done = subprocess.run([sys.executable, "-c", "import sys; from inpaintbench.cli import main; sys.exit(main())",
                                "run", "--methods", "gan", "--masks", "box", "--n-images", "2", "--batch-size", "2",
                                "--device", "cpu", "--out", str(out), "--no-report", "-q", *extra],
-                              capture_output=True, text=True, timeout=600)
+                              capture_output=True, text=True, timeout=600,
+                              env={**os.environ, "INPAINTBENCH_LPIPS_WEIGHTS": str(ctx.tmp / "no-lpips")})  # offline
         assert done.returncode == 0, done.stderr[-2000:]
         runs[name] = {sid: r["metrics"] for sid, r in _by_method(ctx, out).get("gan", {}).items()}
     assert len(runs["timed"]) == 2 and runs["timed"] == runs["plain"]

@@ -125,7 +125,7 @@ def test_a_report_of_several_folders_needs_a_report_dir(cwd, capsys):
 
 
 def test_report_companion_pages_go_beside_the_leaderboard_and_a_page_it_cannot_build_writes_nothing(cwd, capsys):
-    assert main(["run", "--suite", _suite(cwd), "-q"]) == 0
+    assert main(["run", "--suite", _suite(cwd), "-q", "--no-report"]) == 0
     folder = cwd / "inpaintbench-out" / "tiny"
     claims = cwd.parent / "claims.toml"
     claims.write_text('[[claims]]\ntitle = "t"\nsource = "s"\ndataset = "mnist-sample"\nmask = "box"\n'

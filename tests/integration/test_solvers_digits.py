@@ -22,7 +22,8 @@ WITH_VJP = {"dps@10", "dps-paper@10", "pigdm@10"}
 def test_every_solver_runs_on_two_digits_and_records_its_nfe(tmp_path):
     suite = resources.files("inpaintbench") / "suites" / "solvers-digits.toml"
     labels = {m["label"] for m in tomllib.loads(suite.read_text())["methods"]}
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "INPAINTBENCH_CACHE_DIR": str(tmp_path / "cache")}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "INPAINTBENCH_CACHE_DIR": str(tmp_path / "cache"),
+           "INPAINTBENCH_LPIPS_WEIGHTS": str(tmp_path / "no-lpips")}  # offline: NFE is what is checked
     done = subprocess.run([sys.executable, "-m", "inpaintbench.cli", "run", "--suite", "solvers-digits",
                            "--out", str(tmp_path / "out"), "--no-report", "-q"],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)

@@ -6,9 +6,8 @@ The official modules are imported without their packages' ``__init__`` (which pu
 gdown, lmdb and every algorithm), their ``.cuda()`` / ``.to('cuda')`` calls are kept on the
 CPU by patching ``torch.Tensor`` in the test, the degradation ``H`` is built directly (the
 masks are not in the repository), and their ``torch.randn_like`` calls are fed the draws our
-chain recorded, in the order each loop takes them. Also the pieces those three tests share: the
-tiny random networks (fixtures ``pair`` and ``tiny_adm``, imported by the tests) and the box
-holes (:func:`images`).
+chain recorded, in the order each loop takes them. Also the box holes those three tests share
+(:func:`images`); their tiny random networks are the fixtures of ``conftest.py``.
 
 Importable as ``reddiff_oracle``: ``tests/reference`` is on pytest's ``pythonpath``.
 """
@@ -17,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import json
 import sys
 import types
 from pathlib import Path
@@ -31,35 +29,6 @@ ROOT = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "re
 _PACKAGES = ("models", "utils", "algos")
 #: Image side and diffusion steps of the tiny diffusers network of :func:`pair`.
 SIZE, T = 8, 100
-
-
-@pytest.fixture(scope="module")
-def pair():
-    """A tiny random 3-channel diffusers UNet (``SIZE`` px) and its ``T``-step linear scheduler."""
-    from inpaintbench.methods.diffusion.ddpm_network import build_scheduler, build_unet
-    from inpaintbench.methods.training.init import seeded_init_
-
-    unet = build_unet(SIZE, 3, (32, 32), 1, (False, False), False, 8)
-    seeded_init_(unet, 0)
-    return unet.eval(), build_scheduler(T)
-
-
-@pytest.fixture(scope="module")
-def tiny_adm(tmp_path_factory):
-    """A random tiny 16-px ADM checkpoint with learned variance (6 output channels) and its args
-    file: ``(pt, json)``."""
-    from inpaintbench.methods.diffusion.adm_config import ADMConfig
-    from inpaintbench.methods.diffusion.adm_network import ADMUNet
-
-    args = dict(image_size=16, num_channels=32, num_res_blocks=1, channel_mult="1,2", attention_resolutions="8",
-                num_head_channels=16, learn_sigma=True, diffusion_steps=T, noise_schedule="linear",
-                resblock_updown=True, use_scale_shift_norm=True)
-    net = ADMUNet(ADMConfig.from_mapping(args))
-    gen = torch.Generator().manual_seed(1)
-    folder = tmp_path_factory.mktemp("adm")
-    torch.save({k: torch.randn(v.shape, generator=gen) * 0.1 for k, v in net.state_dict().items()}, folder / "tiny.pt")
-    (folder / "tiny.json").write_text(json.dumps(args))
-    return folder / "tiny.pt", folder / "tiny.json"
 
 
 def images(n: int = 2, seed: int = 0, size: int = SIZE, *, equal_area: bool = False):

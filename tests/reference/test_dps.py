@@ -19,7 +19,7 @@ from inpaintbench.methods.diffusion.solvers.dps import DPS, DPSGuidance
 from inpaintbench.methods.diffusion.steps import predict_x0
 
 import reddiff_oracle as oracle
-from reddiff_oracle import SIZE, T, images, pair, tiny_adm  # noqa: F401 - shared fixtures
+from reddiff_oracle import SIZE, T, images
 
 
 def ours_chain(method, image, hole, seed=0):
@@ -61,11 +61,11 @@ def test_whole_chain_equals_reddiff_dps(monkeypatch, pair, eta, weight):
     assert worst <= 1e-5, worst
 
 
-def test_adm_checkpoint_chain_equals_reddiff_dps(monkeypatch, tiny_adm):
+def test_adm_checkpoint_chain_equals_reddiff_dps(monkeypatch, tiny_adm_files):
     """``model=``/``adm=`` with guided-diffusion's respacing given to the official loop as ``ts``
     (DDIM, ``eta = 0``: the learned variance is not used by either). float64 vs float32
     alpha-bar on states of size ~1e3: compared relative to their size."""
-    pt, args = tiny_adm
+    pt, args = tiny_adm_files
     method = DPS(num_steps=8, model=pt, adm=args, zeta=0.2, eta=0.0, init="pinv", clip_denoised=False)
     image, hole = images(2, seed=3, size=16)
     states, draws = ours_chain(method, image, hole)
@@ -164,10 +164,10 @@ def test_output_counters_known_pixels_and_batch_invariance(pair):
     assert chunked.stats == result.stats
 
 
-def test_learned_variance_is_used_at_eta_one(tiny_adm):
+def test_learned_variance_is_used_at_eta_one(tiny_adm_files):
     """DPS's code samples with guided-diffusion's learned-range variance: with a learn_sigma
     checkpoint the eta = 1 proposal differs from the fixed-variance one."""
-    pt, args = tiny_adm
+    pt, args = tiny_adm_files
     image, hole = images(1, seed=1, size=16)
     outs = []
     for eta in (1.0, 0.999999):

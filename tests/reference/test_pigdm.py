@@ -18,7 +18,7 @@ from inpaintbench.methods.diffusion.solvers.pigdm import PiGDM, PiGDMGuidance
 from inpaintbench.methods.diffusion.steps import predict_x0
 
 import reddiff_oracle as oracle
-from reddiff_oracle import SIZE, T, pair, tiny_adm  # noqa: F401 - shared fixtures
+from reddiff_oracle import SIZE, T
 
 #: PGDM's inpainting operator needs the same count of known pixels in every image.
 images = functools.partial(oracle.images, equal_area=True)
@@ -83,13 +83,13 @@ def test_the_guidance_is_not_zero(pair):
     assert (guided[-1] - plain[-1]).abs().max() > 1e-2
 
 
-def test_adm_checkpoint_chain_equals_official(monkeypatch, tiny_adm):
+def test_adm_checkpoint_chain_equals_official(monkeypatch, tiny_adm_files):
     """``model=``/``adm=``: guided-diffusion's respaced timesteps given to the official loop as
     its ``ts``; the learned variance channels are ignored by both (the code keeps ``[:, :3]``).
     Our alpha-bar is float64 (guided-diffusion's), the official float32, and a random ADM's
     ``x0_hat = (x_t - sqrt(1 - a) eps) / sqrt(a)`` grows to ~1e3 at ``a ~ 2e-5``: the states agree
     to 1e-5 relative to their size (measured 1.8e-7)."""
-    pt, args = tiny_adm
+    pt, args = tiny_adm_files
     method = PiGDM(num_steps=8, model=pt, adm=args, eta=1.0)
     image, hole = images(2, seed=3, size=16)
     states, draws = ours_chain(method, image, hole)

@@ -15,7 +15,7 @@ from inpaintbench.methods.diffusion.core import sample
 from inpaintbench.methods.diffusion.solvers.reddiff import DENOISE_TERM_WEIGHTS, REDDiff
 
 import reddiff_oracle as oracle
-from reddiff_oracle import T, images, pair, tiny_adm  # noqa: F401 - shared fixtures
+from reddiff_oracle import T, images
 
 
 def official_draws(ours: list[torch.Tensor], steps: int, sigma_x0: float) -> list[torch.Tensor]:
@@ -112,10 +112,10 @@ def test_the_method_output_is_the_chain_pasted(pair):
     torch.testing.assert_close(result.image, expected, atol=1e-6, rtol=0)
 
 
-def test_adm_checkpoint_chain_equals_official(monkeypatch, tiny_adm):
+def test_adm_checkpoint_chain_equals_official(monkeypatch, tiny_adm_files):
     """``model=``/``adm=`` (guided-diffusion's respaced timesteps as the code's ``ts``; the
     learned-variance channels unused by both); float64 vs float32 alpha-bar."""
-    pt, args = tiny_adm
+    pt, args = tiny_adm_files
     method = REDDiff(num_steps=8, model=pt, adm=args, lr=0.2)
     image, hole = images(1, seed=4, size=16)
     x0, mu, draws, _ = ours(method, image, hole)

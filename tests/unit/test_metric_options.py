@@ -10,7 +10,6 @@ import pytest
 
 from inpaintbench.core.errors import InputError
 from inpaintbench.harness.suite import Suite
-from inpaintbench.metrics.table import METRICS
 
 WEIGHTS = Path(__file__).resolve().parents[2] / ".." / "shared" / "weights" / "lpips"
 SUITE = {"run": {"n_images": 2, "batch_size": 2, "device": "cpu", "n_examples": 0},
@@ -28,13 +27,6 @@ def test_dists_is_off_by_default_and_a_boolean():
         _suite(dists="false")  # a quoted "false" is truthy: refused, not read as true
     with pytest.raises(InputError, match="fid must be true or false"):
         _suite(fid=1)
-
-
-def test_every_lpips_column_names_its_backbone():
-    # The record key carries the backbone (lpips = alex, the historical default, lpips_vgg,
-    # lpips_squeeze); the column title says it, so two backbones never read alike.
-    titles = {m.lpips_net: m.title for m in METRICS if m.needs_lpips}
-    assert titles == {"alex": "LPIPS (alex)", "vgg": "LPIPS (vgg)", "squeeze": "LPIPS (squeeze)"}
 
 
 def test_dists_off_builds_nothing():
